@@ -1,0 +1,42 @@
+"""The suite's error family: every user-facing failure is a SuiteError with a one-line message.
+
+The CLI prints ``str(error)`` on one line and exits with code 2; nothing else reaches the user.
+"""
+
+from __future__ import annotations
+
+
+class SuiteError(Exception):
+    """Root of every error the suite reports to a user (one line, says what to do next)."""
+
+    exit_code = 2
+
+
+class ConfigError(SuiteError):
+    """A config name, value or override is wrong; the message lists the closest valid choices."""
+
+
+class InfeasibleGraphError(SuiteError):
+    """A graph breaks a structural rule (cycle, no path to ``final``, role rules) or the budget."""
+
+
+class BudgetExceeded(SuiteError):  # noqa: N818 (the name reads as an event, as in DESIGN.md)
+    """A metered budget (graph evaluations, FLOPs, tokens) would be exceeded; the loop stops cleanly."""
+
+
+class BackendError(SuiteError):
+    """A backend call failed after its retries; the message names the model and endpoint."""
+
+
+class ProposalParseError(SuiteError):
+    """An LLM proposal could not be parsed into a valid graph (retried, then a recorded fallback)."""
+
+
+class DataError(SuiteError):
+    """A data file is missing or corrupt; the message names the file and the command that builds it."""
+
+
+def one_line(error: BaseException) -> str:
+    """Return an error's message folded onto one line, prefixed with ``error:``."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return f"error: {text}"
