@@ -1,0 +1,1 @@
+"""Graph searchers, one module each; loaded by name through ``suite.registry``."""
