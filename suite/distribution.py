@@ -405,5 +405,5 @@ def prune(graph: CollabGraph) -> CollabGraph:
     """Drop agent nodes with no path to ``final`` (they cannot change the answer)."""
     live = graph.reaches_final()
     nodes = [n for n in graph.nodes if n.id in live]
-    edges = [(s, d) for s, d in graph.edges if s in live]
+    edges = [(s, d) for s, d in graph.edges if s in live and (d in live or d == FINAL)]
     return CollabGraph.build(nodes, edges, graph.final_model)

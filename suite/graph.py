@@ -25,6 +25,15 @@ class Role(str, Enum):
     FUSER = "fuser"
 
 
+class CallKind(str, Enum):
+    """What a node's call does, which fixes its prompt template (PAPER.md §2)."""
+
+    DIRECT = "direct"  # no predecessors: answer the question
+    ASSISTANT = "assistant"  # assistant with predecessors: Mixture-of-Agents synthesis
+    FUSER = "fuser"  # review, condense and fuse the predecessors' answers
+    FINAL = "final"  # the sink's synthesis over every incoming answer
+
+
 @dataclass(frozen=True, order=True)
 class Node:
     """One agent node: a single chat call to ``model`` in ``role``; ids are ``n0``, ``n1``, ..."""
@@ -118,6 +127,14 @@ class CollabGraph:
     def succs(self, node_id: str) -> tuple[str, ...]:
         """Successors of a node."""
         return self._succ[node_id]
+
+    def call_kind(self, node_id: str) -> CallKind:
+        """Direct when the node has no inputs, else by role (``final`` has its own kind)."""
+        if not self._pred[node_id]:
+            return CallKind.DIRECT
+        if node_id == FINAL:
+            return CallKind.FINAL
+        return CallKind.FUSER if self.node(node_id).role is Role.FUSER else CallKind.ASSISTANT
 
     def model_counts(self) -> dict[str, int]:
         """How many agent nodes use each model (``final`` excluded), sorted by model name."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
@@ -18,20 +17,15 @@ import numpy as np
 import yaml
 
 from suite.errors import ConfigError
-from suite.graph import FINAL, CollabGraph, Role
+from suite.graph import FINAL, CallKind, CollabGraph
 
 GOLD, GARBLED, PAD = 0, -1, -2
 _M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 PROFILE_DIR = Path(__file__).parent / "sim"
 
 
-class Kind(IntEnum):
-    """What a call does; with the model and the inputs it fixes the prompt."""
-
-    DIRECT = 1
-    ASSISTANT = 2
-    FUSER = 3
-    FINAL = 4
+KIND_CODE = {CallKind.DIRECT: 1, CallKind.ASSISTANT: 2, CallKind.FUSER: 3, CallKind.FINAL: 4}
+"""Stable integer codes of call kinds, hashed into call signatures."""
 
 
 @dataclass(frozen=True)
@@ -162,7 +156,7 @@ class Calls:
 
     Attributes:
         doc_keys: uint64 key of each call's question.
-        kinds: ``Kind`` of each call.
+        kinds: ``KIND_CODE`` of each call's kind.
         inputs: n x k answer ids of the predecessors, padded with ``PAD``.
         sample_index: How many identical earlier calls the same graph made on this question.
         depth: Longest path from a root to the calling node.
@@ -247,7 +241,7 @@ class SimWorld:
     ) -> np.ndarray:
         p = self.profile
         keys, inputs, c = calls.doc_keys[has], calls.inputs[has], call[has]
-        fuser = calls.kinds[has] == Kind.FUSER
+        fuser = calls.kinds[has] == KIND_CODE[CallKind.FUSER]
         n_ids = p.n_distractors + 2  # column j holds answer id j - 1 (garbled, gold, d1..dK)
         counts = np.stack([(inputs == a).sum(axis=1) for a in range(-1, n_ids - 1)], axis=1)
         own_col = own[has] + 1
@@ -275,15 +269,6 @@ class SimWorld:
         return np.asarray(np.where(drifted & (pick == GOLD), wrong, pick))
 
 
-def kind_of(graph: CollabGraph, node_id: str) -> Kind:
-    """The call kind of a node: direct when it has no inputs, else by role (``final`` apart)."""
-    if not graph.preds(node_id):
-        return Kind.DIRECT
-    if node_id == FINAL:
-        return Kind.FINAL
-    return Kind.FUSER if graph.node(node_id).role is Role.FUSER else Kind.ASSISTANT
-
-
 def run_graph(world: SimWorld, graph: CollabGraph, doc_keys: np.ndarray) -> np.ndarray:
     """Answer ids of ``final`` for every question, at id level (no text, no backend).
 
@@ -293,10 +278,10 @@ def run_graph(world: SimWorld, graph: CollabGraph, doc_keys: np.ndarray) -> np.n
     n = len(doc_keys)
     answers: dict[str, np.ndarray] = {}
     depth = graph.depths()
-    seen: list[tuple[str, Kind, np.ndarray]] = []
+    seen: list[tuple[str, int, np.ndarray]] = []
     for layer in graph.layers():
         for i in layer:
-            model, kind = graph.node(i).model, kind_of(graph, i)
+            model, kind = graph.node(i).model, KIND_CODE[graph.call_kind(i)]
             preds = graph.preds(i)
             inputs = (
                 np.stack([answers[q] for q in preds], axis=1) if preds else np.full((n, 0), PAD)
@@ -306,7 +291,7 @@ def run_graph(world: SimWorld, graph: CollabGraph, doc_keys: np.ndarray) -> np.n
                 if m2 == model and k2 == kind and in2.shape == inputs.shape:
                     idx += np.all(in2 == inputs, axis=1)
             seen.append((model, kind, inputs))
-            calls = Calls(doc_keys, np.full(n, int(kind)), inputs, idx, np.full(n, depth[i]))
+            calls = Calls(doc_keys, np.full(n, kind), inputs, idx, np.full(n, depth[i]))
             answers[i] = world.answer(model, calls)
     return answers[FINAL]
 

@@ -1,0 +1,1 @@
+"""Backends answer batches of node calls: ``sim`` (embedded), later vLLM and OpenAI-compatible."""

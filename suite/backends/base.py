@@ -1,0 +1,105 @@
+"""The Backend interface and the values that cross it (NodeCall in, Completion out)."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from suite.graph import CallKind
+from suite.prompts import Message, PromptSet
+from suite.space import GraphSpace
+
+
+@dataclass(frozen=True)
+class NodeCall:
+    """One chat call of one node on one question.
+
+    Carries the rendered ``messages`` for real models and the structured fields the ``sim``
+    backend reads instead of parsing prompts.
+
+    Attributes:
+        task: Task name.
+        doc_id: Stable id of the question.
+        node_id: The node making the call (``final`` included).
+        kind: Which template rendered the messages.
+        model: Pool model name.
+        messages: System and user messages.
+        inputs: The predecessors' answer texts, in the order shown in the prompt.
+        sample_index: Identical earlier calls of the same graph on the same question; distinct
+            samples of one prompt differ only in it.
+        depth: Longest path from a root to the node.
+        max_tokens: Generation limit.
+        temperature: Sampling temperature.
+    """
+
+    task: str
+    doc_id: str
+    node_id: str
+    kind: CallKind
+    model: str
+    messages: tuple[Message, ...]
+    inputs: tuple[str, ...]
+    sample_index: int
+    depth: int
+    max_tokens: int
+    temperature: float
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A call's answer with what it measurably cost."""
+
+    text: str
+    prompt_tokens: int
+    output_tokens: int
+    latency_s: float
+
+
+@dataclass(frozen=True)
+class BackendEnv:
+    """What the composition root hands a backend factory besides its own options.
+
+    Attributes:
+        task: Task name.
+        pool: Pool name.
+        space: The run's space (model specs, token averages).
+        prompts: The task's prompt set.
+        answer_key: Gold and distractors by doc id (read only by the ``sim`` backend).
+    """
+
+    task: str
+    pool: str
+    space: GraphSpace
+    prompts: PromptSet
+    answer_key: Callable[[str], Any]
+
+
+class Backend(abc.ABC):
+    """Answers batches of calls to one model at a time.
+
+    The executor calls :meth:`generate` once per model per topological layer, with every
+    ready call of every (graph, question) pair; results come back in the same order.
+    :meth:`close` is called once at the end of the run.
+    """
+
+    name: ClassVar[str] = ""
+    simulated: ClassVar[bool] = False
+
+    @classmethod
+    @abc.abstractmethod
+    def create(cls, options: Mapping[str, Any], env: BackendEnv) -> Backend:
+        """Build the backend from ``backend/<name>.yaml`` options (``name`` removed)."""
+
+    @abc.abstractmethod
+    def generate(self, model: str, calls: Sequence[NodeCall]) -> list[Completion]:
+        """Answer ``calls`` (all for ``model``), in order."""
+
+    def describe(self) -> dict[str, object]:
+        """What results record about the backend (no secrets)."""
+        return {"name": self.name, "simulated": self.simulated}
+
+    def close(self) -> None:
+        """Release engines, servers or files."""
+        return None

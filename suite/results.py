@@ -1,0 +1,99 @@
+"""ResultsStore: one folder per run with config.yaml, trials.jsonl (append-only) and final.json.
+
+Every record carries the schema version, config digest, backend and model names; final.json is
+written atomically, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from suite.errors import ConfigError
+
+SCHEMA_VERSION = 1
+_PACKAGES = ("tts-graph-bench", "numpy", "lm_eval", "hydra-core", "omegaconf")
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages a result depends on."""
+    out = {}
+    for name in _PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a file via a temporary file in the same folder and a rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def check_writable(folder: Path) -> None:
+    """Make the folder (and parents) and prove a file can be written there.
+
+    Raises:
+        ConfigError: naming the folder and how to choose another.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"results folder {folder} is not writable ({exc.strerror or exc}); "
+            "pass results_dir=<a writable folder>"
+        ) from exc
+
+
+class ResultsStore:
+    """The files of one run folder.
+
+    Call order: :meth:`start` (config.yaml and a ``running`` final.json), any number of
+    :meth:`append_trial`, then :meth:`finish` (final.json with ``completed`` or ``failed``).
+
+    Args:
+        run_dir: The run folder (created if needed).
+        header: Fields stamped on every record (schema, config digest, backend, models).
+    """
+
+    def __init__(self, run_dir: Path, header: Mapping[str, Any]) -> None:
+        check_writable(run_dir)
+        self.run_dir = run_dir
+        self.header = {"schema_version": SCHEMA_VERSION, **header}
+        self.trials_path = run_dir / "trials.jsonl"
+        self.final_path = run_dir / "final.json"
+
+    def start(self, config_yaml: str) -> None:
+        """Write the resolved config and mark the run as running."""
+        write_atomic(self.run_dir / "config.yaml", config_yaml)
+        self.finish({"status": "running"})
+
+    def append_trial(self, record: Mapping[str, Any]) -> None:
+        """Append one trial line and push it to disk before returning."""
+        line = json.dumps({**self.header, **record}, sort_keys=True)
+        with self.trials_path.open("a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def finish(self, record: Mapping[str, Any]) -> None:
+        """Write final.json atomically (``status`` says whether the run completed)."""
+        body = {**self.header, "package_versions": package_versions(), **record}
+        write_atomic(self.final_path, json.dumps(body, indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,72 @@
+"""Builds the parts one run needs from a RunConfig: space, task, backend, meter, executor.
+
+Shared by ``suite.run`` and ``suite.evaluate``; it sees plain config values, never Hydra.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from suite import prompts, registry
+from suite.backends.base import Backend, BackendEnv
+from suite.config import RunConfig, space_of
+from suite.executor import Executor
+from suite.meter import Meter
+from suite.prompts import PromptSet
+from suite.space import GraphSpace
+from suite.tasks import TaskAdapter
+
+
+def progress(message: str) -> None:
+    """Print a one-line progress message to stderr."""
+    print(message, file=sys.stderr, flush=True)
+
+
+@dataclass
+class Session:
+    """The run's long-lived parts, built once in :func:`build` and closed once."""
+
+    conf: RunConfig
+    space: GraphSpace
+    prompts: PromptSet
+    task: TaskAdapter
+    backend: Backend
+    meter: Meter
+    executor: Executor
+
+    def header(self) -> dict[str, Any]:
+        """Fields stamped on every record of the run."""
+        return {
+            "config_digest": self.conf.digest,
+            "task": self.conf.task.name,
+            "backend": self.conf.backend,
+            "simulated": self.backend.simulated,
+            "pool": str(self.conf.pool.get("name")),
+            "models": list(self.space.model_names),
+            "final_model": self.space.final_model,
+        }
+
+    def close(self) -> None:
+        """Release the backend."""
+        self.backend.close()
+
+
+def build(conf: RunConfig) -> Session:
+    """Compose a session; raises SuiteError subclasses for any bad name, value or file."""
+    space = space_of(conf)
+    task_prompts = prompts.load(conf.task.prompts)
+    task = TaskAdapter(conf.task, task_prompts, conf.test_n, progress=progress)
+    backend_cls = registry.resolve("backend", conf.backend)
+    env = BackendEnv(
+        task=conf.task.name,
+        pool=str(conf.pool.get("name")),
+        space=space,
+        prompts=task_prompts,
+        answer_key=task.answer_key,
+    )
+    backend: Backend = backend_cls.create(conf.backend_options, env)
+    meter = Meter(conf.eval_budget)
+    executor = Executor(backend, task_prompts, space.specs, meter, conf.task.name)
+    return Session(conf, space, task_prompts, task, backend, meter, executor)
