@@ -168,11 +168,15 @@ class GraphSpace:
             if not allow_single:
                 raise InfeasibleGraphError("graph has no agent nodes")
             if graph.final_model not in self.specs:
-                raise InfeasibleGraphError(f"model '{graph.final_model}' is not in the pool")
+                raise InfeasibleGraphError(
+                    f"model '{graph.final_model}' is not in the pool; "
+                    f"choose one of: {', '.join(self.model_names)}"
+                )
             return
         if graph.final_model != self.final_model:
             raise InfeasibleGraphError(
-                f"final node runs {graph.final_model}; this space fixes it to {self.final_model}"
+                f"final node runs {graph.final_model}; this space fixes it to {self.final_model} "
+                f"(pass pool.final_model={graph.final_model} to evaluate it)"
             )
         if self.units(graph) > self.budget_units:
             raise InfeasibleGraphError(
