@@ -62,8 +62,8 @@ class RandomSearcher(Searcher):
 
     def recommend(self) -> CollabGraph:
         """The best graph observed (ties at random), or the last one with ``recommend=last``."""
-        chosen = self._last if self.recommend_mode == "last" else (
-            self._best[1] if self._best else None
+        chosen = (
+            self._last if self.recommend_mode == "last" else (self._best[1] if self._best else None)
         )
         if chosen is None:
             return self._dist.mode()

@@ -74,6 +74,9 @@ def _check_group_key(key: str, option: str) -> None:
     group, *path = key.split(".")
     node: Any = yaml.safe_load((CONF_DIR / group / f"{option}.yaml").read_text())
     for part in path:
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+            continue
         if not isinstance(node, dict) or part not in node:
             choices = sorted(node) if isinstance(node, dict) else []
             raise ConfigError(
@@ -105,9 +108,10 @@ def compose(overrides: Sequence[str]) -> dict[str, Any]:
         data = OmegaConf.to_container(cfg, resolve=True)
     except (HydraException, OmegaConfBaseException) as exc:
         raise ConfigError(" ".join(str(exc).split())) from exc
-    assert isinstance(data, dict)
+    if not isinstance(data, dict):
+        raise ConfigError("the composed config is not a mapping")
     data.pop("hydra", None)
-    return data
+    return {str(k): v for k, v in data.items()}
 
 
 def guarded(body: Callable[[], int]) -> int:

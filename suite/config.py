@@ -69,8 +69,12 @@ class RunConfig:
 
     @property
     def digest(self) -> str:
-        """Digest of the resolved config: equal configs, equal digests."""
-        text = json.dumps(self.raw, sort_keys=True, default=str)
+        """Digest of the resolved experiment: equal configs, equal digests.
+
+        ``results_dir`` is left out: where results go does not change what they are.
+        """
+        experiment = {k: v for k, v in self.raw.items() if k != "results_dir"}
+        text = json.dumps(experiment, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @property

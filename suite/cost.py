@@ -62,9 +62,7 @@ def node_flops(spec: ModelSpec, in_degree: int, tokens: TokenProfile) -> float:
     return call_flops(spec, tokens.prompt_tokens(in_degree), tokens.output_tokens)
 
 
-def graph_flops(
-    graph: CollabGraph, specs: Mapping[str, ModelSpec], tokens: TokenProfile
-) -> float:
+def graph_flops(graph: CollabGraph, specs: Mapping[str, ModelSpec], tokens: TokenProfile) -> float:
     """cost(G): the sum over every node, ``final`` included, of the node's FLOPs."""
     total = node_flops(specs[graph.final_model], len(graph.preds(FINAL)), tokens)
     for n in graph.nodes:

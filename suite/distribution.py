@@ -258,9 +258,11 @@ class GraphDistribution:
         return logp
 
     def mode(self) -> CollabGraph:
-        """The most likely graph, greedily: slots in id order take their best affordable model,
-        edges with p > 0.5 are added unless they close a cycle, roles take their likelier value.
-        Nodes without a path to ``final`` are wired into it so the result is executable.
+        """The most likely graph, built greedily.
+
+        Slots in id order take their best affordable model, edges with p > 0.5 are added unless
+        they close a cycle, roles take their likelier value. Nodes without a path to ``final``
+        are wired into it so the result is executable.
         """
         ids = self.space.node_ids
         left, models = self.space.budget_units, {}
@@ -275,10 +277,10 @@ class GraphDistribution:
         adj: dict[str, set[str]] = {i: set() for i in [*kept, FINAL]}
         edges = []
         for src, dst in self.space.candidate_edges:
-            if src in adj and dst in adj and self.edge_prob(src, dst) > 0.5:
-                if not _reaches(adj, dst, src):
-                    adj[src].add(dst)
-                    edges.append((src, dst))
+            keep = src in adj and dst in adj and self.edge_prob(src, dst) > 0.5
+            if keep and not _reaches(adj, dst, src):
+                adj[src].add(dst)
+                edges.append((src, dst))
         edges += [(i, FINAL) for i in kept if not adj[i]]
         wired = CollabGraph.build([Node(i, models[i]) for i in kept], edges, self.space.final_model)
         roles: dict[str, Role] = {}
@@ -311,7 +313,9 @@ class GraphDistribution:
         everyone = range(len(self.space.models))
         for s in slots:
             probs = self.model_probs(s, everyone)
-            cells = ", ".join(f"{m}={p:.3f}" for m, p in zip(self.space.model_names, probs, strict=True))
+            cells = ", ".join(
+                f"{m}={p:.3f}" for m, p in zip(self.space.model_names, probs, strict=True)
+            )
             lines.append(f"{s}: {cells}")
         return "\n".join(lines)
 

@@ -20,8 +20,8 @@ class InfeasibleGraphError(SuiteError):
     """A graph breaks a structural rule (cycle, no path to ``final``, role rules) or the budget."""
 
 
-class BudgetExceeded(SuiteError):  # noqa: N818 (the name reads as an event, as in DESIGN.md)
-    """A metered budget (graph evaluations, FLOPs, tokens) would be exceeded; the loop stops cleanly."""
+class BudgetExceeded(SuiteError):
+    """A metered budget (evaluations, FLOPs) would be exceeded; the loop stops cleanly."""
 
 
 class BackendError(SuiteError):
@@ -29,11 +29,11 @@ class BackendError(SuiteError):
 
 
 class ProposalParseError(SuiteError):
-    """An LLM proposal could not be parsed into a valid graph (retried, then a recorded fallback)."""
+    """An LLM proposal is not a valid graph (retried, then a recorded fallback)."""
 
 
 class DataError(SuiteError):
-    """A data file is missing or corrupt; the message names the file and the command that builds it."""
+    """A data file is missing or corrupt; the message names the file and how to rebuild it."""
 
 
 def one_line(error: BaseException) -> str:

@@ -1,4 +1,4 @@
-"""``python -m suite.evaluate graph=<file | single:<model>>``: score one fixed graph on the test split.
+"""``python -m suite.evaluate graph=<file | single:MODEL>``: score a fixed graph on the test split.
 
 Takes the same overrides as ``suite.run`` (task, backend, pool, budget, test_n, ...). ``graph``
 is a graph JSON file, a run's final.json, or ``single:<model>`` (the single-model reference).
@@ -17,7 +17,9 @@ from suite import cli
 from suite.errors import ConfigError, DataError
 from suite.graph import CollabGraph
 
-USAGE = "python -m suite.evaluate graph=<graph.json | final.json | single:MODEL> [task=... backend=...]"
+USAGE = (
+    "python -m suite.evaluate graph=<graph.json | final.json | single:MODEL> [task=... backend=...]"
+)
 
 
 def load_graph(spec: str) -> CollabGraph:
@@ -83,12 +85,17 @@ def run(args: Sequence[str]) -> dict[str, Any]:
         "latency_s": result.latency_s,
         "task_info": sess.task.describe(),
     }
-    label = conf.backend + (" (simulated LLMs, not real model scores)" if record["simulated"] else "")
+    label = conf.backend + (
+        " (simulated LLMs, not real model scores)" if record["simulated"] else ""
+    )
     rows = [
         ("backend", label),
         ("task", conf.task.name),
         ("graph", graph.describe()),
-        ("test accuracy", f"{result.accuracy:.3f}  (95% CI {lo:.3f}-{hi:.3f}, n={len(result.scores)})"),
+        (
+            "test accuracy",
+            f"{result.accuracy:.3f}  (95% CI {lo:.3f}-{hi:.3f}, n={len(result.scores)})",
+        ),
         ("cost per question", f"{record['cost_flops']:.3e} FLOPs"),
         ("latency per question", f"{result.latency_s:.2f} s"),
     ]

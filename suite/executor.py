@@ -144,9 +144,7 @@ class Executor:
     def _execution(self, pair: _Pair) -> Execution:
         done = pair.done
         flops = sum(
-            call_flops(
-                self.specs[pair.graph.node(i).model], c.prompt_tokens, c.output_tokens
-            )
+            call_flops(self.specs[pair.graph.node(i).model], c.prompt_tokens, c.output_tokens)
             for i, c in done.items()
         )
         return Execution(

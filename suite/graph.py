@@ -9,7 +9,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from suite.errors import InfeasibleGraphError
@@ -18,14 +18,14 @@ FINAL = "final"
 SCHEMA = "collab-graph/1"
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     """A node's role (PAPER.md §1): ``assistant`` = the code's IO, ``fuser`` = the code's REV."""
 
     ASSISTANT = "assistant"
     FUSER = "fuser"
 
 
-class CallKind(str, Enum):
+class CallKind(StrEnum):
     """What a node's call does, which fixes its prompt template (PAPER.md §2)."""
 
     DIRECT = "direct"  # no predecessors: answer the question
@@ -276,8 +276,9 @@ class CollabGraph:
             model = "FinalDecision" if i == FINAL else n.model
             preds = ", ".join(self._pred[i])
             succs = ", ".join(self._succ[i])
+            role = n.role.value
             lines.append(
-                f"Node {i} | model={model} | role={n.role.value} | preds=[{preds}] | succs=[{succs}]"
+                f"Node {i} | model={model} | role={role} | preds=[{preds}] | succs=[{succs}]"
             )
         return "\n".join(lines)
 

@@ -13,9 +13,12 @@ from suite.errors import BudgetExceeded
 
 
 class _Usage(Protocol):
-    prompt_tokens: int
-    output_tokens: int
-    latency_s: float
+    @property
+    def prompt_tokens(self) -> int: ...
+    @property
+    def output_tokens(self) -> int: ...
+    @property
+    def latency_s(self) -> float: ...
 
 
 @dataclass

@@ -16,8 +16,20 @@ import numpy as np
 from suite import cli
 
 _FLAGS_WITH_VALUE = {
-    "--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
-    "--config-dir", "-cd", "--experimental-rerun", "--shell-completion", "-sc", "--info",
+    "--cfg",
+    "-c",
+    "--package",
+    "-p",
+    "--config-path",
+    "-cp",
+    "--config-name",
+    "-cn",
+    "--config-dir",
+    "-cd",
+    "--experimental-rerun",
+    "--shell-completion",
+    "-sc",
+    "--info",
 }
 _failures: list[str] = []  # jobs of a -m sweep that failed; main() exits 2 if any did
 
@@ -50,20 +62,33 @@ def execute(cfg_data: dict[str, Any], config_yaml: str, run_dir: Path) -> dict[s
     store = ResultsStore(run_dir, sess.header())
     store.start(config_yaml)
     try:
-        searcher_rng, stream_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(conf.seed).spawn(2))
+        searcher_rng, stream_rng = (
+            np.random.default_rng(s) for s in np.random.SeedSequence(conf.seed).spawn(2)
+        )
         searcher = registry.resolve("searcher", conf.searcher)(**conf.searcher_options)
         searcher.setup(
-            SearchContext(sess.space, searcher_rng, conf.n_iterations, conf.batch_size, conf.eval_budget)
+            SearchContext(
+                sess.space, searcher_rng, conf.n_iterations, conf.batch_size, conf.eval_budget
+            )
         )
         stream = loop.DocStream(sess.task.search_docs, stream_rng)
         with progress_bar(conf) as bar:
             totals = loop.search(
-                searcher, sess.space, sess.executor, sess.task.score_many, stream,
-                sess.meter, store, conf.n_iterations, on_step=bar.step,
+                searcher,
+                sess.space,
+                sess.executor,
+                sess.task.score_many,
+                stream,
+                sess.meter,
+                store,
+                conf.n_iterations,
+                on_step=bar.step,
             )
         graph = searcher.recommend()
         sess.space.check(graph)
-        test = loop.evaluate(sess.executor, sess.task.score_many, graph, sess.task.test_docs, "test")
+        test = loop.evaluate(
+            sess.executor, sess.task.score_many, graph, sess.task.test_docs, "test"
+        )
         record = final_record(sess, conf, graph, test, totals)
         store.finish(record)
         print_summary(record, run_dir)
@@ -108,7 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         from suite.config import CONF_DIR
 
-        wrapped = hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(_job)
+        wrapped = hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(
+            _job
+        )
         sys.argv = [sys.argv[0], *args]
         wrapped()
         return 2 if _failures else 0

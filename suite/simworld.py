@@ -118,7 +118,7 @@ def _mix(x: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
         x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return x ^ (x >> np.uint64(31))
+        return np.asarray(x ^ (x >> np.uint64(31)))
 
 
 def hash_combine(h: np.ndarray, *values: np.ndarray | int) -> np.ndarray:
@@ -185,10 +185,12 @@ class SimWorld:
         return normal(self._doc(doc_keys, 11)) * self.profile.difficulty_sd
 
     def distractor_weights(self, doc_keys: np.ndarray) -> np.ndarray:
-        """n x K popularity of each question's distractors (rows sum to 1)."""
+        """N x K popularity of each question's distractors (rows sum to 1)."""
         k = self.profile.n_distractors
-        cols = [uniform(self._doc(doc_keys, 12, j)) ** (1.0 / self.profile.distractor_power)
-                for j in range(k)]
+        cols = [
+            uniform(self._doc(doc_keys, 12, j)) ** (1.0 / self.profile.distractor_power)
+            for j in range(k)
+        ]
         w = np.stack(cols, axis=1)
         return np.asarray(w / w.sum(axis=1, keepdims=True))
 
@@ -254,8 +256,9 @@ class SimWorld:
         present[np.arange(len(keys)), own_col] = True
         present[:, 0] = False  # unparseable inputs are never chosen
         score[:, 1] += verify_w * competence
-        gumbel = np.stack([-np.log(-np.log(uniform(hash_combine(c, 20 + j)))) for j in range(n_ids)],
-                          axis=1)
+        gumbel = np.stack(
+            [-np.log(-np.log(uniform(hash_combine(c, 20 + j)))) for j in range(n_ids)], axis=1
+        )
         pick = np.argmax(np.where(present, score + gumbel, -np.inf), axis=1) - 1
         ctx = p.input_tokens + n_in[has] * p.output_tokens
         over = np.maximum(0.0, ctx - mp.context_tokens) / mp.context_tokens

@@ -40,7 +40,9 @@ class GraphSpace:
     def __post_init__(self) -> None:
         names = [m.name for m in self.models]
         if not names:
-            raise ConfigError("the model pool is empty; list at least one model in pool/<name>.yaml")
+            raise ConfigError(
+                "the model pool is empty; list at least one model in pool/<name>.yaml"
+            )
         if len(set(names)) != len(names):
             raise ConfigError(f"the model pool lists a model twice: {names}")
         if self.final_model not in names:
@@ -242,7 +244,9 @@ def _mend(graph: CollabGraph) -> CollabGraph:
         for i in layer:
             role = wired.node(i).role
             pred_roles = [roles[p] for p in wired.preds(i)]
-            if role is Role.FUSER and (Role.FUSER in pred_roles or Role.ASSISTANT not in pred_roles):
+            if role is Role.FUSER and (
+                Role.FUSER in pred_roles or Role.ASSISTANT not in pred_roles
+            ):
                 role = Role.ASSISTANT
             roles[i] = role
     nodes = [Node(n.id, n.model, roles[n.id]) for n in wired.nodes]

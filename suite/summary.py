@@ -29,8 +29,14 @@ def progress_bar(conf: RunConfig) -> Iterator[_Bar]:
     from tqdm import tqdm
 
     label = f"{conf.searcher} on {conf.task.name} [{conf.backend}]"
-    with tqdm(total=conf.n_iterations, desc=label, unit="it", file=sys.stderr,
-              dynamic_ncols=True, leave=True) as bar:
+    with tqdm(
+        total=conf.n_iterations,
+        desc=label,
+        unit="it",
+        file=sys.stderr,
+        dynamic_ncols=True,
+        leave=True,
+    ) as bar:
         yield _Bar(bar)
 
 
@@ -75,7 +81,9 @@ def print_summary(record: dict[str, Any], run_dir: Path) -> None:
     from tabulate import tabulate
 
     lo, hi = record["test_ci95"]
-    backend = record["backend"] + (" (simulated LLMs, not real model scores)" if record["simulated"] else "")
+    backend = record["backend"] + (
+        " (simulated LLMs, not real model scores)" if record["simulated"] else ""
+    )
     best = record["best_search_reward"]
     rows = [
         ("backend", backend),
@@ -83,11 +91,23 @@ def print_summary(record: dict[str, Any], run_dir: Path) -> None:
         ("found graph", record["graph_summary"]),
         ("graph digest", record["graph_digest"]),
         ("search reward (best batch)", "n/a" if best is None else f"{best:.3f}"),
-        ("test accuracy", f"{record['test_accuracy']:.3f}  (95% CI {lo:.3f}-{hi:.3f}, n={record['test_n']})"),
-        ("budget used", f"{record['budget_units']}/{record['budget_units_max']} units, "
-                        f"{record['cost_flops']:.3e} of {record['cap_flops']:.3e} FLOPs per question"),
-        ("graph evaluations", f"{record['graph_evals']} ({record['question_evals']} question runs)"),
-        ("latency per question", f"{record['latency_s']:.2f} s ({record['backend']} throughput profile)"),
+        (
+            "test accuracy",
+            f"{record['test_accuracy']:.3f}  (95% CI {lo:.3f}-{hi:.3f}, n={record['test_n']})",
+        ),
+        (
+            "budget used",
+            f"{record['budget_units']}/{record['budget_units_max']} units, "
+            f"{record['cost_flops']:.3e} of {record['cap_flops']:.3e} FLOPs per question",
+        ),
+        (
+            "graph evaluations",
+            f"{record['graph_evals']} ({record['question_evals']} question runs)",
+        ),
+        (
+            "latency per question",
+            f"{record['latency_s']:.2f} s ({record['backend']} throughput profile)",
+        ),
     ]
     print(tabulate(rows, tablefmt="simple_outline"), flush=True)
     print(run_dir, flush=True)

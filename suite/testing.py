@@ -84,6 +84,7 @@ class SearcherContract:
 
     # ---- the contract ------------------------------------------------------------------------
     def test_every_proposal_is_feasible_and_sized(self) -> None:
+        """Every proposal passes the space's check and asks for at least one question."""
         searcher = self.started()
         for _ in range(self.n_iterations):
             proposal = searcher.ask()
@@ -94,6 +95,7 @@ class SearcherContract:
             searcher.tell(proposal, sim_observation(proposal.graph, proposal, self.space()))
 
     def test_tell_needs_a_matching_ask(self) -> None:
+        """Telling a proposal twice raises SuiteError."""
         searcher = self.started()
         proposal = searcher.ask()
         assert proposal is not None
@@ -106,16 +108,19 @@ class SearcherContract:
         raise AssertionError("telling the same proposal twice must raise SuiteError")
 
     def test_same_seed_same_proposals(self) -> None:
+        """The same seed and observations give the same proposals."""
         a = self.drive(self.started(seed=7), self.n_iterations)
         b = self.drive(self.started(seed=7), self.n_iterations)
         assert a == b
 
     def test_other_seed_other_proposals(self) -> None:
+        """Another seed gives other proposals."""
         a = self.drive(self.started(seed=1), self.n_iterations)
         b = self.drive(self.started(seed=2), self.n_iterations)
         assert a != b
 
     def test_budget_and_cap_respected(self) -> None:
+        """Proposals spend at most the unit budget and the FLOPs cap."""
         space = self.space()
         searcher = self.started()
         for digest_count in range(self.n_iterations):
@@ -126,6 +131,7 @@ class SearcherContract:
             searcher.tell(proposal, sim_observation(proposal.graph, proposal, space))
 
     def test_state_round_trips(self) -> None:
+        """state() survives JSON and load_state() continues identically."""
         half = self.n_iterations // 2
         original = self.started(seed=3)
         self.drive(original, half)
@@ -137,6 +143,7 @@ class SearcherContract:
         assert restored.recommend() == original.recommend()
 
     def test_recommend_is_feasible(self) -> None:
+        """The recommended graph is feasible."""
         searcher = self.started()
         self.drive(searcher, self.n_iterations)
         self.space().check(searcher.recommend())

@@ -5,6 +5,7 @@ Used by the simulator's fit and insight checks, and as pilot topologies for sear
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 from suite.graph import FINAL, CollabGraph, Node, Role
@@ -43,7 +44,7 @@ def layered(
     """
     ids = _ids(len(models))
     layers = [ids[k : k + width] for k in range(0, len(ids), width)]
-    edges = [(a, b) for up, down in zip(layers, layers[1:], strict=False) for a in up for b in down]
+    edges = [(a, b) for up, down in itertools.pairwise(layers) for a in up for b in down]
     edges += [(a, FINAL) for a in layers[-1]]
     second = set(layers[1]) if fusers and len(layers) > 1 else set()
     nodes = [

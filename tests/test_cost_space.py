@@ -17,7 +17,9 @@ def test_one_1b_call_matches_the_paper(task, expected):
     assert one == pytest.approx(expected, rel=0.005)
 
 
-@pytest.mark.parametrize(("task", "cap"), [("math", 7.67e13), ("mmlu", 6.07e13), ("humaneval", 3.36e13)])
+@pytest.mark.parametrize(
+    ("task", "cap"), [("math", 7.67e13), ("mmlu", 6.07e13), ("humaneval", 3.36e13)]
+)
 def test_flops_cap_at_budget_12(task, cap):
     assert contract_space(task).cap_flops == pytest.approx(cap, rel=0.005)
 
@@ -31,11 +33,24 @@ def test_model_sizes_relative_to_1b():
 
 def test_least_leftover_mixes_match_the_paper():
     mmlu = set(contract_space("mmlu").feasible_mixes())
-    assert mmlu == {(12, 0, 0, 0), (9, 1, 0, 0), (6, 2, 0, 0), (3, 3, 0, 0), (0, 4, 0, 0),
-                    (3, 0, 1, 0), (0, 1, 1, 0)}
+    assert mmlu == {
+        (12, 0, 0, 0),
+        (9, 1, 0, 0),
+        (6, 2, 0, 0),
+        (3, 3, 0, 0),
+        (0, 4, 0, 0),
+        (3, 0, 1, 0),
+        (0, 1, 1, 0),
+    }
     assert set(contract_space("math").feasible_mixes()) == mmlu
     assert set(contract_space("humaneval").feasible_mixes()) == {
-        (12, 0, 0, 0), (8, 1, 0, 0), (4, 2, 0, 0), (0, 3, 0, 0), (5, 0, 1, 0), (1, 1, 1, 0)}
+        (12, 0, 0, 0),
+        (8, 1, 0, 0),
+        (4, 2, 0, 0),
+        (0, 3, 0, 0),
+        (5, 0, 1, 0),
+        (1, 1, 1, 0),
+    }
     assert contract_space("mmlu").max_nodes == 12
     assert len(contract_space("mmlu").candidate_edges) == 12 * 11 + 12
 
@@ -45,7 +60,9 @@ def test_budget_too_small_and_bad_pools_are_config_errors():
     with pytest.raises(ConfigError, match="too small"):
         type(space)(space.task, space.models, space.final_model, 0, space.tokens)
     with pytest.raises(ConfigError, match="twice"):
-        type(space)(space.task, space.models + space.models[:1], space.final_model, 12, space.tokens)
+        type(space)(
+            space.task, space.models + space.models[:1], space.final_model, 12, space.tokens
+        )
     with pytest.raises(ConfigError, match="final_model"):
         type(space)(space.task, space.models, "gpt", 12, space.tokens)
 
@@ -63,7 +80,7 @@ def test_repair_deletes_smallest_nodes_until_the_cap_fits():
     space = contract_space("math")
     ids = [f"n{i}" for i in range(14)]
     # a complete DAG of twelve 1B nodes into the 3B sink is the cap's reference; 14 pass it
-    edges = [(a, b) for k, a in enumerate(ids) for b in ids[k + 1:]] + [(i, FINAL) for i in ids]
+    edges = [(a, b) for k, a in enumerate(ids) for b in ids[k + 1 :]] + [(i, FINAL) for i in ids]
     big = CollabGraph.build([Node(i, "llama-3.2-1b") for i in ids], edges, space.final_model)
     assert space.flops(big) > space.cap_flops
     fixed, deleted = space.repair(big, np.random.default_rng(0))

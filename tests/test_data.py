@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from suite import data
 from suite.data import DatasetInfo
 from suite.errors import DataError

@@ -95,7 +95,7 @@ def test_roles_follow_the_papers_rules():
         for node in graph.nodes:
             preds = [graph.node(p).role for p in graph.preds(node.id)]
             if preds and Role.FUSER not in preds:
-                # zero role logits: P(fuser) = min(1, 0.5 + 0.5) = 1 when every input is an assistant
+                # zero role logits: P(fuser) = min(1, 0.5 + 0.5) = 1 when all inputs are assistants
                 assert node.role is Role.FUSER
             fusers += node.role is Role.FUSER
     assert fusers > 0

@@ -45,9 +45,16 @@ def test_layers_depths_and_call_kinds():
         ([("n0", "m", A), ("n1", "m", A)], [("n0", FINAL)], "no path"),
         ([("n0", "m", A)], [], "no predecessor"),
         ([("n0", "m", F)], [("n0", FINAL)], "no assistant node"),
-        ([("n0", "m", A), ("n1", "m", F), ("n2", "m", F)],
-         [("n0", "n1"), ("n1", "n2"), ("n2", FINAL)], "fuser predecessor"),
-        ([("n0", "m", A), ("n1", "m", F)], [("n0", FINAL), ("n1", FINAL)], "no assistant predecessor"),
+        (
+            [("n0", "m", A), ("n1", "m", F), ("n2", "m", F)],
+            [("n0", "n1"), ("n1", "n2"), ("n2", FINAL)],
+            "fuser predecessor",
+        ),
+        (
+            [("n0", "m", A), ("n1", "m", F)],
+            [("n0", FINAL), ("n1", FINAL)],
+            "no assistant predecessor",
+        ),
     ],
 )
 def test_validate_names_the_broken_rule(nodes, edges, message):
@@ -55,9 +62,7 @@ def test_validate_names_the_broken_rule(nodes, edges, message):
         g(nodes, edges).validate()
 
 
-@pytest.mark.parametrize(
-    "edges", [[("n0", "n9")], [(FINAL, "n0")], [("n0", "n0")]]
-)
+@pytest.mark.parametrize("edges", [[("n0", "n9")], [(FINAL, "n0")], [("n0", "n0")]])
 def test_build_rejects_bad_edges(edges):
     with pytest.raises(InfeasibleGraphError):
         g([("n0", "m", A)], edges)
@@ -80,7 +85,10 @@ def test_text_form_for_agents():
     ]
 
 
-@pytest.mark.parametrize("text", ["[1, 2]", '{"nodes": []}', '{"nodes": [{"id": "n0"}], "edges": [], "final_model": "m"}', "{"])
+@pytest.mark.parametrize(
+    "text",
+    ["[1, 2]", '{"nodes": []}', '{"nodes": [{"id": "n0"}], "edges": [], "final_model": "m"}', "{"],
+)
 def test_from_json_rejects_non_graphs(text):
     with pytest.raises(InfeasibleGraphError):
         CollabGraph.from_json(text)

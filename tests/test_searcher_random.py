@@ -1,8 +1,8 @@
+import pytest
+
 from searchers.random import RandomSearcher
 from suite.errors import ConfigError
 from suite.testing import SearcherContract, sim_observation
-
-import pytest
 
 
 class TestRandomSearcher(SearcherContract):

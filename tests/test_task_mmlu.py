@@ -15,6 +15,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from lm_eval.tasks import TaskManager
+
 from suite import data
 
 TASKS = Path(__file__).resolve().parents[1] / "tasks"

@@ -1,0 +1,175 @@
+"""The command line as a user meets it: real subprocesses, real files."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+
+
+def run(module, *args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        cwd=cwd or ROOT,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    results = tmp_path_factory.mktemp("results")
+    proc = run("suite.run", f"results_dir={results}")
+    assert proc.returncode == 0, proc.stderr
+    return proc, results
+
+
+def test_default_run_writes_a_complete_run_folder(default_run):
+    proc, results = default_run
+    last = proc.stdout.strip().splitlines()[-1]
+    run_dir = Path(last)
+    assert run_dir.parent == results / "mmlu" / "random" and run_dir.name.endswith("-s0")
+    assert {"config.yaml", "trials.jsonl", "final.json"} <= {p.name for p in run_dir.iterdir()}
+    final = json.loads((run_dir / "final.json").read_text())
+    for key in (
+        "status",
+        "task",
+        "searcher",
+        "backend",
+        "seed",
+        "graph",
+        "graph_digest",
+        "test_accuracy",
+        "test_n",
+        "cost_flops",
+        "budget_units",
+        "graph_evals",
+    ):
+        assert key in final
+    assert final["status"] == "completed" and final["backend"] == "sim" and final["simulated"]
+    assert final["test_n"] == 100 and final["graph_evals"] == 10
+    assert 0.0 <= final["test_accuracy"] <= 1.0
+    assert final["test_ci95"][0] <= final["test_accuracy"] <= final["test_ci95"][1]
+    trials = [json.loads(line) for line in (run_dir / "trials.jsonl").read_text().splitlines()]
+    assert [t["iteration"] for t in trials] == list(range(10))
+    for t in trials:
+        assert len(t["scores"]) == 3 and t["reward"] == pytest.approx(sum(t["scores"]) / 3)
+        assert t["graph_digest"] and t["cost_flops"] > 0 and t["backend"] == "sim"
+    config = (run_dir / "config.yaml").read_text()
+    assert "${" not in config and "world_seed: 0" in config
+    assert "sim (simulated LLMs" in proc.stdout and "test accuracy" in proc.stdout
+
+
+def test_same_seed_same_trials_byte_for_byte(default_run, tmp_path):
+    proc, _ = default_run
+    first = Path(proc.stdout.strip().splitlines()[-1])
+    again = run("suite.run", f"results_dir={tmp_path}")
+    second = Path(again.stdout.strip().splitlines()[-1])
+    assert (first / "trials.jsonl").read_bytes() == (second / "trials.jsonl").read_bytes()
+    other = run("suite.run", f"results_dir={tmp_path}", "seed=1")
+    third = Path(other.stdout.strip().splitlines()[-1])
+    assert (third / "trials.jsonl").read_bytes() != (first / "trials.jsonl").read_bytes()
+
+
+def test_evaluate_a_found_graph_and_a_single_model(default_run, tmp_path):
+    proc, _ = default_run
+    final = Path(proc.stdout.strip().splitlines()[-1]) / "final.json"
+    again = run("suite.evaluate", f"graph={final}", f"out={tmp_path / 'e.json'}")
+    assert again.returncode == 0, again.stderr
+    record = json.loads((tmp_path / "e.json").read_text())
+    assert record["test_accuracy"] == json.loads(final.read_text())["test_accuracy"]
+    single = run("suite.evaluate", "graph=single:llama-3.1-70b")
+    assert single.returncode == 0 and "test accuracy" in single.stdout
+
+
+def one_line_error(proc):
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-400:])
+    assert "Traceback" not in proc.stderr + proc.stdout
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["searcher=randm"], "did you mean 'random'"),
+        (["task=mmlx"], "did you mean 'mmlu'"),
+        (["backend=simm"], "did you mean 'sim'"),
+        (["pool=llama4"], "did you mean 'llama3'"),
+        (["budget=paperr"], "did you mean 'paper'"),
+        (["budget.units=0"], "budget.units"),
+        (["seed=abc"], "seed must be an integer"),
+        (["seed=1.5"], "seed must be an integer"),
+        (["sed=1"], "did you mean 'seed'"),
+        (["searcher.recomend=best"], "did you mean 'recommend'"),
+        (["searcher.recommend=median"], "'best' or 'last'"),
+        (["results_dir=/proc/forbidden"], "not writable"),
+        (["seed=[1"], "malformed override"),
+        (["test_n=5000"], "lower one of them"),
+        (["-m", "searcher=random,nosuch"], "unknown searcher 'nosuch'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, needle, tmp_path):
+    if not any(a.startswith("results_dir") for a in args):
+        args = [*args, f"results_dir={tmp_path}"]
+    assert needle in one_line_error(run("suite.run", *args))
+    for final in tmp_path.rglob("final.json"):  # nothing half-written looks complete
+        assert json.loads(final.read_text())["status"] == "failed"
+
+
+def test_budget_too_small_for_any_model(tmp_path):
+    pool = [
+        "pool.models.0.units.default=3",
+        f"results_dir={tmp_path}",
+        "budget=paper",
+        "budget.units=2",
+        "pool.final_model=llama-3.2-3b",
+    ]
+    line = one_line_error(run("suite.run", *pool))
+    assert "too small" in line
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        ("{not json", "not valid JSON"),
+        (
+            '{"final_model": "llama-3.2-3b", "nodes": [{"id": "n0", "model": "llama-3.2-1b", '
+            '"role": "assistant"}, {"id": "n1", "model": "llama-3.2-1b", "role": "assistant"}], '
+            '"edges": [["n0", "n1"], ["n1", "n0"], ["n1", "final"]]}',
+            "cycle",
+        ),
+        (
+            '{"final_model": "llama-3.2-3b", "nodes": [{"id": "n0", "model": "gpt-9", '
+            '"role": "assistant"}], "edges": [["n0", "final"]]}',
+            "not in the pool",
+        ),
+        (
+            '{"final_model": "llama-3.2-3b", "nodes": [{"id": "n0", "model": "llama-3.2-1b", '
+            '"role": "assistant"}], "edges": []}',
+            "no predecessor",
+        ),
+    ],
+)
+def test_evaluate_rejects_bad_graphs(content, needle, tmp_path):
+    path = tmp_path / "graph.json"
+    path.write_text(content)
+    assert needle in one_line_error(run("suite.evaluate", f"graph={path}"))
+
+
+def test_evaluate_missing_file_and_unknown_model():
+    assert "does not exist" in one_line_error(run("suite.evaluate", "graph=/nonexistent.json"))
+    assert "not in the pool" in one_line_error(run("suite.evaluate", "graph=single:gpt-9"))
+
+
+def test_help_lists_the_config_groups():
+    proc = run("suite.run", "--help")
+    assert proc.returncode == 0 and "searcher: random" in proc.stdout
