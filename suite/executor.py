@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 from suite.backends.base import Backend, Completion, NodeCall
 from suite.cost import ModelSpec, call_flops, critical_path_s
-from suite.graph import FINAL, CollabGraph
+from suite.graph import FINAL, CallKind, CollabGraph
 from suite.meter import Meter
-from suite.prompts import PromptSet
+from suite.prompts import Message, PromptSet
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,7 @@ class Executor:
         self.max_tokens = max_tokens
         self.final_max_tokens = final_max_tokens
         self.temperature = temperature
+        self._messages: dict[tuple[CallKind, str, tuple[str, ...]], tuple[Message, ...]] = {}
 
     def run(self, pairs: Sequence[tuple[CollabGraph, Doc]], purpose: str) -> list[Execution]:
         """Execute every pair; returns one Execution per pair, in order.
@@ -122,7 +123,12 @@ class Executor:
         graph = pair.graph
         kind = graph.call_kind(node_id)
         inputs = tuple(pair.done[p].text for p in graph.preds(node_id))
-        messages = self.prompts.messages(kind.value, pair.doc.question, inputs)
+        key_msg = (kind, pair.doc.doc_id, inputs)
+        messages = self._messages.get(key_msg)
+        if messages is None:  # identical prompts recur across graphs: render each once
+            messages = self.prompts.messages(kind.value, pair.doc.question, inputs)
+            if len(self._messages) < 200_000:
+                self._messages[key_msg] = messages
         model = graph.node(node_id).model
         key = (model, messages)
         index = pair.seen.get(key, 0)

@@ -67,6 +67,7 @@ class CollabGraph:
     final_model: str
     _succ: Mapping[str, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
     _pred: Mapping[str, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
+    _memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def build(
@@ -149,6 +150,8 @@ class CollabGraph:
         Raises:
             InfeasibleGraphError: if the graph has a cycle.
         """
+        if "layers" in self._memo:  # the graph is immutable: compute its layers once
+            return list(self._memo["layers"])
         indeg = {i: len(self._pred[i]) for i in self.node_ids}
         ready = [i for i in self.node_ids if indeg[i] == 0]
         out: list[tuple[str, ...]] = []
@@ -168,15 +171,18 @@ class CollabGraph:
         if seen != len(self.nodes):
             raise InfeasibleGraphError("graph has a cycle; collaboration graphs must be DAGs")
         out.append((FINAL,))
-        return out
+        self._memo["layers"] = tuple(out)
+        return list(out)
 
     def depths(self) -> dict[str, int]:
         """Longest path (in edges) from any root to each node, ``final`` included."""
-        depth: dict[str, int] = {}
-        for layer in self.layers():
-            for i in layer:
-                depth[i] = max((depth[p] + 1 for p in self._pred[i]), default=0)
-        return depth
+        if "depths" not in self._memo:
+            depth: dict[str, int] = {}
+            for layer in self.layers():
+                for i in layer:
+                    depth[i] = max((depth[p] + 1 for p in self._pred[i]), default=0)
+            self._memo["depths"] = depth
+        return dict(self._memo["depths"])
 
     def reaches_final(self) -> frozenset[str]:
         """Ids of agent nodes with a path to ``final``."""

@@ -113,21 +113,24 @@ def load_profiles(pool: str) -> dict[str, TaskProfile]:
 
 
 # ---- hashing: a counter-based generator, vectorised --------------------------------------------
+_S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
+_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_GOLDEN, _ONE = np.uint64(0x9E3779B97F4A7C15), np.uint64(1)
+
+
 def _mix(x: np.ndarray) -> np.ndarray:
-    """SplitMix64 finaliser on uint64 arrays (wrapping arithmetic)."""
-    with np.errstate(over="ignore"):
-        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return np.asarray(x ^ (x >> np.uint64(31)))
+    """SplitMix64 finaliser on uint64 arrays (array arithmetic wraps silently in numpy)."""
+    x = (x ^ (x >> _S30)) * _M1
+    x = (x ^ (x >> _S27)) * _M2
+    return np.asarray(x ^ (x >> _S31))
 
 
 def hash_combine(h: np.ndarray, *values: np.ndarray | int) -> np.ndarray:
-    """Fold values into hashes: ``mix(h * golden + value)``, elementwise."""
-    out = np.asarray(h, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for v in values:
-            vv = np.asarray(v).astype(np.int64).astype(np.uint64)
-            out = _mix(out * np.uint64(0x9E3779B97F4A7C15) + vv + np.uint64(1))
+    """Fold values into hashes: ``mix(h * golden + value)``, elementwise with broadcasting."""
+    out = np.atleast_1d(np.asarray(h, dtype=np.uint64))
+    for v in values:
+        vv = np.asarray(v).astype(np.int64).astype(np.uint64)
+        out = _mix(out * _GOLDEN + vv + _ONE)
     return out
 
 
@@ -177,7 +180,7 @@ class SimWorld:
         self.profile = profile
         self.base = hash_combine(np.array([text_key(task)], dtype=np.uint64), seed)
 
-    def _doc(self, doc_keys: np.ndarray, *tags: int) -> np.ndarray:
+    def _doc(self, doc_keys: np.ndarray, *tags: np.ndarray | int) -> np.ndarray:
         return hash_combine(self.base, doc_keys, *tags)
 
     def difficulty(self, doc_keys: np.ndarray) -> np.ndarray:
@@ -186,16 +189,12 @@ class SimWorld:
 
     def distractor_weights(self, doc_keys: np.ndarray) -> np.ndarray:
         """N x K popularity of each question's distractors (rows sum to 1)."""
-        k = self.profile.n_distractors
-        cols = [
-            uniform(self._doc(doc_keys, 12, j)) ** (1.0 / self.profile.distractor_power)
-            for j in range(k)
-        ]
-        w = np.stack(cols, axis=1)
+        k = np.arange(self.profile.n_distractors)[None, :]
+        w = uniform(self._doc(doc_keys[:, None], 12, k)) ** (1.0 / self.profile.distractor_power)
         return np.asarray(w / w.sum(axis=1, keepdims=True))
 
-    def _pick_distractor(self, doc_keys: np.ndarray, u: np.ndarray) -> np.ndarray:
-        cum = np.cumsum(self.distractor_weights(doc_keys), axis=1)
+    def _pick_distractor(self, cum: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Distractor ids 1..K by popularity (``cum``: cumulative weights, one row per call)."""
         idx = (u[:, None] > cum).sum(axis=1)
         return np.asarray(np.minimum(idx, self.profile.n_distractors - 1) + 1)
 
@@ -215,6 +214,7 @@ class SimWorld:
             sig = hash_combine(sig, calls.inputs[:, j])
         call = hash_combine(self.base, keys, sig, calls.sample_index)
         b = self.difficulty(keys)
+        cum = np.cumsum(self.distractor_weights(keys), axis=1)
         shared = normal(self._doc(keys, 13, mkey))
         own_noise = np.sqrt(p.same_model_corr) * shared + np.sqrt(1 - p.same_model_corr) * normal(
             hash_combine(call, 1)
@@ -224,11 +224,11 @@ class SimWorld:
         share = right_in / np.maximum(n_in, 1)
         lift = np.where(n_in > 0, p.refine_gain * share - p.mislead * (1.0 - share), 0.0)
         own_right = mp.ability - b + lift + own_noise > 0
-        own = np.where(own_right, GOLD, self._pick_distractor(keys, uniform(hash_combine(call, 2))))
+        own = np.where(own_right, GOLD, self._pick_distractor(cum, uniform(hash_combine(call, 2))))
         out = own.copy()
         has = n_in > 0
         if has.any():
-            out[has] = self._synthesise(mp, calls, has, own, b, call, n_in)
+            out[has] = self._synthesise(mp, calls, has, own, b, call, n_in, cum[has])
         return out
 
     def _synthesise(
@@ -240,6 +240,7 @@ class SimWorld:
         b: np.ndarray,
         call: np.ndarray,
         n_in: np.ndarray,
+        cum: np.ndarray,
     ) -> np.ndarray:
         p = self.profile
         keys, inputs, c = calls.doc_keys[has], calls.inputs[has], call[has]
@@ -256,14 +257,12 @@ class SimWorld:
         present[np.arange(len(keys)), own_col] = True
         present[:, 0] = False  # unparseable inputs are never chosen
         score[:, 1] += verify_w * competence
-        gumbel = np.stack(
-            [-np.log(-np.log(uniform(hash_combine(c, 20 + j)))) for j in range(n_ids)], axis=1
-        )
+        gumbel = -np.log(-np.log(uniform(hash_combine(c[:, None], 20 + np.arange(n_ids)[None, :]))))
         pick = np.argmax(np.where(present, score + gumbel, -np.inf), axis=1) - 1
         ctx = p.input_tokens + n_in[has] * p.output_tokens
         over = np.maximum(0.0, ctx - mp.context_tokens) / mp.context_tokens
         lost = uniform(hash_combine(c, 3)) < 1.0 - np.exp(-p.garble_rate * over)
-        wrong = self._pick_distractor(keys, uniform(hash_combine(c, 4)))
+        wrong = self._pick_distractor(cum, uniform(hash_combine(c, 4)))
         garbled = np.where(uniform(hash_combine(c, 5)) < 0.5, GARBLED, wrong)
         pick = np.where(lost, garbled, pick)
         load = ctx / (p.input_tokens + p.output_tokens)  # reading more text, more chances to slip

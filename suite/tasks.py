@@ -59,6 +59,7 @@ class TaskAdapter:
         self.test_docs = tuple(docs[i] for i in order[:test_n])
         self.search_docs = tuple(docs[i] for i in order[test_n:need])
         self._by_id = {d.doc_id: d for d in docs}
+        self._scores: dict[tuple[str, str], float] = {}  # (doc id, extracted answer) -> metric
 
     def _load_task(self) -> Any:
         logging.getLogger("lm_eval").setLevel(logging.ERROR)
@@ -131,8 +132,12 @@ class TaskAdapter:
         ensemble.apply(instances)
         out = []
         for (doc, _), inst in zip(items, instances, strict=True):
-            result = self.task.process_results(doc.raw, [inst.filtered_resps[ensemble.name]])
-            out.append(float(result[self.metric]))
+            extracted = inst.filtered_resps[ensemble.name]
+            key = (doc.doc_id, repr(extracted))
+            if key not in self._scores:  # lm-eval recompiles its Jinja target on every call
+                result = self.task.process_results(doc.raw, [extracted])
+                self._scores[key] = float(result[self.metric])
+            out.append(self._scores[key])
         return out
 
     def describe(self) -> dict[str, Any]:

@@ -68,6 +68,7 @@ class SimBackend(Backend):
         self.template = Template(str(render["answer_template"]))
         self.unparseable = str(render["unparseable"])
         self._texts: dict[str, list[str]] = {}
+        self._ids: dict[str, dict[str, int]] = {}
         missing = sorted(set(specs) - set(profile.models))
         if missing:
             raise ConfigError(f"the sim profile has no models {missing}; refit with suite.simfit")
@@ -106,8 +107,10 @@ class SimBackend(Backend):
         return self._texts[doc_id]
 
     def _input_ids(self, call: NodeCall) -> list[int]:
-        texts = self._texts_of(call.doc_id)
-        lookup = {t: i - 1 for i, t in enumerate(texts)}
+        lookup = self._ids.get(call.doc_id)
+        if lookup is None:
+            lookup = {t: i - 1 for i, t in enumerate(self._texts_of(call.doc_id))}
+            self._ids[call.doc_id] = lookup
         return [lookup.get(t, GARBLED) for t in call.inputs]
 
     def generate(self, model: str, calls: Sequence[NodeCall]) -> list[Completion]:
