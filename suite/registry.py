@@ -14,7 +14,16 @@ from suite.errors import ConfigError
 
 REGISTRY: dict[str, dict[str, str]] = {
     "searcher": {
+        "agent_reinforce": "searchers.agent_reinforce:AgentReinforceSearcher",
+        "llm_proposal": "searchers.llm_proposal:LlmProposalSearcher",
+        "optuna_tpe": "searchers.optuna_tpe:OptunaTpeSearcher",
         "random": "searchers.random:RandomSearcher",
+        "reinforce": "searchers.reinforce:ReinforceSearcher",
+        "textgrad": "searchers.textgrad:TextgradSearcher",
+    },
+    "agent": {
+        "heuristic": "suite.agents:HeuristicAgent",
+        "openai": "suite.agents:OpenAIAgent",
     },
     "backend": {
         "sim": "suite.backends.sim:SimBackend",

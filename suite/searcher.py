@@ -8,13 +8,52 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
 from suite.errors import ConfigError, SuiteError
 from suite.graph import CollabGraph
+from suite.prompts import Message
 from suite.space import GraphSpace
+
+
+@dataclass(frozen=True)
+class AgentRequest:
+    """One call to a searcher's agent LLM (Agent-REINFORCE's agent, LLM-proposal's proposer).
+
+    Attributes:
+        purpose: What the call is for (``init``, ``update``, ``propose``, ...).
+        messages: The rendered chat, as a real LLM reads it.
+        fields: The same inputs, structured, for the rule-based ``heuristic`` agent, so it
+            needs no prompt parsing (as the ``sim`` backend reads NodeCall fields).
+    """
+
+    purpose: str
+    messages: tuple[Message, ...]
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AgentReply:
+    """The agent's text and what it cost in tokens."""
+
+    text: str
+    prompt_tokens: int
+    output_tokens: int
+
+
+class Agent(Protocol):
+    """A chat model a searcher may call; the suite meters every call as search cost."""
+
+    @property
+    def name(self) -> str:
+        """Label for results, e.g. ``heuristic`` or ``openai:deepseek-r1``."""
+        ...
+
+    def ask(self, request: AgentRequest) -> AgentReply:
+        """Answer one request."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -27,6 +66,7 @@ class SearchContext:
         n_iterations: How many proposals the loop will ask for at most.
         batch_size: Questions each proposal is evaluated on, unless it asks for another number.
         eval_budget: Question evaluations the whole search may spend (the meter enforces it).
+        agent: The metered agent LLM for searchers that use one (None when not configured).
     """
 
     space: GraphSpace
@@ -34,6 +74,7 @@ class SearchContext:
     n_iterations: int
     batch_size: int
     eval_budget: int
+    agent: Agent | None = None
 
 
 @dataclass(frozen=True)
