@@ -18,7 +18,7 @@ from suite.errors import ConfigError
 from suite.space import GraphSpace
 
 CONF_DIR = Path(__file__).parent / "conf"
-GROUPS = ("searcher", "task", "backend", "pool", "budget")
+GROUPS = ("searcher", "task", "backend", "pool", "budget", "agent")
 
 
 def group_options(group: str) -> list[str]:
@@ -65,6 +65,8 @@ class RunConfig:
     backend_options: Mapping[str, Any]
     pool: Mapping[str, Any]
     budget_units: int
+    agent: str = "heuristic"
+    agent_options: Mapping[str, Any] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     @property
@@ -117,6 +119,7 @@ def load(cfg: Mapping[str, Any]) -> RunConfig:
     _check_keys(budget, {"units"}, "budget.")
     searcher = dict(cfg["searcher"])
     backend = dict(cfg["backend"])
+    agent = dict(cfg.get("agent") or {"name": "heuristic"})
     return RunConfig(
         seed=_int(cfg, "seed", ""),
         n_iterations=_int(cfg, "n_iterations", "", 1),
@@ -130,6 +133,8 @@ def load(cfg: Mapping[str, Any]) -> RunConfig:
         backend_options=backend,
         pool=dict(cfg["pool"]),
         budget_units=_int(budget, "units", "budget.", 1),
+        agent=str(agent.pop("name")),
+        agent_options=agent,
         raw=dict(cfg),
     )
 

@@ -85,24 +85,24 @@ def search(
     stream: DocStream,
     meter: Meter,
     store: ResultsStore,
-    n_iterations: int,
-    on_step: Callable[[int, float], None] = lambda it, reward: None,
+    on_step: Callable[[int, float], None] = lambda n_docs, reward: None,
 ) -> dict[str, Any]:
-    """Run the ask/evaluate/tell loop until the searcher stops or the budget is spent.
+    """Run ask/evaluate/tell until the searcher stops or the evaluation budget is spent.
+
+    The budget is question evaluations (iterations x batch size): a searcher that evaluates
+    one graph per question (REINFORCE) makes more proposals than one that uses batches.
+    Proposals that ask for more questions than are left get the rest.
 
     Returns:
         Totals: graph evaluations, question evaluations, best reward.
     """
     best = -1.0
-    for iteration in range(n_iterations):
-        left = meter.search_evals_left()
-        if left <= 0:
-            break
+    while meter.search_evals_left() > 0:
         proposal = searcher.ask()
         if proposal is None:
             break
-        space.check(proposal.graph)
-        n_docs = min(proposal.n_docs, left)
+        space.check(proposal.graph, allow_single=True)
+        n_docs = min(proposal.n_docs, meter.search_evals_left())
         meter.reserve_search(n_docs)
         result = evaluate(executor, score, proposal.graph, stream.take(n_docs), "search")
         observation = Observation(
@@ -112,7 +112,7 @@ def search(
         best = max(best, result.accuracy)
         store.append_trial(
             {
-                "iteration": iteration,
+                "iteration": proposal.info.get("iteration", proposal.number),
                 "proposal": proposal.number,
                 "graph": proposal.graph.to_dict(),
                 "graph_digest": proposal.graph.digest,
@@ -127,7 +127,7 @@ def search(
                 "info": dict(proposal.info),
             }
         )
-        on_step(iteration, result.accuracy)
+        on_step(n_docs, result.accuracy)
     tally = meter.tally("search")
     return {
         "graph_evals": tally.graph_evals,

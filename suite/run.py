@@ -68,11 +68,17 @@ def execute(cfg_data: dict[str, Any], config_yaml: str, run_dir: Path) -> dict[s
         searcher = registry.resolve("searcher", conf.searcher)(**conf.searcher_options)
         searcher.setup(
             SearchContext(
-                sess.space, searcher_rng, conf.n_iterations, conf.batch_size, conf.eval_budget
+                sess.space,
+                searcher_rng,
+                conf.n_iterations,
+                conf.batch_size,
+                conf.eval_budget,
+                agent=sess.agent,
             )
         )
+        label = sess.searcher_label(searcher.uses_agent)
         stream = loop.DocStream(sess.task.search_docs, stream_rng)
-        with progress_bar(conf) as bar:
+        with progress_bar(conf, label) as bar:
             totals = loop.search(
                 searcher,
                 sess.space,
@@ -81,7 +87,6 @@ def execute(cfg_data: dict[str, Any], config_yaml: str, run_dir: Path) -> dict[s
                 stream,
                 sess.meter,
                 store,
-                conf.n_iterations,
                 on_step=bar.step,
             )
         graph = searcher.recommend()
@@ -89,7 +94,7 @@ def execute(cfg_data: dict[str, Any], config_yaml: str, run_dir: Path) -> dict[s
         test = loop.evaluate(
             sess.executor, sess.task.score_many, graph, sess.task.test_docs, "test"
         )
-        record = final_record(sess, conf, graph, test, totals)
+        record = final_record(sess, conf, graph, test, totals, label)
         store.finish(record)
         print_summary(record, run_dir)
         return record

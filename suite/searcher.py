@@ -63,7 +63,8 @@ class SearchContext:
     Attributes:
         space: The search space (pool, budget, cap, candidate edges).
         rng: The searcher's own generator, spawned from the run seed; its only randomness.
-        n_iterations: How many proposals the loop will ask for at most.
+        n_iterations: Search iterations (each usually one proposal on ``batch_size`` questions);
+            the loop itself stops on ``eval_budget``.
         batch_size: Questions each proposal is evaluated on, unless it asks for another number.
         eval_budget: Question evaluations the whole search may spend (the meter enforces it).
         agent: The metered agent LLM for searchers that use one (None when not configured).
@@ -85,7 +86,8 @@ class Proposal:
         graph: A feasible graph of the space.
         number: 0, 1, ... in ask order; :meth:`Searcher.tell` is matched on it.
         n_docs: Questions to evaluate it on (the loop may clip it to the budget left).
-        info: JSON-able notes recorded with the trial (log-probability, repairs, fallbacks).
+        info: JSON-able notes recorded with the trial (log-probability, repairs, fallbacks);
+            ``info["iteration"]`` labels the trial's iteration (default: ``number``).
     """
 
     graph: CollabGraph
@@ -124,6 +126,7 @@ class Searcher(abc.ABC):
     """
 
     name: ClassVar[str] = ""
+    uses_agent: ClassVar[bool] = False  # True: results label the row ``name[agent]``
 
     def __init__(self, **options: Any) -> None:
         if options:

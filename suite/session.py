@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from suite import prompts, registry
+from suite.agents import MeteredAgent
 from suite.backends.base import Backend, BackendEnv
 from suite.config import RunConfig, space_of
 from suite.executor import Executor
@@ -35,6 +36,7 @@ class Session:
     backend: Backend
     meter: Meter
     executor: Executor
+    agent: MeteredAgent
 
     def header(self) -> dict[str, Any]:
         """Fields stamped on every record of the run."""
@@ -46,7 +48,12 @@ class Session:
             "pool": str(self.conf.pool.get("name")),
             "models": list(self.space.model_names),
             "final_model": self.space.final_model,
+            "agent": self.agent.name,
         }
+
+    def searcher_label(self, uses_agent: bool) -> str:
+        """``random``, or ``agent_reinforce[heuristic]`` for searchers that call an agent."""
+        return f"{self.conf.searcher}[{self.agent.name}]" if uses_agent else self.conf.searcher
 
     def close(self) -> None:
         """Release the backend."""
@@ -69,4 +76,7 @@ def build(conf: RunConfig) -> Session:
     backend: Backend = backend_cls.create(conf.backend_options, env)
     meter = Meter(conf.eval_budget)
     executor = Executor(backend, task_prompts, space.specs, meter, conf.task.name)
-    return Session(conf, space, task_prompts, task, backend, meter, executor)
+    agent = registry.resolve("agent", conf.agent).create(conf.agent_options, space)
+    return Session(
+        conf, space, task_prompts, task, backend, meter, executor, MeteredAgent(agent, meter)
+    )

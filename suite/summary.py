@@ -18,21 +18,21 @@ class _Bar:
     def __init__(self, bar: Any) -> None:
         self.bar = bar
 
-    def step(self, iteration: int, reward: float) -> None:
+    def step(self, n_docs: int, reward: float) -> None:
         self.bar.set_postfix_str(f"reward={reward:.2f}")
-        self.bar.update(1)
+        self.bar.update(n_docs)
 
 
 @contextlib.contextmanager
-def progress_bar(conf: RunConfig) -> Iterator[_Bar]:
-    """A tqdm bar over search iterations, on stderr."""
+def progress_bar(conf: RunConfig, label: str) -> Iterator[_Bar]:
+    """A tqdm bar over the search budget (question evaluations), on stderr."""
     from tqdm import tqdm
 
-    label = f"{conf.searcher} on {conf.task.name} [{conf.backend}]"
+    desc = f"{label} on {conf.task.name} [{conf.backend}] search"
     with tqdm(
-        total=conf.n_iterations,
-        desc=label,
-        unit="it",
+        total=conf.eval_budget,
+        desc=desc,
+        unit="q",
         file=sys.stderr,
         dynamic_ncols=True,
         leave=True,
@@ -41,7 +41,12 @@ def progress_bar(conf: RunConfig) -> Iterator[_Bar]:
 
 
 def final_record(
-    sess: Session, conf: RunConfig, graph: CollabGraph, test: Evaluation, totals: dict[str, Any]
+    sess: Session,
+    conf: RunConfig,
+    graph: CollabGraph,
+    test: Evaluation,
+    totals: dict[str, Any],
+    label: str,
 ) -> dict[str, Any]:
     """final.json's body for a completed run."""
     space = sess.space
@@ -49,6 +54,9 @@ def final_record(
         "status": "completed",
         "task": conf.task.name,
         "searcher": conf.searcher,
+        "searcher_label": label,
+        "agent": sess.agent.name,
+        "agent_calls": sess.agent.calls,
         "backend": conf.backend,
         "simulated": sess.backend.simulated,
         "backend_info": sess.backend.describe(),
@@ -87,7 +95,10 @@ def print_summary(record: dict[str, Any], run_dir: Path) -> None:
     best = record["best_search_reward"]
     rows = [
         ("backend", backend),
-        ("task / searcher / seed", f"{record['task']} / {record['searcher']} / {record['seed']}"),
+        (
+            "task / searcher / seed",
+            f"{record['task']} / {record['searcher_label']} / {record['seed']}",
+        ),
         ("found graph", record["graph_summary"]),
         ("graph digest", record["graph_digest"]),
         ("search reward (best batch)", "n/a" if best is None else f"{best:.3f}"),

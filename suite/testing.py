@@ -18,7 +18,7 @@ from suite.config import CONF_DIR, build_space
 from suite.cost import TokenProfile
 from suite.errors import SuiteError
 from suite.graph import CollabGraph
-from suite.searcher import Observation, Proposal, SearchContext, Searcher
+from suite.searcher import Agent, Observation, Proposal, SearchContext, Searcher
 from suite.simworld import GOLD, SimWorld, load_profiles, population, run_graph
 from suite.space import GraphSpace
 
@@ -59,11 +59,19 @@ class SearcherContract:
         """The space the contract searches (override to test another)."""
         return contract_space()
 
+    def agent(self) -> Agent | None:
+        """The agent LLM searchers get (the heuristic one; override to script replies)."""
+        from suite.agents import HeuristicAgent
+
+        return HeuristicAgent(self.space())
+
     def context(self, seed: int) -> SearchContext:
         """A context with a generator made from ``seed``."""
         budget = self.n_iterations * self.batch_size
         rng = np.random.default_rng(seed)
-        return SearchContext(self.space(), rng, self.n_iterations, self.batch_size, budget)
+        return SearchContext(
+            self.space(), rng, self.n_iterations, self.batch_size, budget, agent=self.agent()
+        )
 
     def drive(self, searcher: Searcher, steps: int) -> list[str]:
         """Ask/tell ``steps`` times (or until the searcher stops); returns proposal digests."""
@@ -89,7 +97,7 @@ class SearcherContract:
         for _ in range(self.n_iterations):
             proposal = searcher.ask()
             assert proposal is not None
-            self.space().check(proposal.graph)
+            self.space().check(proposal.graph, allow_single=True)  # pilots may run one model
             assert proposal.n_docs >= 1
             json.dumps(dict(proposal.info))
             searcher.tell(proposal, sim_observation(proposal.graph, proposal, self.space()))
@@ -123,9 +131,9 @@ class SearcherContract:
         """Proposals spend at most the unit budget and the FLOPs cap."""
         space = self.space()
         searcher = self.started()
-        for digest_count in range(self.n_iterations):
+        for count in range(self.n_iterations):
             proposal = searcher.ask()
-            assert proposal is not None, f"stopped after {digest_count} proposals"
+            assert proposal is not None, f"stopped after {count} proposals"
             assert space.units(proposal.graph) <= space.budget_units
             assert space.flops(proposal.graph) <= space.cap_flops
             searcher.tell(proposal, sim_observation(proposal.graph, proposal, space))

@@ -173,3 +173,13 @@ def test_evaluate_missing_file_and_unknown_model():
 def test_help_lists_the_config_groups():
     proc = run("suite.run", "--help")
     assert proc.returncode == 0 and "searcher: random" in proc.stdout
+
+
+@pytest.mark.parametrize("searcher", ["agent_reinforce", "textgrad", "llm_proposal"])
+def test_agent_searchers_are_labelled_heuristic(searcher, tmp_path):
+    proc = run("suite.run", f"searcher={searcher}", f"results_dir={tmp_path}", "test_n=20")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    final = json.loads((Path(proc.stdout.strip().splitlines()[-1]) / "final.json").read_text())
+    assert final["searcher_label"] == f"{searcher}[heuristic]" and final["agent"] == "heuristic"
+    assert final["agent_calls"] > 0 and final["meter"]["agent"]["calls"] == final["agent_calls"]
+    assert f"{searcher}[heuristic]" in proc.stdout

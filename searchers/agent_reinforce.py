@@ -1,0 +1,214 @@
+"""Agent-REINFORCE (PAPER.md §6): an LLM agent's written feedback in place of a gradient.
+
+Stages, all through ask/tell and all charged to the search budget: a pilot measured on the
+current backend (single models, one random graph per candidate mix), the agent's
+insight-guided choice of two mixes, a one-question pre-test of up to five reduced variants
+of each, then the sample -> evaluate -> agent-update loop of :mod:`suite.agent_loop`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from suite import llm_search as ls
+from suite.agent_loop import AgentLoopSearcher
+from suite.errors import ConfigError, ProposalParseError
+from suite.graph import CollabGraph
+from suite.searcher import AgentRequest, Observation, Proposal
+from suite.space import Mix
+
+
+class AgentReinforceSearcher(AgentLoopSearcher):
+    """The paper's method; with ``agent=heuristic`` its rows read ``agent_reinforce[heuristic]``.
+
+    Args:
+        pilot_questions: Search questions each single model is measured on (suite rule: the
+            data block comes from a pilot the suite runs itself, never from the paper).
+        pilot_mix_questions: Questions for the one random graph of each candidate mix
+            (0 skips the random-graph pilot).
+        pretest_variants: Variants per returned mix in the pre-test (paper: 5).
+        **loop: Options of :class:`~suite.agent_loop.AgentLoopSearcher`.
+    """
+
+    name: ClassVar[str] = "agent_reinforce"
+
+    def __init__(
+        self,
+        pilot_questions: int = 2,
+        pilot_mix_questions: int = 1,
+        pretest_variants: int = 5,
+        **loop: Any,
+    ) -> None:
+        super().__init__(**loop)
+        if pilot_questions < 0 or pilot_mix_questions < 0 or pretest_variants < 1:
+            raise ConfigError("pilot sizes must be >= 0 and pretest_variants >= 1")
+        self.pilot_questions = pilot_questions
+        self.pilot_mix_questions = pilot_mix_questions
+        self.pretest_variants = pretest_variants
+        self.phase = "pilot"
+        self.queue: list[dict[str, Any]] = []
+        self.singles: dict[str, float] = {}
+        self.mix_accuracy: dict[str, float] = {}
+        self.pretest: list[tuple[list[int], float]] = []
+        self.init_notes: dict[str, Any] = {}
+
+    # ---- stages before the loop ------------------------------------------------------------
+    def _prelude(self, number: int) -> Proposal | None:
+        if self.phase == "pilot" and not self.queue and not self.singles and not self.mix_accuracy:
+            self.queue = self._pilot_plan()
+        if self.phase == "pilot" and not self.queue:
+            self.phase = "pretest"
+            self.queue = self._pretest_plan()
+        if self.phase == "pretest" and not self.queue and self.pretest:
+            self._choose_mix()
+            return None
+        item = self.queue.pop(0)
+        info = {k: v for k, v in item.items() if k not in ("graph", "n_docs")}
+        return Proposal(CollabGraph.from_dict(item["graph"]), number, int(item["n_docs"]), info)
+
+    def _pilot_plan(self) -> list[dict[str, Any]]:
+        """Single models that fit the budget, then one prior graph per candidate mix."""
+        space, rng = self.ctx.space, self.ctx.rng
+        plan: list[dict[str, Any]] = []
+        if self.pilot_questions:
+            for m in space.models:
+                if m.unit_cost <= space.budget_units:
+                    plan.append(
+                        {
+                            "phase": "pilot",
+                            "single": m.name,
+                            "n_docs": self.pilot_questions,
+                            "graph": CollabGraph.single(m.name).to_dict(),
+                        }
+                    )
+        if self.pilot_mix_questions:
+            for mix in space.feasible_mixes():
+                graph, _ = space.repair(self.prior.sample(rng, mix=mix).full, rng)
+                plan.append(
+                    {
+                        "phase": "pilot",
+                        "mix": list(mix),
+                        "graph": graph.to_dict(),
+                        "n_docs": self.pilot_mix_questions,
+                    }
+                )
+        return plan
+
+    def _pretest_plan(self) -> list[dict[str, Any]]:
+        """One agent call for two mixes (§6 step 2), then their variants (step 3)."""
+        vectors, notes = self._initial_mixes()
+        self.init_notes = notes
+        half = ls.table_distribution(self.ctx.space, 0.5)
+        plan = []
+        for vec in vectors:
+            for variant in self._variants(vec):
+                graph, _ = self.ctx.space.repair(
+                    half.sample(self.ctx.rng, mix=variant).full, self.ctx.rng
+                )
+                plan.append(
+                    {
+                        "phase": "pretest",
+                        "mix": list(variant),
+                        "graph": graph.to_dict(),
+                        "n_docs": 1,
+                        **notes,
+                    }
+                )
+                notes = {}
+        return plan
+
+    def _initial_mixes(self) -> tuple[list[Mix], dict[str, Any]]:
+        space, agent = self.ctx.space, self.ctx.agent
+        assert agent is not None
+        mixes = space.feasible_mixes()
+        self.data_text = self._data_block()
+        messages = ls.render(
+            "init",
+            budget=space.budget_units,
+            insights=ls.insights("init"),
+            data=self.data_text,
+            keys=", ".join(f"{k}={m}" for k, m in enumerate(space.model_names)),
+            mixes="\n".join(ls.mix_vector(space, m) for m in mixes),
+            example=ls.mix_vector(space, mixes[-1]),
+        )
+        fields = {
+            "mixes": [list(m) for m in mixes],
+            "singles": self.singles,
+            "mix_accuracy": [[json_mix, a] for json_mix, a in self._mix_pairs()],
+            "model_names": list(space.model_names),
+        }
+        errors: list[str] = []
+        for _ in range(self.max_attempts):
+            reply = agent.ask(AgentRequest("init", messages, fields))
+            try:
+                vectors = ls.parse_mix_vectors(reply.text, space)[:2]
+                return vectors, {"init_attempts": len(errors) + 1, "init_errors": errors}
+            except ProposalParseError as exc:
+                errors.append(str(exc))
+        ranked = sorted(mixes, key=lambda m: -self.mix_accuracy.get(str(list(m)), 0.0))
+        return list(ranked[:2]), {"init_errors": errors, "init_fallback": "two best pilot mixes"}
+
+    def _mix_pairs(self) -> list[tuple[list[int], float]]:
+        return [
+            ([int(x) for x in k.strip("[]").split(",")], a) for k, a in self.mix_accuracy.items()
+        ]
+
+    def _data_block(self) -> str:
+        space = self.ctx.space
+        lines = [f"- single {m}: {a:.2f}" for m, a in self.singles.items()]
+        lines += [
+            f"- random graph with mix {space.format_mix(tuple(m))}: {a:.2f}"
+            for m, a in self._mix_pairs()
+        ]
+        return "\n".join(lines) or "(no pilot data)"
+
+    def _variants(self, mix: Mix) -> list[Mix]:
+        """The mix, then copies with one more model removed each time, smallest first."""
+        out, current = [tuple(mix)], list(mix)
+        while len(out) < self.pretest_variants:
+            k = next((i for i, c in enumerate(current) if c > 0), None)
+            if k is None:
+                break
+            current[k] -= 1
+            if sum(current) == 0:
+                break
+            out.append(tuple(current))
+        return out
+
+    def _choose_mix(self) -> None:
+        """The best pre-test variant wins; ties at random (§6 step 3)."""
+        top = max(r for _, r in self.pretest)
+        tied = [m for m, r in self.pretest if r == top]
+        self.mix = tuple(tied[int(self.ctx.rng.integers(len(tied)))])
+        self.phase = "loop"
+
+    def _observe_prelude(self, proposal: Proposal, observation: Observation) -> None:
+        info = proposal.info
+        if info.get("phase") == "pilot" and "single" in info:
+            self.singles[str(info["single"])] = observation.reward
+        elif info.get("phase") == "pilot":
+            self.mix_accuracy[str(list(info["mix"]))] = observation.reward
+        else:
+            self.pretest.append((list(info["mix"]), observation.reward))
+
+    # ---- state -----------------------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        return {
+            **super()._state(),
+            "phase": self.phase,
+            "queue": self.queue,
+            "singles": self.singles,
+            "mix_accuracy": self.mix_accuracy,
+            "pretest": self.pretest,
+            "init_notes": self.init_notes,
+        }
+
+    def _load_state(self, state: Mapping[str, Any]) -> None:
+        super()._load_state(state)
+        self.phase = str(state["phase"])
+        self.queue = [dict(q) for q in state["queue"]]
+        self.singles = {str(k): float(v) for k, v in state["singles"].items()}
+        self.mix_accuracy = {str(k): float(v) for k, v in state["mix_accuracy"].items()}
+        self.pretest = [(list(m), float(r)) for m, r in state["pretest"]]
+        self.init_notes = dict(state["init_notes"])

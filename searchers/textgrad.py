@@ -1,0 +1,35 @@
+"""The TextGrad-style baseline (PAPER.md §8, ``TextgradSwarm``): the agent loop, uninformed.
+
+Same loop and reply format as Agent-REINFORCE, but no insight notes and no pilot data, a
+random feasible mix, an edge table starting at 0.500, and one round of history.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from suite.agent_loop import AgentLoopSearcher
+from suite.searcher import Proposal
+
+
+class TextgradSearcher(AgentLoopSearcher):
+    """Agent-driven graph edits without the paper's insights (a configured baseline).
+
+    Args:
+        **loop: Options of :class:`~suite.agent_loop.AgentLoopSearcher`; ``history_rounds``
+            defaults to 1 here, as in the paper's baseline.
+    """
+
+    name: ClassVar[str] = "textgrad"
+    with_insights: ClassVar[bool] = False
+    initial_table_prob: ClassVar[float] = 0.5
+
+    def __init__(self, **loop: Any) -> None:
+        loop.setdefault("history_rounds", 1)
+        super().__init__(**loop)
+
+    def _prelude(self, number: int) -> Proposal | None:
+        """Draw one feasible mix at random; the loop starts at once."""
+        mixes = self.ctx.space.feasible_mixes()
+        self.mix = mixes[int(self.ctx.rng.integers(len(mixes)))]
+        return None

@@ -1,0 +1,179 @@
+"""The searchers' agent LLMs: the rule-based ``heuristic`` default and any OpenAI-compatible chat.
+
+Agents answer :class:`~suite.searcher.AgentRequest`s with text; :class:`MeteredAgent` charges
+every call to the run's meter as search cost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from typing import Any
+
+from suite.errors import BackendError, ConfigError
+from suite.meter import Meter
+from suite.searcher import Agent, AgentReply, AgentRequest
+from suite.space import GraphSpace
+
+
+def _approx_tokens(text: str) -> int:
+    """About four characters a token: the heuristic agent's stand-in for a tokenizer."""
+    return max(1, len(text) // 4)
+
+
+class HeuristicAgent:
+    """A deterministic stand-in for the agent LLM (labelled ``heuristic`` in every output).
+
+    It reads the request's structured fields (the same inputs the prompt shows) and writes the
+    reply format a real agent must write, so the searchers' parse/retry/fallback machinery runs
+    for real. The rules are the paper's insights (PAPER.md §7), see :mod:`suite.heuristics`.
+    """
+
+    def __init__(self, space: GraphSpace) -> None:
+        self.space = space
+
+    @property
+    def name(self) -> str:
+        """``heuristic``."""
+        return "heuristic"
+
+    @classmethod
+    def create(cls, options: Mapping[str, Any], space: GraphSpace) -> HeuristicAgent:
+        """Build from ``agent/heuristic.yaml`` (no options)."""
+        if options:
+            raise ConfigError(f"agent heuristic has no options {sorted(options)}")
+        return cls(space)
+
+    def ask(self, request: AgentRequest) -> AgentReply:
+        """Answer by the rules for the request's purpose."""
+        from suite import heuristics
+
+        text = heuristics.reply(request.purpose, request.fields, self.space)
+        prompt = "".join(content for _, content in request.messages)
+        return AgentReply(text, _approx_tokens(prompt), _approx_tokens(text))
+
+
+class OpenAIAgent:
+    """Chat completions from an OpenAI-compatible endpoint, with retries and backoff.
+
+    The API key is read from the environment variable named by ``api_key_env`` at call time;
+    it is never stored in results, logs or error messages.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str,
+        api_key_env: str = "OPENAI_API_KEY",
+        max_tokens: int = 16384,
+        temperature: float = 0.1,
+        timeout_s: float = 600.0,
+        retries: int = 3,
+    ) -> None:
+        self.model = model
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.api_key_env = api_key_env
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.timeout_s = timeout_s
+        self.retries = retries
+
+    @property
+    def name(self) -> str:
+        """``openai:<model>``."""
+        return f"openai:{self.model}"
+
+    @classmethod
+    def create(cls, options: Mapping[str, Any], space: GraphSpace) -> OpenAIAgent:
+        """Build from ``agent/openai.yaml`` options."""
+        allowed = {
+            "model",
+            "base_url",
+            "api_key_env",
+            "max_tokens",
+            "temperature",
+            "timeout_s",
+            "retries",
+        }
+        extra = sorted(set(options) - allowed)
+        if extra:
+            raise ConfigError(f"agent openai has no options {extra}; it takes {sorted(allowed)}")
+        return cls(**dict(options))
+
+    def ask(self, request: AgentRequest) -> AgentReply:
+        """POST the chat and return the first choice.
+
+        Raises:
+            BackendError: after ``retries`` failed attempts (names model and endpoint).
+        """
+        body = json.dumps(
+            {
+                "model": self.model,
+                "messages": [{"role": r, "content": c} for r, c in request.messages],
+                "max_tokens": self.max_tokens,
+                "temperature": self.temperature,
+            }
+        ).encode()
+        headers = {"Content-Type": "application/json"}
+        key = os.environ.get(self.api_key_env, "")
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        last = "no attempt"
+        for attempt in range(self.retries + 1):
+            try:
+                req = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
+                with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+                    data = json.loads(resp.read())
+                usage = data.get("usage") or {}
+                text = str(data["choices"][0]["message"]["content"] or "")
+                return AgentReply(
+                    text,
+                    int(usage.get("prompt_tokens", _approx_tokens(str(request.messages)))),
+                    int(usage.get("completion_tokens", _approx_tokens(text))),
+                )
+            except urllib.error.HTTPError as exc:
+                last = f"HTTP {exc.code}"
+                if exc.code not in (408, 409, 429) and exc.code < 500:
+                    break
+            except (urllib.error.URLError, TimeoutError, OSError) as exc:
+                last = type(exc).__name__ + (f" ({exc.reason})" if hasattr(exc, "reason") else "")
+            except (KeyError, IndexError, ValueError) as exc:
+                last = f"malformed reply ({type(exc).__name__})"
+            if attempt < self.retries:
+                time.sleep(min(30.0, 0.5 * 2**attempt))
+        raise BackendError(
+            f"agent model {self.model} at {self.url} failed after {self.retries + 1} attempts "
+            f"({last}); check agent.base_url and that the server is up"
+        )
+
+
+class MeteredAgent:
+    """Wraps an agent so every call is charged to the meter under purpose ``agent``."""
+
+    def __init__(self, inner: Agent, meter: Meter) -> None:
+        self.inner = inner
+        self.meter = meter
+        self.calls = 0
+
+    @property
+    def name(self) -> str:
+        """The wrapped agent's name."""
+        return self.inner.name
+
+    def ask(self, request: AgentRequest) -> AgentReply:
+        """Forward the call and meter its tokens (agent FLOPs are not modelled: 0)."""
+        reply = self.inner.ask(request)
+        self.calls += 1
+        self.meter.charge_call("agent", self.inner.name, _Usage(reply), 0.0)
+        return reply
+
+
+class _Usage:
+    def __init__(self, reply: AgentReply) -> None:
+        self.prompt_tokens = reply.prompt_tokens
+        self.output_tokens = reply.output_tokens
+        self.latency_s = 0.0
