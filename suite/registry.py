@@ -24,6 +24,7 @@ REGISTRY: dict[str, dict[str, str]] = {
     "agent": {
         "heuristic": "suite.agents:HeuristicAgent",
         "openai": "suite.agents:OpenAIAgent",
+        "vllm": "suite.agents:OpenAIAgent",
     },
     "backend": {
         "sim": "suite.backends.sim:SimBackend",

@@ -5,7 +5,7 @@ import pytest
 from suite import cli, config, registry
 
 
-@pytest.mark.parametrize("group", ["searcher", "backend"])
+@pytest.mark.parametrize("group", ["searcher", "backend", "agent"])
 def test_registry_names_equal_config_file_names(group):
     assert registry.names(group) == config.group_options(group)
 
