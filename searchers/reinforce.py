@@ -1,0 +1,351 @@
+"""GPTSwarm-style REINFORCE with a budget, the paper's ``OptimizedSwarm`` baseline (PAPER.md §5).
+
+Policy gradient with Adam on the shared distribution's edge, role and model logits, and the
+paper's rule for extracting one final graph from the learned probabilities.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from suite.distribution import GraphDistribution, reaches
+from suite.errors import ConfigError
+from suite.graph import FINAL, CollabGraph, Node, Role
+from suite.searcher import Observation, Proposal, SearchContext, Searcher
+
+PARAMS = ("edge_logits", "role_logits", "model_logits")
+_BETAS, _EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults, which GPTSwarm uses
+
+
+class ReinforceSearcher(Searcher):
+    """REINFORCE over all logits; one sampled graph per question; Adam after each batch.
+
+    Per proposal (PAPER.md §5 step 1): sample a realisation from the distribution (models
+    sampled too, so the model logits learn), then ``space.repair`` it: nodes with no path to
+    ``final`` are wired into it, fusers that lost their assistant input are demoted, and
+    smallest-class nodes are deleted while the FLOPs cap is exceeded. The proposal asks for
+    one question. The update uses log p and its gradient of the *sampled* realisation, even
+    where repair changed the executed graph (as GPTSwarm scores its ``realize()`` draw).
+
+    After ``batch`` observations (steps 2-3): one Adam step on the loss
+    ``-mean(log p(G_i) * (u_i - b))``, with ``b = 0`` (the paper) or a moving average.
+
+    Args:
+        lr: Adam learning rate (the paper: 0.1).
+        batch: Questions (= sampled graphs) per update; None means the run's ``batch_size``.
+        baseline: ``none`` (the paper) or ``moving_average`` (GPTSwarm's original): a
+            bias-corrected exponential average of earlier batches' mean utility.
+        baseline_decay: The moving average's decay per batch.
+        recommend: ``extracted`` (the paper's §5 step 4), ``best`` or ``last`` observed graph.
+        edge_threshold: Extraction keeps edges with p above this (0.55).
+        max_out_edges: Extraction's limit on a node's out-edges (2).
+        link_threshold: Extraction links unreachable nodes over edges with p >= this (0.2).
+    """
+
+    name: ClassVar[str] = "reinforce"
+
+    def __init__(
+        self,
+        lr: float = 0.1,
+        batch: int | None = None,
+        baseline: str = "none",
+        baseline_decay: float = 0.9,
+        recommend: str = "extracted",
+        edge_threshold: float = 0.55,
+        max_out_edges: int = 2,
+        link_threshold: float = 0.2,
+        **unknown: Any,
+    ) -> None:
+        super().__init__(**unknown)
+        if not isinstance(lr, int | float) or isinstance(lr, bool) or lr <= 0:
+            raise ConfigError(f"searcher.lr must be a positive number, got {lr!r}")
+        if batch is not None and (
+            not isinstance(batch, int) or isinstance(batch, bool) or batch < 1
+        ):
+            raise ConfigError(f"searcher.batch must be null or an integer >= 1, got {batch!r}")
+        if baseline not in ("none", "moving_average"):
+            raise ConfigError(
+                f"searcher.baseline must be 'none' or 'moving_average', got '{baseline}'"
+            )
+        if not isinstance(baseline_decay, int | float) or not 0.0 <= baseline_decay < 1.0:
+            raise ConfigError(f"searcher.baseline_decay must be in [0, 1), got {baseline_decay!r}")
+        if recommend not in ("extracted", "best", "last"):
+            raise ConfigError(
+                f"searcher.recommend must be 'extracted', 'best' or 'last', got '{recommend}'"
+            )
+        for key, value in (("edge_threshold", edge_threshold), ("link_threshold", link_threshold)):
+            if not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+                raise ConfigError(f"searcher.{key} must be a probability in [0, 1], got {value!r}")
+        if not isinstance(max_out_edges, int) or max_out_edges < 1:
+            raise ConfigError(
+                f"searcher.max_out_edges must be an integer >= 1, got {max_out_edges!r}"
+            )
+        self.lr, self.batch_option, self.baseline = float(lr), batch, baseline
+        self.baseline_decay, self.recommend_mode = float(baseline_decay), recommend
+        self.thresholds = (float(edge_threshold), int(max_out_edges), float(link_threshold))
+
+    def setup(self, ctx: SearchContext) -> None:
+        """Zero logits (PAPER.md §4), zero Adam moments, and a fixed seed for extraction."""
+        super().setup(ctx)
+        self._dist = GraphDistribution(ctx.space)
+        self._batch = self.batch_option or ctx.batch_size
+        self._m = {k: np.zeros_like(getattr(self._dist, k)) for k in PARAMS}
+        self._v = {k: np.zeros_like(getattr(self._dist, k)) for k in PARAMS}
+        self._step = 0
+        self._avg, self._avg_n = 0.0, 0  # moving average of batch utilities, batches averaged
+        self._drawn: dict[int, dict[str, np.ndarray]] = {}  # asked: grad log p at sample time
+        self._batch_grads: list[tuple[dict[str, np.ndarray], float, float]] = []
+        self._last_update: dict[str, float] | None = None
+        # extraction draws its own shuffle and roles: recommend() is repeatable and leaves
+        # the search's generator alone
+        self._extract_seed = int(ctx.rng.integers(2**63 - 1))
+        self._best: tuple[float, CollabGraph] | None = None
+        self._ties = 0
+        self._last: CollabGraph | None = None
+
+    # ---- ask/tell ----------------------------------------------------------------------------
+    def _propose(self, number: int) -> Proposal:
+        rng = self.ctx.rng
+        draw = self._dist.sample(rng)  # §5 step 1: each question gets its own graph
+        graph, deleted = self.ctx.space.repair(draw.full, rng)
+        self._drawn[number] = self._dist.grad_log_prob(draw.full, draw.order)
+        info: dict[str, Any] = {
+            "iteration": number // self._batch,
+            "log_prob": draw.log_prob,
+            "role_fallback": draw.role_fallback,
+            **repair_notes(draw.full, graph, deleted),
+        }
+        if self._last_update is not None:
+            info["update"], self._last_update = self._last_update, None
+        return Proposal(graph, number, 1, info)
+
+    def _observe(self, proposal: Proposal, observation: Observation) -> None:
+        self._track(proposal.graph, observation.reward)
+        grad = self._drawn.pop(proposal.number)
+        self._batch_grads.append((grad, observation.reward, float(proposal.info["log_prob"])))
+        if len(self._batch_grads) >= self._batch:
+            self._update()
+
+    def _update(self) -> None:
+        """§5 steps 2-3: one Adam step on the loss -mean(log p(G_i) * (u_i - b))."""
+        grads = [g for g, _, _ in self._batch_grads]
+        utilities = np.array([u for _, u, _ in self._batch_grads])
+        log_probs = np.array([lp for _, _, lp in self._batch_grads])
+        b = self._baseline_value()
+        weights = utilities - b
+        loss_grad = {
+            k: -np.mean([w * g[k] for g, w in zip(grads, weights, strict=True)], axis=0)
+            for k in PARAMS
+        }
+        self._adam_step(loss_grad)
+        self._last_update = {
+            "step": self._step,
+            "loss": -float(np.mean(log_probs * weights)),
+            "baseline": b,
+            "utility": float(utilities.mean()),
+        }
+        if self.baseline == "moving_average":
+            decay = self.baseline_decay
+            self._avg = decay * self._avg + (1 - decay) * float(utilities.mean())
+            self._avg_n += 1
+        self._batch_grads = []
+
+    def _adam_step(self, loss_grad: Mapping[str, np.ndarray]) -> None:
+        """Adam (torch's defaults) descending the loss, on every logit array."""
+        self._step += 1
+        b1, b2 = _BETAS
+        for key in PARAMS:
+            g = loss_grad[key]
+            self._m[key] = b1 * self._m[key] + (1 - b1) * g
+            self._v[key] = b2 * self._v[key] + (1 - b2) * g * g
+            m_hat = self._m[key] / (1 - b1**self._step)
+            v_hat = self._v[key] / (1 - b2**self._step)
+            step = self.lr * m_hat / (np.sqrt(v_hat) + _EPS)
+            setattr(self._dist, key, getattr(self._dist, key) - step)
+
+    def _baseline_value(self) -> float:
+        """0, or the bias-corrected moving average of earlier batches (0 before the first)."""
+        if self.baseline == "none" or self._avg_n == 0:
+            return 0.0
+        return self._avg / (1 - self.baseline_decay**self._avg_n)
+
+    def _track(self, graph: CollabGraph, reward: float) -> None:
+        self._last = graph
+        if self._best is None or reward > self._best[0]:
+            self._best, self._ties = (reward, graph), 1
+        elif reward == self._best[0]:
+            self._ties += 1  # reservoir sampling keeps each tied graph with equal chance
+            if self.ctx.rng.random() < 1.0 / self._ties:
+                self._best = (reward, graph)
+
+    # ---- the result --------------------------------------------------------------------------
+    @property
+    def distribution(self) -> GraphDistribution:
+        """The learned distribution (read it; the searcher owns its updates)."""
+        return self._dist
+
+    def recommend(self) -> CollabGraph:
+        """The extracted graph (§5 step 4), or the best / last observed with that option."""
+        if self.recommend_mode == "best" and self._best is not None:
+            return self._best[1]
+        if self.recommend_mode == "last" and self._last is not None:
+            return self._last
+        edge_thr, max_out, link_thr = self.thresholds
+        rng = np.random.default_rng(self._extract_seed)
+        return extract(self._dist, rng, edge_thr, max_out, link_thr)
+
+    # ---- state -------------------------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        return {
+            "rng": self.rng_state(self.ctx.rng),
+            "dist": self._dist.state(),
+            "adam": {"step": self._step, "m": _lists(self._m), "v": _lists(self._v)},
+            "baseline": {"avg": self._avg, "n": self._avg_n},
+            "drawn": {str(k): _lists(g) for k, g in self._drawn.items()},
+            "batch": [[_lists(g), u, lp] for g, u, lp in self._batch_grads],
+            "last_update": self._last_update,
+            "extract_seed": self._extract_seed,
+            "best": None if self._best is None else [self._best[0], self._best[1].to_dict()],
+            "ties": self._ties,
+            "last": None if self._last is None else self._last.to_dict(),
+        }
+
+    def _load_state(self, state: Mapping[str, Any]) -> None:
+        self.set_rng_state(self.ctx.rng, state["rng"])
+        self._dist = GraphDistribution.from_state(self.ctx.space, dict(state["dist"]))
+        self._step = int(state["adam"]["step"])
+        self._m, self._v = _arrays(state["adam"]["m"]), _arrays(state["adam"]["v"])
+        self._avg, self._avg_n = float(state["baseline"]["avg"]), int(state["baseline"]["n"])
+        self._drawn = {int(k): _arrays(g) for k, g in state["drawn"].items()}
+        self._batch_grads = [(_arrays(g), float(u), float(lp)) for g, u, lp in state["batch"]]
+        self._last_update = None if state["last_update"] is None else dict(state["last_update"])
+        self._extract_seed = int(state["extract_seed"])
+        best = state["best"]
+        self._best = None if best is None else (float(best[0]), CollabGraph.from_dict(best[1]))
+        self._ties = int(state["ties"])
+        self._last = None if state["last"] is None else CollabGraph.from_dict(state["last"])
+
+
+def repair_notes(
+    sampled: CollabGraph, repaired: CollabGraph, deleted: tuple[str, ...]
+) -> dict[str, list[str]]:
+    """What ``space.repair`` changed: deleted nodes, edges added into final, demoted fusers."""
+    added = set(repaired.edges) - set(sampled.edges)
+    return {
+        "deleted_by_repair": list(deleted),
+        "linked_to_final": [i for i in repaired.node_ids if (i, FINAL) in added],
+        "fusers_demoted": [
+            n.id
+            for n in repaired.nodes
+            if n.role is Role.ASSISTANT and sampled.node(n.id).role is Role.FUSER
+        ],
+    }
+
+
+def _lists(arrays: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    return {k: a.tolist() for k, a in arrays.items()}
+
+
+def _arrays(lists: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    return {k: np.array(v, dtype=float) for k, v in lists.items()}
+
+
+# ---- §5 step 4: extracting the final graph ---------------------------------------------------
+def extract(
+    dist: GraphDistribution,
+    rng: np.random.Generator,
+    edge_threshold: float = 0.55,
+    max_out_edges: int = 2,
+    link_threshold: float = 0.2,
+) -> CollabGraph:
+    """The paper's final graph from learned logits (PAPER.md §5 step 4); passes ``space.check``.
+
+    1. Shuffle the slots; in that order each takes its highest-logit model that still fits
+       the integer budget; slots that get none are dropped.
+    2. Add candidate edges with p > ``edge_threshold``, highest p first (ties in candidate
+       order), at most ``max_out_edges`` out of a node, skipping cycle-closers.
+    3. Link each node (shuffled order) that cannot reach ``final`` along its most probable
+       path over edges with p >= ``link_threshold``, stopping where the path meets a node
+       that reaches ``final``; an edge that would close a cycle, or a missing path, is
+       replaced by a direct edge into ``final``. These links may exceed the out-edge limit.
+    4. Enforce the FLOPs cap (``space.repair``).
+    5. Sample roles (2,000 tries, then all assistants).
+    """
+    space = dist.space
+    order = [int(i) for i in rng.permutation(space.max_nodes)]
+    models = _greedy_models(dist, order)
+    kept = [space.node_ids[s] for s in order if space.node_ids[s] in models]
+    adj: dict[str, set[str]] = {i: set() for i in [*kept, FINAL]}
+    probs = {e: dist.edge_prob(*e) for e in space.candidate_edges if e[0] in adj and e[1] in adj}
+    ranked = sorted((e for e, p in probs.items() if p > edge_threshold), key=lambda e: -probs[e])
+    for src, dst in ranked:
+        if len(adj[src]) < max_out_edges and not reaches(adj, dst, src):
+            adj[src].add(dst)
+    links = {e: -math.log(p) for e, p in probs.items() if p >= link_threshold}
+    for node in kept:
+        if not reaches(adj, node, FINAL):
+            _link(adj, node, _best_path(links, node))
+    edges = [(s, d) for s in kept for d in sorted(adj[s])]
+    wired = CollabGraph.build([Node(i, models[i]) for i in kept], edges, space.final_model)
+    capped, _ = space.repair(wired, rng)
+    roles, _, _ = dist.sample_roles(rng, capped)
+    nodes = [Node(n.id, n.model, roles.get(n.id, Role.ASSISTANT)) for n in capped.nodes]
+    graph = CollabGraph.build(nodes, capped.edges, space.final_model)
+    space.check(graph)
+    return graph
+
+
+def _greedy_models(dist: GraphDistribution, order: list[int]) -> dict[str, str]:
+    """Step 4.1: the highest-logit affordable model per slot, in the shuffled order."""
+    space, left, out = dist.space, dist.space.budget_units, {}
+    for slot in order:
+        affordable = [k for k, m in enumerate(space.models) if m.unit_cost <= left]
+        if not affordable:
+            break  # the budget only shrinks: no later slot fits either
+        k = affordable[int(np.argmax(dist.model_logits[slot][affordable]))]
+        out[space.node_ids[slot]] = space.models[k].name
+        left -= space.models[k].unit_cost
+    return out
+
+
+def _best_path(weights: Mapping[tuple[str, str], float], start: str) -> list[str]:
+    """Most probable path start -> final (Dijkstra on -log p); [] when there is none."""
+    succ: dict[str, list[tuple[str, float]]] = {}
+    for (src, dst), w in weights.items():
+        succ.setdefault(src, []).append((dst, w))
+    dist: dict[str, float] = {start: 0.0}
+    prev: dict[str, str] = {}
+    heap = [(0.0, start)]
+    while heap:
+        d, node = heapq.heappop(heap)
+        if node == FINAL:
+            path = [FINAL]
+            while path[-1] != start:
+                path.append(prev[path[-1]])
+            return path[::-1]
+        if d > dist[node]:
+            continue
+        for nxt, w in succ.get(node, []):
+            if d + w < dist.get(nxt, math.inf):
+                dist[nxt], prev[nxt] = d + w, node
+                heapq.heappush(heap, (d + w, nxt))
+    return []
+
+
+def _link(adj: dict[str, set[str]], start: str, path: list[str]) -> None:
+    """Add ``path``'s edges until ``start`` reaches final; fall back to a direct final edge."""
+    current = start
+    for nxt in path[1:]:
+        if reaches(adj, current, FINAL):
+            return
+        if reaches(adj, nxt, current):  # would close a cycle
+            break
+        adj[current].add(nxt)
+        current = nxt
+    if not reaches(adj, current, FINAL):
+        adj[current].add(FINAL)
