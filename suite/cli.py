@@ -17,7 +17,7 @@ from suite.config import CONF_DIR, GROUPS, did_you_mean, group_options
 from suite.errors import ConfigError, SuiteError, one_line
 from suite.results import check_writable
 
-TOP_KEYS = ("seed", "n_iterations", "batch_size", "test_n", "results_dir")
+TOP_KEYS = ("seed", "n_iterations", "batch_size", "test_n", "results_dir", "resume")
 
 
 def quiet_environment() -> None:

@@ -67,15 +67,16 @@ class RunConfig:
     budget_units: int
     agent: str = "heuristic"
     agent_options: Mapping[str, Any] = field(default_factory=dict)
+    resume: str = "auto"
     raw: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     @property
     def digest(self) -> str:
         """Digest of the resolved experiment: equal configs, equal digests.
 
-        ``results_dir`` is left out: where results go does not change what they are.
+        ``results_dir`` and ``resume`` are left out: they do not change what results are.
         """
-        experiment = {k: v for k, v in self.raw.items() if k != "results_dir"}
+        experiment = {k: v for k, v in self.raw.items() if k not in ("results_dir", "resume")}
         text = json.dumps(experiment, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -108,7 +109,7 @@ def load(cfg: Mapping[str, Any]) -> RunConfig:
     Raises:
         ConfigError: naming the first bad key or value and what to use instead.
     """
-    top = {"seed", "n_iterations", "batch_size", "test_n", "results_dir", *GROUPS}
+    top = {"seed", "n_iterations", "batch_size", "test_n", "results_dir", "resume", *GROUPS}
     _check_keys({k: v for k, v in cfg.items() if k != "hydra"}, top, "")
     task = dict(cfg["task"])
     fields = set(TaskConfig.__dataclass_fields__)
@@ -120,6 +121,9 @@ def load(cfg: Mapping[str, Any]) -> RunConfig:
     searcher = dict(cfg["searcher"])
     backend = dict(cfg["backend"])
     agent = dict(cfg.get("agent") or {"name": "heuristic"})
+    resume = str(cfg.get("resume", "auto")).lower()
+    if resume not in ("auto", "true", "false"):
+        raise ConfigError(f"resume must be auto, true or false, got {cfg.get('resume')!r}")
     return RunConfig(
         seed=_int(cfg, "seed", ""),
         n_iterations=_int(cfg, "n_iterations", "", 1),
@@ -135,6 +139,7 @@ def load(cfg: Mapping[str, Any]) -> RunConfig:
         budget_units=_int(budget, "units", "budget.", 1),
         agent=str(agent.pop("name")),
         agent_options=agent,
+        resume=resume,
         raw=dict(cfg),
     )
 

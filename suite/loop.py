@@ -76,6 +76,15 @@ class DocStream:
             out.append(self.docs[self._order.pop(0)])
         return out
 
+    def state(self) -> dict[str, Any]:
+        """Generator state and the rest of the current permutation, for checkpoints."""
+        return {"rng": dict(self.rng.bit_generator.state), "order": list(self._order)}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state`."""
+        self.rng.bit_generator.state = dict(state["rng"])
+        self._order = [int(i) for i in state["order"]]
+
 
 def search(
     searcher: Searcher,
@@ -86,6 +95,8 @@ def search(
     meter: Meter,
     store: ResultsStore,
     on_step: Callable[[int, float], None] = lambda n_docs, reward: None,
+    checkpoint: Callable[[], None] = lambda: None,
+    best: float = -1.0,
 ) -> dict[str, Any]:
     """Run ask/evaluate/tell until the searcher stops or the evaluation budget is spent.
 
@@ -93,10 +104,12 @@ def search(
     one graph per question (REINFORCE) makes more proposals than one that uses batches.
     Proposals that ask for more questions than are left get the rest.
 
+    After each trial is on disk, ``checkpoint`` saves everything needed to resume; ``best``
+    carries the best reward of trials made before a resume.
+
     Returns:
         Totals: graph evaluations, question evaluations, best reward.
     """
-    best = -1.0
     while meter.search_evals_left() > 0:
         proposal = searcher.ask()
         if proposal is None:
@@ -127,6 +140,7 @@ def search(
                 "info": dict(proposal.info),
             }
         )
+        checkpoint()
         on_step(n_docs, result.accuracy)
     tally = meter.tally("search")
     return {

@@ -104,3 +104,12 @@ class Meter:
     def as_dict(self) -> dict[str, Any]:
         """JSON-able totals of every purpose."""
         return {k: v.as_dict() for k, v in sorted(self.tallies.items())}
+
+    def load_state(self, totals: dict[str, Any]) -> None:
+        """Restore the totals of :meth:`as_dict` (after a resume; wall time restarts)."""
+        for purpose, t in totals.items():
+            tally = self.tally(purpose)
+            for key in ("calls", "prompt_tokens", "output_tokens", "question_evals", "graph_evals"):
+                setattr(tally, key, int(t[key]))
+            tally.flops, tally.call_latency_s = float(t["flops"]), float(t["call_latency_s"])
+            tally.by_model = {str(k): int(v) for k, v in t["calls_by_model"].items()}

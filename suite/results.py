@@ -62,6 +62,57 @@ def check_writable(folder: Path) -> None:
         ) from exc
 
 
+def resumable_run(parent: Path, config_digest: str, seed: int) -> Path | None:
+    """The newest unfinished run folder of the same experiment that holds a checkpoint.
+
+    Folders whose lock is held by a live process are skipped, so two identical commands
+    started together never share a folder.
+    """
+    candidates = sorted(parent.glob(f"*-s{seed}"), reverse=True) if parent.is_dir() else []
+    for run_dir in candidates:
+        final = run_dir / "final.json"
+        if not final.exists() or not (run_dir / "checkpoint.json").exists():
+            continue
+        try:
+            record = json.loads(final.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        if record.get("config_digest") != config_digest or record.get("status") == "completed":
+            continue
+        if not is_locked(run_dir):
+            return run_dir
+    return None
+
+
+def lock(run_dir: Path) -> Any:
+    """Hold an exclusive lock on a run folder for this process's lifetime (returns the handle)."""
+    import fcntl
+
+    handle = (run_dir / ".lock").open("a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        handle.close()
+        raise ConfigError(f"run folder {run_dir} is in use by another process") from exc
+    return handle
+
+
+def is_locked(run_dir: Path) -> bool:
+    """True while another process holds the run folder's lock."""
+    import fcntl
+
+    path = run_dir / ".lock"
+    if not path.exists():
+        return False
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
+
+
 class ResultsStore:
     """The files of one run folder.
 
@@ -92,6 +143,26 @@ class ResultsStore:
             handle.write(line + "\n")
             handle.flush()
             os.fsync(handle.fileno())
+
+    def checkpoint(self, state: Mapping[str, Any]) -> None:
+        """Save the state a resume needs, atomically; ``state["trials"]`` counts lines kept."""
+        write_atomic(self.run_dir / "checkpoint.json", json.dumps(state, sort_keys=True))
+
+    def read_checkpoint(self) -> dict[str, Any] | None:
+        """The last checkpoint, or None when the run never finished an iteration."""
+        path = self.run_dir / "checkpoint.json"
+        if not path.exists():
+            return None
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return data
+
+    def keep_trials(self, n: int) -> list[dict[str, Any]]:
+        """Cut trials.jsonl to its first ``n`` lines (drops work after the last checkpoint)."""
+        if not self.trials_path.exists():
+            return []
+        lines = self.trials_path.read_text(encoding="utf-8").splitlines()[:n]
+        write_atomic(self.trials_path, "".join(line + "\n" for line in lines))
+        return [json.loads(line) for line in lines]
 
     def finish(self, record: Mapping[str, Any]) -> None:
         """Write final.json atomically (``status`` says whether the run completed)."""

@@ -47,38 +47,114 @@ def split_argv(argv: Sequence[str]) -> list[str]:
     return out
 
 
-def execute(cfg_data: dict[str, Any], config_yaml: str, run_dir: Path) -> dict[str, Any]:
+def execute(
+    cfg_data: dict[str, Any], config_yaml: str, run_dir: Path, multirun: bool = False
+) -> dict[str, Any] | None:
     """Run one search and its test evaluation; returns the final record.
 
-    Failures are recorded as ``status: failed`` (or ``interrupted``) before re-raising.
+    With ``resume=auto`` (default) an unfinished run of the same experiment (same config
+    digest) continues in its own folder from its last checkpoint; in a sweep, completed cells
+    are skipped (None is returned). Failures are recorded as ``status: failed`` (or
+    ``interrupted``) before re-raising.
     """
-    from suite import config, loop, registry, session
-    from suite.results import ResultsStore
+    from suite import config, results, session
+
+    conf = config.load(cfg_data)
+    parent = run_dir.parent
+    if multirun and conf.resume != "false" and _completed(parent, conf):
+        print(f"skipping completed cell {parent} (seed {conf.seed})", flush=True)
+        _drop_if_empty(run_dir)
+        return None
+    sess = session.build(conf)
+    found = (
+        results.resumable_run(parent, conf.digest, conf.seed) if conf.resume != "false" else None
+    )
+    if found is not None and found != run_dir:
+        _drop_if_empty(run_dir)
+        run_dir = found
+    store = results.ResultsStore(run_dir, sess.header())
+    held = results.lock(run_dir)
+    try:
+        return _search_and_test(sess, conf, store, config_yaml, resuming=found is not None)
+    finally:
+        held.close()
+        sess.close()
+
+
+def _completed(parent: Path, conf: Any) -> bool:
+    import json
+
+    for final in parent.glob(f"*-s{conf.seed}/final.json"):
+        try:
+            record = json.loads(final.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if record.get("status") == "completed" and record.get("config_digest") == conf.digest:
+            return True
+    return False
+
+
+def _drop_if_empty(run_dir: Path) -> None:
+    """Remove the folder Hydra made for this job when another folder is used instead."""
+    if run_dir.is_dir() and not any(run_dir.iterdir()):
+        run_dir.rmdir()
+
+
+def _search_and_test(
+    sess: Any, conf: Any, store: Any, config_yaml: str, resuming: bool
+) -> dict[str, Any]:
+    from suite import loop, registry
     from suite.searcher import SearchContext
     from suite.summary import final_record, print_summary, progress_bar
 
-    conf = config.load(cfg_data)
-    sess = session.build(conf)
-    store = ResultsStore(run_dir, sess.header())
-    store.start(config_yaml)
+    searcher_rng, stream_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(conf.seed).spawn(2)
+    )
+    searcher = registry.resolve("searcher", conf.searcher)(**conf.searcher_options)
+    searcher.setup(
+        SearchContext(
+            sess.space,
+            searcher_rng,
+            conf.n_iterations,
+            conf.batch_size,
+            conf.eval_budget,
+            agent=sess.agent,
+        )
+    )
+    stream = loop.DocStream(sess.task.search_docs, stream_rng)
+    best = -1.0
+    ckpt = store.read_checkpoint() if resuming else None
+    if ckpt is not None:
+        kept = store.keep_trials(int(ckpt["trials"]))
+        searcher.load_state(ckpt["searcher"])
+        stream.load_state(ckpt["stream"])
+        sess.meter.load_state(ckpt["meter"])
+        best = max((float(t["reward"]) for t in kept), default=-1.0)
+        done = sess.meter.tally("search").question_evals
+        print(
+            f"resuming {store.run_dir} after {done}/{conf.eval_budget} question evaluations",
+            file=sys.stderr,
+            flush=True,
+        )
+    else:
+        store.keep_trials(0)
+        store.start(config_yaml)
+    n_trials = [sess.meter.tally("search").graph_evals]
+
+    def checkpoint() -> None:
+        n_trials[0] += 1
+        store.checkpoint(
+            {
+                "trials": n_trials[0],
+                "searcher": searcher.state(),
+                "stream": stream.state(),
+                "meter": sess.meter.as_dict(),
+            }
+        )
+
+    label = sess.searcher_label(searcher.uses_agent)
     try:
-        searcher_rng, stream_rng = (
-            np.random.default_rng(s) for s in np.random.SeedSequence(conf.seed).spawn(2)
-        )
-        searcher = registry.resolve("searcher", conf.searcher)(**conf.searcher_options)
-        searcher.setup(
-            SearchContext(
-                sess.space,
-                searcher_rng,
-                conf.n_iterations,
-                conf.batch_size,
-                conf.eval_budget,
-                agent=sess.agent,
-            )
-        )
-        label = sess.searcher_label(searcher.uses_agent)
-        stream = loop.DocStream(sess.task.search_docs, stream_rng)
-        with progress_bar(conf, label) as bar:
+        with progress_bar(conf, label, sess.meter.tally("search").question_evals) as bar:
             totals = loop.search(
                 searcher,
                 sess.space,
@@ -88,6 +164,8 @@ def execute(cfg_data: dict[str, Any], config_yaml: str, run_dir: Path) -> dict[s
                 sess.meter,
                 store,
                 on_step=bar.step,
+                checkpoint=checkpoint,
+                best=best,
             )
         graph = searcher.recommend()
         sess.space.check(graph)
@@ -96,16 +174,16 @@ def execute(cfg_data: dict[str, Any], config_yaml: str, run_dir: Path) -> dict[s
         )
         record = final_record(sess, conf, graph, test, totals, label)
         store.finish(record)
-        print_summary(record, run_dir)
+        print_summary(record, store.run_dir)
         return record
     except KeyboardInterrupt:
-        store.finish({"status": "interrupted", "reason": "interrupted by the user"})
+        store.finish(
+            {"status": "interrupted", "reason": "interrupted by the user; rerun to resume"}
+        )
         raise
     except Exception as exc:
         store.finish({"status": "failed", "reason": f"{type(exc).__name__}: {exc}"})
         raise
-    finally:
-        sess.close()
 
 
 def _job(cfg: Any) -> None:
@@ -118,11 +196,12 @@ def _job(cfg: Any) -> None:
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     data = OmegaConf.to_container(cfg, resolve=True)
+    multirun = str(hc.mode) == "RunMode.MULTIRUN"
     try:
-        execute(dict(data), OmegaConf.to_yaml(cfg, resolve=True), run_dir)  # type: ignore[arg-type]
+        execute(dict(data), OmegaConf.to_yaml(cfg, resolve=True), run_dir, multirun)  # type: ignore[arg-type]
     except SuiteError as exc:
         print(one_line(exc), file=sys.stderr, flush=True)
-        if str(hc.mode) != "RunMode.MULTIRUN":
+        if not multirun:
             sys.exit(exc.exit_code)
         _failures.append(str(run_dir))
 

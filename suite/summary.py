@@ -24,13 +24,14 @@ class _Bar:
 
 
 @contextlib.contextmanager
-def progress_bar(conf: RunConfig, label: str) -> Iterator[_Bar]:
+def progress_bar(conf: RunConfig, label: str, done: int = 0) -> Iterator[_Bar]:
     """A tqdm bar over the search budget (question evaluations), on stderr."""
     from tqdm import tqdm
 
     desc = f"{label} on {conf.task.name} [{conf.backend}] search"
     with tqdm(
         total=conf.eval_budget,
+        initial=done,
         desc=desc,
         unit="q",
         file=sys.stderr,
@@ -56,7 +57,7 @@ def final_record(
         "searcher": conf.searcher,
         "searcher_label": label,
         "agent": sess.agent.name,
-        "agent_calls": sess.agent.calls,
+        "agent_calls": sess.meter.tally("agent").calls,
         "backend": conf.backend,
         "simulated": sess.backend.simulated,
         "backend_info": sess.backend.describe(),
