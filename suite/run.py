@@ -48,14 +48,20 @@ def split_argv(argv: Sequence[str]) -> list[str]:
 
 
 def execute(
-    cfg_data: dict[str, Any], config_yaml: str, run_dir: Path, multirun: bool = False
+    cfg_data: dict[str, Any],
+    config_yaml: str,
+    run_dir: Path,
+    multirun: bool = False,
+    quiet: bool = False,
+    adapters: dict[Any, Any] | None = None,
 ) -> dict[str, Any] | None:
     """Run one search and its test evaluation; returns the final record.
 
     With ``resume=auto`` (default) an unfinished run of the same experiment (same config
     digest) continues in its own folder from its last checkpoint; in a sweep, completed cells
     are skipped (None is returned). Failures are recorded as ``status: failed`` (or
-    ``interrupted``) before re-raising.
+    ``interrupted``) before re-raising. ``quiet`` drops the progress bar and summary;
+    ``adapters`` lets a caller running many cells reuse loaded tasks.
     """
     from suite import config, results, session
 
@@ -65,7 +71,7 @@ def execute(
         print(f"skipping completed cell {parent} (seed {conf.seed})", flush=True)
         _drop_if_empty(run_dir)
         return None
-    sess = session.build(conf)
+    sess = session.build(conf, adapters)
     found = (
         results.resumable_run(parent, conf.digest, conf.seed) if conf.resume != "false" else None
     )
@@ -75,7 +81,7 @@ def execute(
     store = results.ResultsStore(run_dir, sess.header())
     held = results.lock(run_dir)
     try:
-        return _search_and_test(sess, conf, store, config_yaml, resuming=found is not None)
+        return _search_and_test(sess, conf, store, config_yaml, found is not None, quiet)
     finally:
         held.close()
         sess.close()
@@ -101,7 +107,7 @@ def _drop_if_empty(run_dir: Path) -> None:
 
 
 def _search_and_test(
-    sess: Any, conf: Any, store: Any, config_yaml: str, resuming: bool
+    sess: Any, conf: Any, store: Any, config_yaml: str, resuming: bool, quiet: bool
 ) -> dict[str, Any]:
     from suite import loop, registry
     from suite.searcher import SearchContext
@@ -154,7 +160,8 @@ def _search_and_test(
 
     label = sess.searcher_label(searcher.uses_agent)
     try:
-        with progress_bar(conf, label, sess.meter.tally("search").question_evals) as bar:
+        done = sess.meter.tally("search").question_evals
+        with progress_bar(conf, label, done, disable=quiet) as bar:
             totals = loop.search(
                 searcher,
                 sess.space,
@@ -174,7 +181,8 @@ def _search_and_test(
         )
         record = final_record(sess, conf, graph, test, totals, label)
         store.finish(record)
-        print_summary(record, store.run_dir)
+        if not quiet:
+            print_summary(record, store.run_dir)
         return record
     except KeyboardInterrupt:
         store.finish(

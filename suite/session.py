@@ -60,11 +60,23 @@ class Session:
         self.backend.close()
 
 
-def build(conf: RunConfig) -> Session:
-    """Compose a session; raises SuiteError subclasses for any bad name, value or file."""
+def build(conf: RunConfig, adapters: dict[Any, Any] | None = None) -> Session:
+    """Compose a session; raises SuiteError subclasses for any bad name, value or file.
+
+    Args:
+        conf: The run's config.
+        adapters: Optional memo of loaded tasks, keyed by task config and ``test_n``, for
+            callers that run many cells in one process.
+    """
     space = space_of(conf)
     task_prompts = prompts.load(conf.task.prompts)
-    task = TaskAdapter(conf.task, task_prompts, conf.test_n, progress=progress)
+    key = (conf.task, conf.test_n)
+    if adapters is not None and key in adapters:
+        task = adapters[key]
+    else:
+        task = TaskAdapter(conf.task, task_prompts, conf.test_n, progress=progress)
+        if adapters is not None:
+            adapters[key] = task
     backend_cls = registry.resolve("backend", conf.backend)
     env = BackendEnv(
         task=conf.task.name,

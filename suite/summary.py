@@ -24,7 +24,9 @@ class _Bar:
 
 
 @contextlib.contextmanager
-def progress_bar(conf: RunConfig, label: str, done: int = 0) -> Iterator[_Bar]:
+def progress_bar(
+    conf: RunConfig, label: str, done: int = 0, disable: bool = False
+) -> Iterator[_Bar]:
     """A tqdm bar over the search budget (question evaluations), on stderr."""
     from tqdm import tqdm
 
@@ -32,6 +34,7 @@ def progress_bar(conf: RunConfig, label: str, done: int = 0) -> Iterator[_Bar]:
     with tqdm(
         total=conf.eval_budget,
         initial=done,
+        disable=disable,
         desc=desc,
         unit="q",
         file=sys.stderr,
