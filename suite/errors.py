@@ -32,6 +32,10 @@ class ProposalParseError(SuiteError):
     """An LLM proposal is not a valid graph (retried, then a recorded fallback)."""
 
 
+class StorageError(SuiteError):
+    """Results cannot be written (disk full, permissions); what was written stays valid."""
+
+
 class DataError(SuiteError):
     """A data file is missing or corrupt; the message names the file and how to rebuild it."""
 

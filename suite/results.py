@@ -14,7 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from suite.errors import ConfigError
+from suite.errors import ConfigError, StorageError
 
 SCHEMA_VERSION = 1
 _PACKAGES = ("tts-graph-bench", "numpy", "lm_eval", "hydra-core", "omegaconf")
@@ -31,15 +31,33 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def _storage_error(path: Path, exc: OSError) -> StorageError:
+    return StorageError(
+        f"cannot write {path} ({exc.strerror or exc}); free space or pass "
+        "results_dir=<another folder>, then rerun the same command to resume"
+    )
+
+
 def write_atomic(path: Path, text: str) -> None:
-    """Write a file via a temporary file in the same folder and a rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write a file via a temporary file in the same folder and a rename.
+
+    Raises:
+        StorageError: when the disk is full or the folder is not writable; the old file, if
+            any, is left as it was.
+    """
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise _storage_error(path, exc) from exc
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise _storage_error(path, exc) from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -139,10 +157,18 @@ class ResultsStore:
     def append_trial(self, record: Mapping[str, Any]) -> None:
         """Append one trial line and push it to disk before returning."""
         line = json.dumps({**self.header, **record}, sort_keys=True)
-        with self.trials_path.open("a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            with self.trials_path.open("a", encoding="utf-8") as handle:
+                start = handle.tell()
+                try:
+                    handle.write(line + "\n")
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                except OSError:
+                    handle.truncate(start)  # never leave half a line behind
+                    raise
+        except OSError as exc:
+            raise _storage_error(self.trials_path, exc) from exc
 
     def checkpoint(self, state: Mapping[str, Any]) -> None:
         """Save the state a resume needs, atomically; ``state["trials"]`` counts lines kept."""

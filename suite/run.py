@@ -6,6 +6,7 @@ The composition root: the only module that sees Hydra's DictConfig. Each run wri
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -185,13 +186,19 @@ def _search_and_test(
             print_summary(record, store.run_dir)
         return record
     except KeyboardInterrupt:
-        store.finish(
-            {"status": "interrupted", "reason": "interrupted by the user; rerun to resume"}
-        )
+        _record_stop(store, "interrupted", "interrupted by the user; rerun to resume")
         raise
     except Exception as exc:
-        store.finish({"status": "failed", "reason": f"{type(exc).__name__}: {exc}"})
+        _record_stop(store, "failed", f"{type(exc).__name__}: {exc}")
         raise
+
+
+def _record_stop(store: Any, status: str, reason: str) -> None:
+    """Mark the run stopped; if even that cannot be written, the original error still wins."""
+    from suite.errors import StorageError
+
+    with contextlib.suppress(StorageError):
+        store.finish({"status": status, "reason": reason})
 
 
 def _job(cfg: Any) -> None:
