@@ -115,6 +115,30 @@ def one_line_error(proc):
         (["seed=[1"], "malformed override"),
         (["test_n=5000"], "lower one of them"),
         (["-m", "searcher=random,nosuch"], "unknown searcher 'nosuch'"),
+        (["agent=gpt"], "unknown agent 'gpt'"),
+        (["budget=u7"], "unknown budget 'u7'"),
+        (["budget.units=-3"], "budget.units"),
+        (["test_n=0"], "test_n must be >= 1"),
+        (["batch_size=abc"], "batch_size must be an integer"),
+        (["n_iterations=0"], "n_iterations must be >= 1"),
+        (["resume=maybe"], "resume must be auto, true or false"),
+        (["pool.models.1.name=llama-3.2-1b"], "twice"),
+        (["pool.final_model=gpt-9"], "final_model"),
+        (["backend.world_seed=x"], "world_seed must be an integer"),
+        (["searcher.recommend=3"], "'best' or 'last'"),
+        (["agent=openai", "agent.nosuch=1"], "unknown config key 'agent.nosuch'"),
+        (["task.search_n=0"], "task.search_n must be >= 1"),
+        (["pool.models.0.params=lots"], "malformed"),
+        (
+            [
+                "searcher=agent_reinforce",
+                "agent=openai",
+                "agent.base_url=http://127.0.0.1:9/v1",
+                "agent.retries=0",
+                "agent.timeout_s=2",
+            ],
+            "agent model deepseek-r1 at http://127.0.0.1:9",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, needle, tmp_path):
@@ -183,3 +207,59 @@ def test_agent_searchers_are_labelled_heuristic(searcher, tmp_path):
     assert final["searcher_label"] == f"{searcher}[heuristic]" and final["agent"] == "heuristic"
     assert final["agent_calls"] > 0 and final["meter"]["agent"]["calls"] == final["agent_calls"]
     assert f"{searcher}[heuristic]" in proc.stdout
+
+
+def test_api_key_never_reaches_any_written_file(tmp_path):
+    """A planted key is sent to the endpoint but appears in no result, log or checkpoint."""
+    import http.server
+    import threading
+
+    key = "sk-planted-9f8e7d6c5b4a-never-write-me"
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append(self.headers.get("Authorization"))
+            body = json.dumps({"choices": [{"message": {"content": "no idea"}}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env = {**ENV, "PLANTED_KEY": key}
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "suite.run",
+                "searcher=agent_reinforce",
+                "agent=openai",
+                f"agent.base_url=http://127.0.0.1:{server.server_address[1]}/v1",
+                "agent.api_key_env=PLANTED_KEY",
+                f"results_dir={tmp_path}",
+                "test_n=10",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
+            timeout=300,
+        )
+    finally:
+        server.shutdown()
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert seen and all(h == f"Bearer {key}" for h in seen)
+    assert key not in proc.stdout + proc.stderr
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.name == "trials.jsonl" for p in files)
+    for path in files:
+        assert key not in path.read_text(errors="replace"), path
+    final = json.loads(next(tmp_path.rglob("final.json")).read_text())
+    assert final["searcher_label"] == "agent_reinforce[openai:deepseek-r1]"
