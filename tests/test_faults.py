@@ -13,7 +13,9 @@ from suite.run import execute
 
 
 def compose(tmp_path):
-    data = cli.compose([f"results_dir={tmp_path}", "n_iterations=8", "test_n=20"])
+    data = cli.compose(
+        [f"results_dir={tmp_path}", "searcher=random", "n_iterations=8", "test_n=20"]
+    )
     return data, yaml.safe_dump(data)
 
 

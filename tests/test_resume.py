@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-ARGS = ["n_iterations=150", "test_n=20"]
+ARGS = ["searcher=random", "n_iterations=150", "test_n=20"]
 
 
 def start(results, *extra):
@@ -88,6 +88,7 @@ def test_resume_false_starts_a_new_folder_and_sweeps_skip_completed_cells(tmp_pa
         "suite.run",
         "-m",
         f"results_dir={tmp_path}",
+        "searcher=random",
         "seed=0,1",
         "n_iterations=2",
         "test_n=10",
