@@ -1,4 +1,4 @@
-"""Tests for tasks/mmlu.yaml (tgb_mmlu): loading it with lm-eval, scoring with its own filters."""
+"""Tests for tasks/mmlu.yaml (mmlu_graph) and mmlu_paper.yaml: loading with lm-eval, scoring."""
 
 from __future__ import annotations
 
@@ -23,17 +23,18 @@ TASKS = Path(__file__).resolve().parents[1] / "tasks"
 
 @pytest.fixture(scope="module")
 def task() -> Any:
-    """The tgb_mmlu task over the real MMLU data in the user's cache (built once per machine)."""
+    """The mmlu_graph task over the real MMLU data in the user's cache (built once per machine)."""
     data.prepare("mmlu")
     tm = TaskManager(include_path=str(TASKS), include_defaults=False)
-    return tm.load(["tgb_mmlu"])["tasks"]["tgb_mmlu"]
+    return tm.load(["mmlu_graph"])["tasks"]["mmlu_graph"]
 
 
 def score(task: Any, doc: dict[str, Any], text: str) -> float:
     """Score ``text`` with the task's own filter and metric, as lm-eval's evaluator would."""
     for stop in task.config.generation_kwargs["until"]:  # lm-eval's filters never apply `until`
         text = text.split(stop, 1)[0]
-    inst = task.construct_requests(doc=doc, ctx=task.doc_to_text(doc), metadata=("tgb_mmlu", 0, 1))
+    ctx = task.doc_to_text(doc)
+    inst = task.construct_requests(doc=doc, ctx=ctx, metadata=("mmlu_graph", 0, 1))
     inst.resps = [text]
     (ensemble,) = task._filters  # one FilterEnsemble per filter_list entry
     assert ensemble.name == "answer-letter"
@@ -62,7 +63,7 @@ def test_task_loads_all_rows_with_the_question_block(task: Any) -> None:
 
 def test_the_tag_names_the_task() -> None:
     tm = TaskManager(include_path=str(TASKS), include_defaults=False)
-    assert "tts_graph_bench" in tm.all_tags and "tgb_mmlu" in tm.all_subtasks
+    assert "tts_graph_bench" in tm.all_tags and "mmlu_graph" in tm.all_subtasks
 
 
 @pytest.mark.parametrize(
@@ -105,7 +106,7 @@ def test_data_dir_comes_from_task_metadata(tmp_path: Path) -> None:
     tm = TaskManager(
         include_path=str(TASKS), include_defaults=False, metadata={"data_dir": str(tmp_path)}
     )
-    docs = list(tm.load(["tgb_mmlu"])["tasks"]["tgb_mmlu"].eval_docs)
+    docs = list(tm.load(["mmlu_graph"])["tasks"]["mmlu_graph"].eval_docs)
     assert [doc["question"] for doc in docs] == ["Q0", "Q1"]
 
 
@@ -116,29 +117,68 @@ def test_missing_data_names_the_prepare_command(
     tm = TaskManager(include_path=str(TASKS), include_defaults=False)
     with pytest.raises(
         FileNotFoundError,
-        match=re.escape("MMLU data not prepared: run `python -m suite.data prepare mmlu`"),
+        match=re.escape("mmlu data not prepared: run `python -m suite.data prepare mmlu`"),
     ):
-        tm.load(["tgb_mmlu"])
+        tm.load(["mmlu_graph"])
 
 
-def test_utils_agrees_with_suite_data_and_imports_no_suite(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    source = (TASKS / "utils.py").read_text()
-    imported = {
-        alias.name.split(".")[0]
-        for node in ast.walk(ast.parse(source))
+def _imports(path: Path) -> set[str]:
+    return {
+        alias.name
+        for node in ast.walk(ast.parse(path.read_text()))
         if isinstance(node, ast.Import | ast.ImportFrom)
         for alias in (
             node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")]
         )
     }
-    assert "suite" not in imported and not (TASKS / "__init__.py").exists()
+
+
+def test_tasks_import_no_suite_but_the_sandbox() -> None:
+    assert not (TASKS / "__init__.py").exists()  # data, not a package
+    for path in sorted(TASKS.glob("*.py")):
+        suite_imports = {m for m in _imports(path) if m.split(".")[0] == "suite"}
+        allowed = {"suite.sandbox"} if path.name == "humaneval_utils.py" else set()
+        assert suite_imports == allowed, path.name
+
+
+def test_utils_agrees_with_suite_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     namespace: dict[str, Any] = {}
-    exec(compile(source, "utils.py", "exec"), namespace)
+    exec(compile((TASKS / "utils.py").read_text(), "utils.py", "exec"), namespace)
     for env in (str(tmp_path), None):
         if env is None:
             monkeypatch.delenv("TTSGB_CACHE_DIR", raising=False)
         else:
             monkeypatch.setenv("TTSGB_CACHE_DIR", env)
         assert namespace["_data_dir"](None) == data.data_dir()
+
+
+@pytest.fixture(scope="module")
+def paper_task() -> Any:
+    tm = TaskManager(include_path=str(TASKS), include_defaults=False)
+    return tm.load(["mmlu_graph_paper"])["tasks"]["mmlu_graph_paper"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Answer: B", 1.0),
+        ("The answer is:\n\nB", 1.0),
+        ("so I pick B", 1.0),  # ends with the letter
+        ("B. because neurons fire fully", 1.0),
+        ("Answer: B. Option A. was tempting", 0.0),  # "A." matches first: the rule leans to A
+        ("Answer: C", 0.0),
+        ("no idea", 0.0),
+    ],
+)
+def test_the_paper_letter_rule(
+    paper_task: Any, gold_b: dict[str, Any], text: str, expected: float
+) -> None:
+    inst = paper_task.construct_requests(
+        doc=gold_b, ctx=paper_task.doc_to_text(gold_b), metadata=("mmlu_graph_paper", 0, 1)
+    )
+    inst.resps = [text]
+    (ensemble,) = paper_task._filters
+    assert ensemble.name == "paper-letter"
+    ensemble.apply([inst])
+    result = paper_task.process_results(gold_b, [inst.filtered_resps[ensemble.name]])
+    assert float(result["exact_match"]) == expected

@@ -58,6 +58,18 @@ class Completion:
 
 
 @dataclass(frozen=True)
+class AnswerKey:
+    """A question's gold answer and its distractors, as the task states answers.
+
+    E.g. ``B`` and ``(A, C, D)`` for MMLU, ``72`` and nearby numbers for GSM8K, a complete
+    function and broken ones for HumanEval. Built by the task adapter for the ``sim`` backend.
+    """
+
+    gold: str
+    distractors: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class BackendEnv:
     """What the composition root hands a backend factory besides its own options.
 
@@ -66,14 +78,15 @@ class BackendEnv:
         pool: Pool name.
         space: The run's space (model specs, token averages).
         prompts: The task's prompt set.
-        answer_key: Gold and distractors by doc id (read only by the ``sim`` backend).
+        answer_key: ``(doc id, number of distractors) -> AnswerKey`` (read only by the
+            ``sim`` backend, which asks for as many distractors as its profile has).
     """
 
     task: str
     pool: str
     space: GraphSpace
     prompts: PromptSet
-    answer_key: Callable[[str], Any]
+    answer_key: Callable[[str, int], AnswerKey]
 
 
 class Backend(abc.ABC):

@@ -7,13 +7,12 @@ because the backend wrote them itself (anything else counts as unparseable).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from string import Template
 from typing import Any, ClassVar
 
 import numpy as np
 
-from suite.backends.base import Backend, BackendEnv, Completion, NodeCall
+from suite.backends.base import AnswerKey, Backend, BackendEnv, Completion, NodeCall
 from suite.cost import ModelSpec, call_latency_s
 from suite.errors import ConfigError
 from suite.simworld import (
@@ -28,14 +27,6 @@ from suite.simworld import (
 )
 
 
-@dataclass(frozen=True)
-class AnswerKey:
-    """A question's gold answer and its distractors, as raw answers (e.g. ``B``)."""
-
-    gold: str
-    distractors: tuple[str, ...]
-
-
 class SimBackend(Backend):
     """Simulated LLM calls for one task (labelled ``sim`` in every output).
 
@@ -43,7 +34,8 @@ class SimBackend(Backend):
         task: Task name.
         profile: The task's simulated-world profile.
         specs: Pool specs, for the throughput-based latency.
-        answer_key: Gold and distractors of a question, by doc id (from the task adapter).
+        answer_key: Gold and distractors of a question, by doc id and the number of
+            distractors the profile wants (from the task adapter).
         render: Task text settings: ``answer_template`` (with ``$answer``) and ``unparseable``.
         world_seed: Seed of the simulated world (fixed across search seeds by default, so
             every seed faces the same world).
@@ -57,7 +49,7 @@ class SimBackend(Backend):
         task: str,
         profile: TaskProfile,
         specs: Mapping[str, ModelSpec],
-        answer_key: Callable[[str], AnswerKey],
+        answer_key: Callable[[str, int], AnswerKey],
         render: Mapping[str, Any],
         world_seed: int = 0,
     ) -> None:
@@ -94,8 +86,8 @@ class SimBackend(Backend):
     def _texts_of(self, doc_id: str) -> list[str]:
         """Texts of answer ids -1 (unparseable), 0 (gold), 1..K (distractors) for a question."""
         if doc_id not in self._texts:
-            key = self.answer_key(doc_id)
             k = self.world.profile.n_distractors
+            key = self.answer_key(doc_id, k)
             if len(key.distractors) != k:
                 raise ConfigError(
                     f"question {doc_id} has {len(key.distractors)} distractors; the sim "
