@@ -57,6 +57,7 @@ class TaskAdapter:
         self.dataset = data.prepare(cfg.data, progress=progress)
         self.task = self._load_task()
         docs = [self._doc(i, raw) for i, raw in enumerate(self.task.eval_docs)]
+        self.all_docs = tuple(docs)
         cap = (self.task.config.metadata or {}).get("max_test_n")
         if isinstance(cap, int) and test_n > cap:
             if progress:
