@@ -3,6 +3,7 @@ answer keys are deterministic and sized by the profile, profiles are calibrated,
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -126,3 +127,23 @@ def test_real_gsm8k_without_its_data_is_one_line_exit_2(tmp_path: Path) -> None:
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert lines[-1].startswith("error: gsm8k needs the Hugging Face Hub")
     assert "source/test.jsonl" in lines[-1] and "prepare gsm8k" in lines[-1]
+
+
+@pytest.mark.parametrize(
+    ("task", "stand_in"), [("gsm8k", "gsm8k_synthetic"), ("math", "math_synthetic")]
+)
+def test_real_tasks_run_on_a_users_copy(tmp_path: Path, task: str, stand_in: str) -> None:
+    """With the user's own test file (here: the stand-in's rows), task=gsm8k / task=math run."""
+    from suite import data
+
+    rows = data.load_rows(data.prepare(stand_in).name)
+    keys = ("question", "answer") if task == "gsm8k" else ("problem", "level", "type", "solution")
+    source = tmp_path / "cache" / "data" / task / "source" / "test.jsonl"
+    source.parent.mkdir(parents=True)
+    source.write_text("".join(json.dumps({k: r[k] for k in keys}) + "\n" for r in rows))
+    done = _run("searcher=random", f"task={task}", f"results_dir={tmp_path}",
+                TTSGB_CACHE_DIR=str(tmp_path / "cache"))  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    final = json.loads(next(tmp_path.glob(f"{task}/random/*/final.json")).read_text())
+    assert final["status"] == "completed" and final["test_n"] == 100
+    assert final["task_info"]["dataset"]["source"] == f"your file {source}"
