@@ -6,23 +6,15 @@ every call to the run's meter as search cost.
 
 from __future__ import annotations
 
-import json
-import os
-import time
-import urllib.error
-import urllib.request
+import time  # noqa: F401  (kept public: tests patch suite.agents.time.sleep, the backoff's sleep)
 from collections.abc import Mapping
 from typing import Any
 
-from suite.errors import BackendError, ConfigError
+from suite.chat_http import ChatEndpoint, approx_tokens
+from suite.errors import ConfigError
 from suite.meter import Meter
 from suite.searcher import Agent, AgentReply, AgentRequest
 from suite.space import GraphSpace
-
-
-def _approx_tokens(text: str) -> int:
-    """About four characters a token: the heuristic agent's stand-in for a tokenizer."""
-    return max(1, len(text) // 4)
 
 
 class HeuristicAgent:
@@ -54,7 +46,7 @@ class HeuristicAgent:
 
         text = heuristics.reply(request.purpose, request.fields, self.space)
         prompt = "".join(content for _, content in request.messages)
-        return AgentReply(text, _approx_tokens(prompt), _approx_tokens(text))
+        return AgentReply(text, approx_tokens(prompt), approx_tokens(text))
 
 
 class OpenAIAgent:
@@ -75,12 +67,18 @@ class OpenAIAgent:
         retries: int = 3,
     ) -> None:
         self.model = model
-        self.url = base_url.rstrip("/") + "/chat/completions"
-        self.api_key_env = api_key_env
         self.max_tokens = max_tokens
         self.temperature = temperature
-        self.timeout_s = timeout_s
-        self.retries = retries
+        self.endpoint = ChatEndpoint(
+            model,
+            base_url,
+            api_key_env,
+            timeout_s,
+            retries,
+            label="agent model",
+            hint="check agent.base_url and that the server is up",
+        )
+        self.url = self.endpoint.url
 
     @property
     def name(self) -> str:
@@ -110,45 +108,8 @@ class OpenAIAgent:
         Raises:
             BackendError: after ``retries`` failed attempts (names model and endpoint).
         """
-        body = json.dumps(
-            {
-                "model": self.model,
-                "messages": [{"role": r, "content": c} for r, c in request.messages],
-                "max_tokens": self.max_tokens,
-                "temperature": self.temperature,
-            }
-        ).encode()
-        headers = {"Content-Type": "application/json"}
-        key = os.environ.get(self.api_key_env, "")
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        last = "no attempt"
-        for attempt in range(self.retries + 1):
-            try:
-                req = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
-                with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
-                    data = json.loads(resp.read())
-                usage = data.get("usage") or {}
-                text = str(data["choices"][0]["message"]["content"] or "")
-                return AgentReply(
-                    text,
-                    int(usage.get("prompt_tokens", _approx_tokens(str(request.messages)))),
-                    int(usage.get("completion_tokens", _approx_tokens(text))),
-                )
-            except urllib.error.HTTPError as exc:
-                last = f"HTTP {exc.code}"
-                if exc.code not in (408, 409, 429) and exc.code < 500:
-                    break
-            except (urllib.error.URLError, TimeoutError, OSError) as exc:
-                last = type(exc).__name__ + (f" ({exc.reason})" if hasattr(exc, "reason") else "")
-            except (KeyError, IndexError, ValueError) as exc:
-                last = f"malformed reply ({type(exc).__name__})"
-            if attempt < self.retries:
-                time.sleep(min(30.0, 0.5 * 2**attempt))
-        raise BackendError(
-            f"agent model {self.model} at {self.url} failed after {self.retries + 1} attempts "
-            f"({last}); check agent.base_url and that the server is up"
-        )
+        reply = self.endpoint.chat(request.messages, self.max_tokens, self.temperature)
+        return AgentReply(reply.text, reply.prompt_tokens, reply.output_tokens)
 
 
 class MeteredAgent:

