@@ -46,6 +46,7 @@ class TaskConfig:
     output_tokens: int
     split_seed: int
     search_n: int
+    test_n: int = 100
     include_path: str | None = None
 
 
@@ -114,7 +115,7 @@ def load(cfg: Mapping[str, Any]) -> RunConfig:
     task = dict(cfg["task"])
     fields = set(TaskConfig.__dataclass_fields__)
     _check_keys(task, fields, "task.")
-    for key in ("input_tokens", "output_tokens", "search_n"):
+    for key in ("input_tokens", "output_tokens", "search_n", "test_n"):
         _int(task, key, "task.", 1)
     budget = dict(cfg["budget"])
     _check_keys(budget, {"units"}, "budget.")
