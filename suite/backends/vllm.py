@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import importlib.util
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -281,6 +282,8 @@ class VllmBackend(Backend):
         missing = sorted(set(env.space.model_names) - set(specs))
         if missing:
             raise ConfigError(f"backend.pool_models lacks pool models {missing}")
+        if importlib.util.find_spec("vllm") is None:  # say so now, not at the first call
+            raise ConfigError(f"backend vllm needs vLLM: {INSTALL_HINT}")
         kwargs = {k: v for k, v in options.items() if k != "pool_models"}
         backend = cls(specs, **kwargs)
         for name in env.space.model_names:  # fail now, not mid-search, on missing weights
