@@ -25,6 +25,7 @@ REGISTRY: dict[str, dict[str, str]] = {
         "heuristic": "suite.agents:HeuristicAgent",
         "openai": "suite.agents:OpenAIAgent",
         "vllm": "suite.agents:OpenAIAgent",
+        "vllm_engine": "suite.backends.vllm:VllmEngineAgent",
     },
     "backend": {
         "openai": "suite.backends.openai:OpenAIBackend",

@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from suite.backends.base import BackendEnv
-from suite.backends.vllm import ServeSpec, VllmBackend, cpu_environment, serve_specs
+from suite.backends.serving import ServeSpec, cpu_environment, serve_specs
+from suite.backends.vllm import VllmBackend
 from suite.config import build_space
 from suite.cost import TokenProfile
 from suite.errors import BackendError, ConfigError, DataError
@@ -217,3 +218,20 @@ def test_missing_extra_names_the_pip_command_in_one_line():
     errors = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
     assert proc.returncode == 2 and len(errors) == 1 and "Traceback" not in proc.stderr
     assert 'pip install -e ".[cpu]"' in errors[0]
+
+
+def test_the_agent_llm_on_an_engine_is_metered_as_search_cost(fake_vllm):
+    from suite import registry
+    from suite.agents import MeteredAgent
+    from suite.searcher import AgentRequest
+
+    options = {"model": "smollm2", "weights": "smollm2-135m-instruct", "max_tokens": 64}
+    agent = registry.resolve("agent", "vllm_engine").create({**options, "device": "cpu"}, None)
+    meter = Meter(3)
+    reply = MeteredAgent(agent, meter).ask(AgentRequest("update", (("system", "s"), ("user", "u"))))
+    assert reply.text == "Answer: A\nso." and reply.output_tokens == 5 and reply.prompt_tokens > 0
+    assert agent.name == "vllm_engine:smollm2" and meter.tally("agent").calls == 1
+    ((_, params),) = FakeLLM.instances[0].batches[0]
+    assert params.max_tokens == 64 and params.temperature == 0.1
+    with pytest.raises(ConfigError, match="did you mean 'temperature'"):
+        registry.resolve("agent", "vllm_engine").create({**options, "temprature": 1}, None)

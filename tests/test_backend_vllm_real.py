@@ -224,3 +224,18 @@ def test_prepared_gemma_has_a_chat_template_bos_and_two_end_tokens():
     assert generation["eos_token_id"] == [1, 106]
     meta = json.loads((folder / "meta.json").read_text())
     assert meta["base_model"] and len(meta["gguf_sha256"]) == 64
+
+
+def test_the_agent_llm_on_a_real_engine():
+    from suite.agents import MeteredAgent
+    from suite.backends.vllm import VllmEngineAgent
+    from suite.meter import Meter
+    from suite.searcher import AgentRequest
+
+    options = {"model": "smollm2", "weights": "smollm2-135m-instruct", "max_tokens": 32}
+    meter = Meter(1)
+    agent = MeteredAgent(VllmEngineAgent.create(options, None), meter)
+    request = AgentRequest("init", (("system", "You are terse."), ("user", "Name a colour.")))
+    reply = agent.ask(request)
+    assert reply.text.strip() and 0 < reply.output_tokens <= 32 and reply.prompt_tokens > 5
+    assert meter.tally("agent").calls == 1 and meter.tally("agent").output_tokens > 0

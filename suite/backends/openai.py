@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from suite.backends.base import Backend, BackendEnv, Completion, NodeCall
-from suite.backends.vllm import (
+from suite.backends.serving import (
     ServeSpec,
     check_options,
     cpu_environment,

