@@ -87,13 +87,14 @@ def cells(overrides: Sequence[str]) -> tuple[Path, list[Cell]]:
 
     cli.check_overrides(overrides)
     plain, params = sweep_params(overrides)
-    results = cli.results_dir_of(plain)
+    results = cli.results_dir_of(plain)  # replaced by the composed config's results_dir below
     fast = [k for k in params if k in _SUBSTITUTABLE and all(v.isdigit() for v in params[k])]
     slow = [k for k in params if k not in fast]
     out = []
     for combo in itertools.product(*(params[k] for k in slow)):
         base = dict(zip(slow, combo, strict=True))
         data = cli.compose([*plain, *(f"{k}={v}" for k, v in base.items())])
+        results = Path(str(data.get("results_dir", results)))  # a preset may set its own
         for values in itertools.product(*(params[k] for k in fast)):
             swept = {**base, **dict(zip(fast, values, strict=True))}
             cell_data = {**data, **{k: int(v) for k, v in swept.items() if k in fast}}

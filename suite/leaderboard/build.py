@@ -65,6 +65,7 @@ class Row:
     p_mcnemar: float | None = None
     discordant: tuple[int, int] | None = None
     paired_n: int = 0
+    is_best: bool = False  # the row every other row of its table is compared with
     runs: list[Run] = field(default_factory=list, repr=False)
     note: str = ""
 
@@ -264,6 +265,7 @@ def _rank_and_compare(rows: list[Row]) -> None:
     for row, rank in zip(rows, ranks, strict=True):
         row.rank = float(rank)
     best = min(rows, key=lambda r: (r.rank, r.name))
+    best.is_best = True
     for row in rows:
         if row is not best:
             _compare(best, row)

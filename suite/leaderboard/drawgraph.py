@@ -87,15 +87,15 @@ def found_graphs(board: Leaderboard, group: Group, out: Path) -> list[str]:
         Line2D([], [], ls="", marker="s", mfc="white", mec="black", label="fuser node"),
         Line2D([], [], ls="", marker="*", mfc="white", mec="black", ms=11, label="final node"),
     ]
-    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0),
-               ncol=min(4, len(handles)), frameon=False)  # fmt: skip
+    fig.legend(
+        handles=handles, loc="outside lower center", ncol=min(4, len(handles)), frameon=False
+    )
     k = group.key
     fig.suptitle(
         f"Found graphs, {k.task}, {k.budget_units} units, {k.backend} / {k.pool}: colour = model, "
         "shape = role, edges left to right into the final node",
         fontsize=9,
     )
-    fig.tight_layout()
     return save(fig, out, f"graphs_{k.slug}")
 
 

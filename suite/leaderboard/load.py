@@ -116,6 +116,13 @@ class Collection:
     excluded: list[Excluded] = field(default_factory=list)
     singles: list[Single] = field(default_factory=list)
 
+    def rel(self, path: Path) -> str:
+        """A path as shown in the outputs: relative to the results folder when inside it."""
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return str(path)
+
 
 def load(root: Path, pools: Mapping[str, Any] | None = None) -> Collection:
     """Read every run folder and single-model file under ``root``.
@@ -164,7 +171,7 @@ def load(root: Path, pools: Mapping[str, Any] | None = None) -> Collection:
             out.excluded.append(single)
         else:
             out.singles.append(single)
-    out.runs, superseded = _dedupe(out.runs)
+    out.runs, superseded = _dedupe(out.runs, root)
     out.excluded.extend(superseded)
     out.excluded.sort(key=lambda e: str(e.path))
     return out
@@ -269,7 +276,7 @@ def _flatten(node: Mapping[str, Any], prefix: str, out: dict[str, Any]) -> None:
             out[name] = json.dumps(value, sort_keys=True) if isinstance(value, list) else value
 
 
-def _dedupe(runs: list[Run]) -> tuple[list[Run], list[Excluded]]:
+def _dedupe(runs: list[Run], root: Path) -> tuple[list[Run], list[Excluded]]:
     """Keep the newest completed run of each (cell, seed); list the older ones as superseded."""
     newest: dict[tuple[Any, ...], Run] = {}
     dropped: list[Excluded] = []
@@ -284,7 +291,9 @@ def _dedupe(runs: list[Run]) -> tuple[list[Run], list[Excluded]]:
             run.seed,
         )
         if key in newest:
-            dropped.append(Excluded(run.path, "superseded", f"a newer run {newest[key].path}"))
+            newer = newest[key].path
+            shown = newer.relative_to(root).as_posix() if newer.is_relative_to(root) else newer
+            dropped.append(Excluded(run.path, "superseded", f"by the newer run {shown}"))
         else:
             newest[key] = run
     return sorted(newest.values(), key=lambda r: str(r.path)), dropped

@@ -29,7 +29,7 @@ HOW_TO = """\
 ```bash
 python -m suite.run -m +experiment=leaderboard_sim      # the sweep (finished cells are skipped)
 python -m suite.missing +experiment=leaderboard_sim     # cells that have no completed run yet
-python -m suite.leaderboard results/ --out leaderboard/ # these tables and plots, from results/ only
+python -m suite.leaderboard results/leaderboard_sim --out leaderboard/  # tables, plots: run folders only
 ```
 
 Parallel: add `+experiment/launcher=joblib` (Hydra's joblib launcher, one process per core).
@@ -135,7 +135,8 @@ def _excluded_md(board: Leaderboard) -> list[str]:
     excluded = board.collection.excluded
     if not excluded:
         return ["## Excluded runs", "", "None: every run folder completed.", ""]
-    rows = [[_esc(e.status), _esc(e.path), _esc(e.reason)] for e in excluded]
+    rel = board.collection.rel
+    rows = [[_esc(e.status), _esc(rel(e.path)), _esc(e.reason)] for e in excluded]
     return [
         "## Excluded runs",
         "",
@@ -245,7 +246,7 @@ def html_page(board: Leaderboard, plots: Sequence[str]) -> str:
     ex = board.collection.excluded
     parts.append(f"<h2>Excluded runs ({len(ex)})</h2>")
     if ex:
-        rows = [[x.status, str(x.path), x.reason] for x in ex]
+        rows = [[x.status, board.collection.rel(x.path), x.reason] for x in ex]
         parts.append(_table(["status", "run folder", "reason"], rows, [""] * len(rows)))
     if board.warnings:
         parts.append("<h2>Warnings</h2><ul>")

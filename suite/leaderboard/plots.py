@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import numpy as np
 
 from suite import stats
 from suite.leaderboard.build import Group, Leaderboard, Row, backends, rank_summary
-from suite.leaderboard.load import Run, read_trials
+from suite.leaderboard.load import Run
 
 PLOT_DIR = "plots"
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
@@ -31,7 +32,14 @@ def _plt() -> Any:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    plt.rcParams.update({"font.size": 9, "axes.titlesize": 10, "svg.hashsalt": "tts-graph-bench"})
+    plt.rcParams.update(
+        {
+            "font.size": 9,
+            "axes.titlesize": 10,
+            "svg.hashsalt": "tts-graph-bench",
+            "svg.fonttype": "none",  # text stays text: smaller files, much faster to write
+        }
+    )
     return plt
 
 
@@ -43,7 +51,7 @@ def save(fig: Any, out: Path, stem: str) -> list[str]:
     for ext in ("png", "svg"):
         name = f"{PLOT_DIR}/{stem}.{ext}"
         meta = {"Date": None} if ext == "svg" else {"Software": None}
-        fig.savefig(out / name, dpi=110, bbox_inches="tight", metadata=meta)
+        fig.savefig(out / name, dpi=100, metadata=meta)
         names.append(name)
     plt.close(fig)
     return names
@@ -57,18 +65,52 @@ def colours(board: Leaderboard) -> dict[str, Any]:
     return {n: cmap(i % cmap.N) for i, n in enumerate(names)}
 
 
-def write_plots(board: Leaderboard, out: Path) -> list[str]:
-    """Every plot of the leaderboard; returns the written paths relative to ``out``."""
-    from suite.leaderboard import drawgraph
+def write_plots(board: Leaderboard, out: Path, workers: int | None = None) -> list[str]:
+    """Every plot of the leaderboard; returns the written paths relative to ``out``.
 
-    names = accuracy_vs_budget(board, out)
-    names += accuracy_vs_latency(board, out)
-    for backend, pool in backends(board):
-        names += critical_difference(board, backend, pool, out)
-    for group in board.groups:
-        names += anytime(board, group, out)
-        names += drawgraph.found_graphs(board, group, out)
-    return names
+    Figures are drawn in forked worker processes (one per core by default), after the sim
+    oracle has filled in every value the anytime curves need, so workers only draw.
+    """
+    from suite.leaderboard import anytime
+
+    curves = {g.key.slug: anytime.curves(board, g) for g in board.groups}
+    board.oracle.save()
+    jobs: list[tuple[str, Any]] = [("budget", None), ("latency", None)]
+    jobs += [("cd", bp) for bp in backends(board)]
+    jobs += [(kind, g.key.slug) for g in board.groups for kind in ("anytime", "graphs")]
+    global _JOB_STATE
+    _JOB_STATE = (board, out, curves)
+    n = workers or min(len(jobs), os.cpu_count() or 1)
+    if n <= 1:
+        results = [_draw(job) for job in jobs]
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(n, mp_context=ctx) as pool:
+            results = list(pool.map(_draw, jobs))
+    return [name for names in results for name in names]
+
+
+_JOB_STATE: Any = None  # (board, out, curves), inherited by forked workers
+
+
+def _draw(job: tuple[str, Any]) -> list[str]:
+    from suite.leaderboard import anytime, drawgraph
+
+    board, out, curves = _JOB_STATE
+    kind, arg = job
+    if kind == "budget":
+        return accuracy_vs_budget(board, out)
+    if kind == "latency":
+        return accuracy_vs_latency(board, out)
+    if kind == "cd":
+        return critical_difference(board, arg[0], arg[1], out)
+    group = next(g for g in board.groups if g.key.slug == arg)
+    if kind == "anytime":
+        return anytime.plot(board, group, curves[arg], out)
+    return drawgraph.found_graphs(board, group, out)
 
 
 def _source(groups: Sequence[Group]) -> str:
@@ -85,7 +127,9 @@ def _panels(
     plt = _plt()
     cols = min(n, max_cols)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(width * cols, height * rows + 1.2), squeeze=False, layout="constrained"
+    )
     flat = list(axes.ravel())
     for ax in flat[n:]:
         ax.set_visible(False)
@@ -101,9 +145,7 @@ def _legend_below(fig: Any, axes: Sequence[Any], ncol: int) -> None:
             if lab not in labels:
                 handles.append(h)
                 labels.append(lab)
-    fig.legend(
-        handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=ncol, frameon=False
-    )
+    fig.legend(handles, labels, loc="outside lower center", ncol=ncol, frameon=False)
 
 
 def accuracy_vs_budget(board: Leaderboard, out: Path) -> list[str]:
@@ -149,7 +191,6 @@ def accuracy_vs_budget(board: Leaderboard, out: Path) -> list[str]:
         f"single models with Wilson CI\n({_source(board.groups)})",
         fontsize=9,
     )
-    fig.tight_layout()
     return save(fig, out, "accuracy_vs_budget")
 
 
@@ -244,7 +285,6 @@ def accuracy_vs_latency(board: Leaderboard, out: Path) -> list[str]:
         f"({_source(board.groups)}; sim latency from the pool's throughput profile)",
         fontsize=9,
     )
-    fig.tight_layout()
     return save(fig, out, "accuracy_vs_latency")
 
 
@@ -270,9 +310,7 @@ def _latency_legend(fig: Any, colour: dict[str, Any], marker: dict[int, str]) ->
         Line2D([], [], ls="", marker="*", color="black", ms=9, label="single model"),
         Line2D([], [], ls="--", color="black", label="Pareto front of the found graphs"),
     ]
-    fig.legend(
-        handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=4, frameon=False
-    )
+    fig.legend(handles=handles, loc="outside lower center", ncol=4, frameon=False)
 
 
 def critical_difference(board: Leaderboard, backend: str, pool: str, out: Path) -> list[str]:
@@ -288,114 +326,19 @@ def critical_difference(board: Leaderboard, backend: str, pool: str, out: Path) 
         studentized_range.ppf(0.95, k, np.inf) / math.sqrt(2) * math.sqrt(k * (k + 1) / (6 * n))
     )
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(8, 0.45 * k + 1.6))
-    sp.critical_difference_diagram(summary.mean_ranks, summary.nemenyi, ax=ax, cd=cd, alpha=0.05)
+    fig, ax = plt.subplots(figsize=(9, 0.45 * k + 1.8))
+    fig.subplots_adjust(left=0.22, right=0.78, top=0.78, bottom=0.04)  # room for the labels
+    palette = {name: c for name, c in colours(board).items() if name in summary.mean_ranks}
+    sp.critical_difference_diagram(
+        summary.mean_ranks, summary.nemenyi, ax=ax, cd=cd, alpha=0.05, color_palette=palette
+    )
     ax.set_title(
         f"Average rank (1 = best) over {n} (task, budget) cells, {backend} / {pool}\n"
         f"Friedman p = {summary.friedman_p:.3g}; bars join searchers the Nemenyi test "
         f"(alpha 0.05) cannot tell apart; CD = {cd:.2f}",
         fontsize=9,
     )
-    fig.tight_layout()
     return save(fig, out, f"critical_difference_{backend}_{pool}")
-
-
-# ---- anytime curves ----------------------------------------------------------------------------
-def _curves(run: Run, oracle: Any, sim: bool) -> dict[str, np.ndarray] | None:
-    """Per trial: cumulative FLOPs, best-so-far reward, the incumbent's expected accuracy."""
-    trials = [t for t in read_trials(run) if "reward" in t]
-    if not trials:
-        return None
-    flops = np.cumsum([float(t.get("cost_flops", 0.0)) for t in trials])
-    rewards = np.array([float(t["reward"]) for t in trials])
-    best = np.maximum.accumulate(rewards)
-    out = {"flops": flops, "reward": best}
-    if sim and run.world_seed is not None:
-        incumbent, acc, values = -1.0, math.nan, []
-        for t, r in zip(trials, rewards, strict=True):
-            graph = t.get("graph") or {}
-            if r > incumbent and graph.get("nodes"):  # single-model pilots are not candidates
-                incumbent = r
-                acc = oracle.accuracy(run.pool, run.task, run.world_seed, graph)
-            values.append(acc)
-        out["incumbent"] = np.array(values)
-    return out
-
-
-def _on_grid(xs: Sequence[np.ndarray], ys: Sequence[np.ndarray], grid: np.ndarray) -> np.ndarray:
-    """Step functions (value after each x) sampled on a grid; NaN before a run's first point."""
-    rows = []
-    for x, y in zip(xs, ys, strict=True):
-        idx = np.searchsorted(x, grid, side="right") - 1
-        vals = np.where(idx >= 0, y[np.clip(idx, 0, len(y) - 1)], np.nan)
-        rows.append(vals)
-    return np.vstack(rows)
-
-
-def anytime(board: Leaderboard, group: Group, out: Path) -> list[str]:
-    """Best-so-far search reward and incumbent accuracy vs graph evaluations and search FLOPs."""
-    colour = colours(board)
-    data: dict[str, list[dict[str, np.ndarray]]] = {}
-    for row in group.rows:
-        if row.kind == "searcher":
-            curves = [c for c in (_curves(r, board.oracle, group.simulated) for r in row.runs) if c]
-            if curves:
-                data[row.name] = curves
-    if not data:
-        return []
-    sim = group.simulated and all("incumbent" in c for cs in data.values() for c in cs)
-    fig, axes = _panels(4 if sim else 2, 5.2, 3.4, max_cols=2)
-    metrics = [("reward", "best-so-far search reward (%)")]
-    if sim:
-        metrics.append(("incumbent", "incumbent's expected accuracy (%, sim)"))
-    for i, (metric, ylabel) in enumerate(metrics):
-        for j, axis in enumerate(("evals", "flops")):
-            ax = axes[2 * i + j]
-            for name, curves in data.items():
-                _band(ax, curves, metric, axis, colour[name], name)
-            ax.set_ylabel(ylabel)
-            ax.set_xlabel("graph evaluations" if axis == "evals" else "search FLOPs (log scale)")
-            if axis == "flops":
-                ax.set_xscale("log")
-            ax.grid(alpha=0.3)
-    if sim and group.best_known is not None:
-        for ax in axes[2:]:
-            ax.axhline(
-                100 * group.best_known, color="black", lw=0.8, ls=":", label="best known graph"
-            )
-    _legend_below(fig, axes, ncol=3)
-    k = group.key
-    fig.suptitle(
-        f"Anytime search curves, {k.task}, {k.budget_units} units ({_source([group])}): mean over "
-        "seeds, 95% t-interval bands.\nRewards are accuracies on the 1-10 search questions of one "
-        "evaluation (noisy; their maximum favours many small evaluations). The incumbent is the "
-        "graph with the best reward so far,\nscored by the simulator over 4,000 questions; "
-        "test-set accuracy of intermediate graphs was never measured, so no such curve exists.",
-        fontsize=8,
-    )
-    fig.tight_layout()
-    return save(fig, out, f"anytime_{k.slug}")
-
-
-def _band(
-    ax: Any, curves: list[dict[str, np.ndarray]], metric: str, axis: str, colour: Any, name: str
-) -> None:
-    ys = [100 * c[metric] for c in curves]
-    if axis == "evals":
-        xs = [np.arange(1, len(y) + 1, dtype=float) for y in ys]
-        grid = np.arange(1, max(len(y) for y in ys) + 1, dtype=float)
-    else:
-        xs = [c["flops"] for c in curves]
-        lo = min(float(x[0]) for x in xs if len(x))
-        hi = max(float(x[-1]) for x in xs if len(x))
-        grid = np.geomspace(max(lo, 1.0), max(hi, lo * 1.0001, 1.0), 60)
-    values = _on_grid(xs, ys, grid)
-    keep = ~np.isnan(values).any(axis=0)  # only where every seed has started
-    if not keep.any():
-        return
-    mean, low, high = stats.t_band(values[:, keep])
-    ax.plot(grid[keep], mean, color=colour, lw=1.4, label=name)
-    ax.fill_between(grid[keep], low, high, color=colour, alpha=0.12, lw=0)
 
 
 def representative(row: Row) -> Run:

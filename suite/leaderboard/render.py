@@ -11,7 +11,7 @@ import html
 import io
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +125,7 @@ def cells(row: Row) -> list[str]:
         "–" if row.se is None else fmt_pct(row.se),
         "–" if single else str(len(row.seeds)),
         "–" if row.regret is None else f"{100 * row.regret:.1f}",
-        "best" if row.rank == 1 and not single and row.p_seeds is None else fmt_p(row.p_seeds),
+        "best" if row.is_best else fmt_p(row.p_seeds),
         fmt_p(row.p_mcnemar),
         *(
             "–" if single else fmt_num(c.get(k))
@@ -208,7 +208,7 @@ def to_json(board: Leaderboard) -> dict[str, Any]:
         "suite_version": SUITE_VERSION,
         "generated": board.generated,
         "results": str(board.collection.root),
-        "groups": [_group_json(g) for g in board.groups],
+        "groups": [_group_json(g, board.collection.rel) for g in board.groups],
         "ranks": [
             {
                 "backend": s.backend,
@@ -223,14 +223,14 @@ def to_json(board: Leaderboard) -> dict[str, Any]:
             for s in summaries(board)
         ],
         "excluded": [
-            {"path": str(e.path), "status": e.status, "reason": e.reason}
+            {"path": board.collection.rel(e.path), "status": e.status, "reason": e.reason}
             for e in board.collection.excluded
         ],
         "warnings": board.warnings,
     }
 
 
-def _group_json(g: Group) -> dict[str, Any]:
+def _group_json(g: Group, rel: Callable[[Path], str]) -> dict[str, Any]:
     return {
         "task": g.key.task,
         "backend": g.key.backend,
@@ -243,11 +243,11 @@ def _group_json(g: Group) -> dict[str, Any]:
         "run_dates": list(g.run_dates),
         "best_known_accuracy": g.best_known,
         "best_known_source": g.best_known_source,
-        "rows": [_row_json(r) for r in g.rows],
+        "rows": [_row_json(r, rel) for r in g.rows],
     }
 
 
-def _row_json(r: Row) -> dict[str, Any]:
+def _row_json(r: Row, rel: Callable[[Path], str]) -> dict[str, Any]:
     return {
         "kind": r.kind,
         "name": r.name,
@@ -267,7 +267,7 @@ def _row_json(r: Row) -> dict[str, Any]:
         "discordant_best_only_row_only": list(r.discordant) if r.discordant else None,
         "paired_seeds": r.paired_n,
         "cost": r.cost,
-        "runs": [str(run.path) for run in r.runs],
+        "runs": [rel(run.path) for run in r.runs],
         "note": r.note,
     }
 

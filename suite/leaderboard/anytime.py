@@ -1,0 +1,129 @@
+"""Anytime search curves: what the search had found after each graph evaluation.
+
+For every run, from its trials.jsonl: cumulative search FLOPs, the best search reward so far
+and, on sim, the incumbent's expected accuracy (the incumbent is the graph with the best
+reward so far). Test-set accuracy of intermediate graphs was never measured, so there is no
+such curve; the incumbent's accuracy over the simulated population stands in for it on sim.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from suite import stats
+from suite.leaderboard.build import Group, Leaderboard
+from suite.leaderboard.load import Run, read_trials
+from suite.leaderboard.plots import _legend_below, _panels, _source, colours, save
+
+Curves = dict[str, list[dict[str, np.ndarray]]]  # row name -> one curve set per run
+
+
+def curves(board: Leaderboard, group: Group) -> Curves:
+    """The curves of every searcher row of a group (rows without trials are left out)."""
+    data: Curves = {}
+    for row in group.rows:
+        if row.kind == "searcher":
+            found = [
+                c for c in (_run_curves(r, board.oracle, group.simulated) for r in row.runs) if c
+            ]
+            if found:
+                data[row.name] = found
+    return data
+
+
+def _run_curves(run: Run, oracle: Any, sim: bool) -> dict[str, np.ndarray] | None:
+    """Per trial: cumulative FLOPs, best-so-far reward, the incumbent's expected accuracy."""
+    trials = [t for t in read_trials(run) if "reward" in t]
+    if not trials:
+        return None
+    flops = np.cumsum([float(t.get("cost_flops", 0.0)) for t in trials])
+    rewards = np.array([float(t["reward"]) for t in trials])
+    best = np.maximum.accumulate(rewards)
+    out = {"flops": flops, "reward": best}
+    if sim and run.world_seed is not None:
+        incumbent, acc, values = -1.0, math.nan, []
+        for t, r in zip(trials, rewards, strict=True):
+            graph = t.get("graph") or {}
+            if r > incumbent and graph.get("nodes"):  # single-model pilots are not candidates
+                incumbent = r
+                acc = oracle.accuracy(run.pool, run.task, run.world_seed, graph)
+            values.append(acc)
+        out["incumbent"] = np.array(values)
+    return out
+
+
+def _on_grid(xs: Sequence[np.ndarray], ys: Sequence[np.ndarray], grid: np.ndarray) -> np.ndarray:
+    """Step functions (value after each x) sampled on a grid; NaN before a run's first point."""
+    rows = []
+    for x, y in zip(xs, ys, strict=True):
+        idx = np.searchsorted(x, grid, side="right") - 1
+        vals = np.where(idx >= 0, y[np.clip(idx, 0, len(y) - 1)], np.nan)
+        rows.append(vals)
+    return np.vstack(rows)
+
+
+def plot(board: Leaderboard, group: Group, data: Curves, out: Path) -> list[str]:
+    """Best-so-far search reward and incumbent accuracy vs graph evaluations and search FLOPs."""
+    colour = colours(board)
+    if not data:
+        return []
+    sim = group.simulated and all("incumbent" in c for cs in data.values() for c in cs)
+    fig, axes = _panels(4 if sim else 2, 5.2, 3.4, max_cols=2)
+    metrics = [("reward", "best-so-far search reward (%)")]
+    if sim:
+        metrics.append(("incumbent", "incumbent's expected accuracy (%, sim)"))
+    for i, (metric, ylabel) in enumerate(metrics):
+        for j, axis in enumerate(("evals", "flops")):
+            ax = axes[2 * i + j]
+            for name, curves in data.items():
+                _band(ax, curves, metric, axis, colour[name], name)
+            ax.set_ylabel(ylabel)
+            ax.set_xlabel("graph evaluations" if axis == "evals" else "search FLOPs (log scale)")
+            if axis == "flops":
+                from matplotlib.ticker import NullFormatter
+
+                ax.set_xscale("log")
+                ax.xaxis.set_minor_formatter(NullFormatter())  # decades only: no overlap
+            ax.grid(alpha=0.3)
+    if sim and group.best_known is not None:
+        for ax in axes[2:]:
+            ax.axhline(
+                100 * group.best_known, color="black", lw=0.8, ls=":", label="best known graph"
+            )
+    _legend_below(fig, axes, ncol=3)
+    k = group.key
+    fig.suptitle(
+        f"Anytime search curves: {k.task}, {k.budget_units} units ({_source([group])}); mean "
+        "over seeds with 95% t-interval bands\nTop: best reward so far (accuracy on the 1-10 "
+        "search questions of one evaluation: noisy).\nBottom: expected accuracy (sim, 4,000 "
+        "questions) of the graph with the best reward so far.",
+        fontsize=9,
+    )
+    return save(fig, out, f"anytime_{k.slug}")
+
+
+def _band(
+    ax: Any, curves: list[dict[str, np.ndarray]], metric: str, axis: str, colour: Any, name: str
+) -> None:
+    ys = [100 * c[metric] for c in curves]
+    if axis == "evals":
+        xs = [np.arange(1, len(y) + 1, dtype=float) for y in ys]
+        grid = np.arange(1, max(len(y) for y in ys) + 1, dtype=float)
+    else:
+        xs = [c["flops"] for c in curves]
+        lo = min(float(x[0]) for x in xs if len(x))
+        hi = max(float(x[-1]) for x in xs if len(x))
+        grid = np.geomspace(max(lo, 1.0), max(hi, lo * 1.0001, 1.0), 60)
+    values = _on_grid(xs, ys, grid)
+    keep = ~np.isnan(values).any(axis=0)  # only where every seed has started
+    if not keep.any():
+        return
+    mean, low, high = stats.t_band(values[:, keep])
+    low, high = np.clip(low, 0, 100), np.clip(high, 0, 100)  # accuracies cannot leave [0, 100]
+    ax.plot(grid[keep], mean, color=colour, lw=1.4, label=name)
+    ax.fill_between(grid[keep], low, high, color=colour, alpha=0.12, lw=0)
