@@ -278,10 +278,10 @@ def test_planted_markup_is_escaped_everywhere(tmp_path):
     build_all(tmp_path, out, plots=False)
     page = (out / "leaderboard.html").read_text()
     assert page.count("<script>") == 1  # the page's own sorting script, nothing planted
-    assert "<img" not in page and "alert(" not in page.split("<script>")[0].replace(
-        "&lt;script&gt;alert(&quot;x&quot;)", ""
-    ).replace("onerror=alert(1)&gt;", "")
+    assert page.rindex("<script>") > page.rindex("&lt;script&gt;")  # and it comes last
+    assert "<img" not in page and 'alert("x")' not in page
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
     readme = (out / "README.md").read_text()
     assert "<script>" not in readme and "<img" not in readme and "&lt;script&gt;" in readme
     assert "\\textless{}script\\textgreater{}" in (out / "leaderboard.tex").read_text()
@@ -332,3 +332,15 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, setup, message):
 def test_load_raises_data_error_for_a_missing_folder(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         load.load(tmp_path / "nope")
+
+
+def test_about_file_in_the_output_folder_goes_under_the_readme_header(tmp_path):
+    make_run(tmp_path / "r", "random", 0)
+    make_run(tmp_path / "r", "random", 1)
+    out = tmp_path / "lb"
+    out.mkdir()
+    (out / "ABOUT.md").write_text("Swept at commit abc in 14 minutes.\n")
+    res = cli(tmp_path / "r", "--out", out, "--no-plots")
+    assert res.returncode == 0, res.stderr
+    readme = (out / "README.md").read_text()
+    assert readme.index("Swept at commit abc") < readme.index("## mmlu")

@@ -129,3 +129,23 @@ def test_cli_rebuilds_from_results_alone(sweep, tmp_path):
     assert res.returncode == 0, res.stderr
     assert "from 12 runs" in res.stdout
     assert (tmp_path / "lb" / "plots" / "accuracy_vs_budget.png").exists()
+
+
+def test_singles_writes_one_reference_file_per_pool_model(tmp_path):
+    res = subprocess.run(
+        [sys.executable, "-m", "suite.leaderboard", "singles", str(tmp_path), "--task", "mmlu",
+         "test_n=6"],
+        capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=600,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    from suite.leaderboard import load
+
+    files = sorted(p.name for p in (tmp_path / "mmlu" / "single").glob("*.json"))
+    assert files == [
+        "sim-llama3-llama-3.1-70b.json",
+        "sim-llama3-llama-3.1-8b.json",
+        "sim-llama3-llama-3.2-1b.json",
+        "sim-llama3-llama-3.2-3b.json",
+    ]
+    singles = load.load(tmp_path).singles
+    assert {s.pool for s in singles} == {"llama3"} and all(s.test_n == 6 for s in singles)

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 from suite import cli
 from suite.errors import DataError
 
+ABOUT = "ABOUT.md"  # kept in the output folder: what the published matrix is and how it ran
+
 if TYPE_CHECKING:
     from suite.leaderboard.build import Leaderboard
 
@@ -33,7 +35,10 @@ def _parser() -> argparse.ArgumentParser:
         "--strict", action="store_true", help="exit 2 on any warning (e.g. a row with one seed)"
     )
     parser.add_argument(
-        "--about", type=Path, default=None, help="markdown file inserted under the README header"
+        "--about",
+        type=Path,
+        default=None,
+        help=f"markdown inserted under the README header (default: OUT/{ABOUT} if present)",
     )
     parser.add_argument(
         "--cache",
@@ -87,7 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def body() -> int:
         start = time.perf_counter()
-        about = args.about.read_text(encoding="utf-8") if args.about else ""
+        about_file = args.about or (args.out / ABOUT)
+        about = about_file.read_text(encoding="utf-8") if about_file.is_file() else ""
         board, files = build_all(args.results, args.out, not args.no_plots, about, args.cache)
         for warning in board.warnings:
             print(f"warning: {warning}", file=sys.stderr)

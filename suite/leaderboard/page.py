@@ -27,9 +27,9 @@ HOW_TO = """\
 ## Reproduce, add a row, use a real pool
 
 ```bash
-python -m suite.run -m +experiment=leaderboard_sim      # the sweep (finished cells are skipped)
-python -m suite.missing +experiment=leaderboard_sim     # cells that have no completed run yet
-python -m suite.leaderboard results/leaderboard_sim --out leaderboard/  # tables, plots: run folders only
+python -m suite.run -m +experiment=leaderboard_sim   # the sweep (finished cells are skipped)
+python -m suite.missing +experiment=leaderboard_sim  # cells that have no completed run yet
+python -m suite.leaderboard results/leaderboard_sim --out leaderboard/   # tables and plots
 ```
 
 Parallel: add `+experiment/launcher=joblib` (Hydra's joblib launcher, one process per core).

@@ -31,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--backend", default="sim")
     parser.add_argument("--pool", default="llama3")
     parser.add_argument("overrides", nargs="*", help="more key=value overrides for suite.evaluate")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # key=value may follow --task
 
     def body() -> int:
         from suite import evaluate
