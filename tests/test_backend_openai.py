@@ -213,7 +213,7 @@ def test_config_errors_are_one_line(options, needle):
 
 
 FAKE_SERVER = """
-import argparse, http.server, json, subprocess, sys, time
+import argparse, http.server, json, signal, subprocess, sys, time
 p = argparse.ArgumentParser()
 p.add_argument("--port", type=int)
 p.add_argument("--served-model-name")
@@ -222,6 +222,10 @@ if "--fail" in sys.argv:
     print("fake vllm: could not load the model", flush=True)
     sys.exit(3)
 child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])  # an engine core
+def bye(*_):  # like vLLM: SIGTERM shuts the engine processes down too
+    child.terminate()
+    sys.exit(0)
+signal.signal(signal.SIGTERM, bye)
 time.sleep(1.0)
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
@@ -364,3 +368,24 @@ def test_server_dies_mid_search_then_the_rerun_resumes(tmp_path):
     trials = (run_dir / "trials.jsonl").read_text().splitlines()
     assert len(trials) == final["graph_evals"] and final["question_evals"] == 8
     assert final["test_accuracy"] == pytest.approx(sum(final["test_scores"]) / 6)
+
+
+def test_a_launched_server_dies_with_a_killed_run(fake_vllm):
+    script = (
+        "import sys, time\n"
+        "sys.path.insert(0, 'tests')\n"
+        "from test_backend_openai import launch_pool\n"
+        "from suite.backends.openai import OpenAIBackend\n"
+        "pool, benv = launch_pool()\n"
+        "b = OpenAIBackend.create({'pool_models': pool['models'], 'launch': True}, benv)\n"
+        "print(*[s.proc.pid for s in b.servers.values()], flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    server_pids = [int(p) for p in parent.stdout.readline().split()]
+    parent.kill()  # SIGKILL: no atexit, no close()
+    parent.wait()
+    assert len(server_pids) == 2
+    assert not any(group_alive(pid, wait_s=15) for pid in server_pids)
