@@ -23,37 +23,64 @@ from suite.leaderboard.plots import _legend_below, _panels, _source, colours, sa
 Curves = dict[str, list[dict[str, np.ndarray]]]  # row name -> one curve set per run
 
 
-def curves(board: Leaderboard, group: Group) -> Curves:
-    """The curves of every searcher row of a group (rows without trials are left out)."""
+def all_curves(board: Leaderboard, workers: int | None = None) -> dict[str, Curves]:
+    """Curves of every group (by slug); the sim values they need are computed in parallel first."""
+    trials = {id(r): [t for t in read_trials(r) if "reward" in t] for r in _runs(board)}
+    wanted = []
+    for g in board.groups:
+        for run in (r for row in g.rows for r in row.runs):
+            if g.simulated and run.world_seed is not None:
+                for _, graph in _incumbents(trials[id(run)]):
+                    wanted.append((run.pool, run.task, run.world_seed, graph))
+    board.oracle.prefetch(wanted, workers)
+    return {g.key.slug: _group_curves(board, g, trials) for g in board.groups}
+
+
+def _runs(board: Leaderboard) -> list[Run]:
+    return [r for g in board.groups for row in g.rows for r in row.runs]
+
+
+def _group_curves(board: Leaderboard, group: Group, trials: dict[int, list[Any]]) -> Curves:
     data: Curves = {}
     for row in group.rows:
         if row.kind == "searcher":
             found = [
-                c for c in (_run_curves(r, board.oracle, group.simulated) for r in row.runs) if c
+                c
+                for c in (
+                    _run_curves(r, trials[id(r)], board.oracle, group.simulated) for r in row.runs
+                )
+                if c
             ]
             if found:
                 data[row.name] = found
     return data
 
 
-def _run_curves(run: Run, oracle: Any, sim: bool) -> dict[str, np.ndarray] | None:
+def _incumbents(trials: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+    """(trial index, graph) each time a better reward appears (single-model pilots skipped)."""
+    out, best = [], -1.0
+    for i, t in enumerate(trials):
+        graph = t.get("graph") or {}
+        if float(t["reward"]) > best and graph.get("nodes"):
+            best = float(t["reward"])
+            out.append((i, graph))
+    return out
+
+
+def _run_curves(
+    run: Run, trials: list[dict[str, Any]], oracle: Any, sim: bool
+) -> dict[str, np.ndarray] | None:
     """Per trial: cumulative FLOPs, best-so-far reward, the incumbent's expected accuracy."""
-    trials = [t for t in read_trials(run) if "reward" in t]
     if not trials:
         return None
     flops = np.cumsum([float(t.get("cost_flops", 0.0)) for t in trials])
     rewards = np.array([float(t["reward"]) for t in trials])
-    best = np.maximum.accumulate(rewards)
-    out = {"flops": flops, "reward": best}
+    out = {"flops": flops, "reward": np.maximum.accumulate(rewards)}
     if sim and run.world_seed is not None:
-        incumbent, acc, values = -1.0, math.nan, []
-        for t, r in zip(trials, rewards, strict=True):
-            graph = t.get("graph") or {}
-            if r > incumbent and graph.get("nodes"):  # single-model pilots are not candidates
-                incumbent = r
-                acc = oracle.accuracy(run.pool, run.task, run.world_seed, graph)
-            values.append(acc)
-        out["incumbent"] = np.array(values)
+        values = np.full(len(trials), math.nan)
+        for i, graph in _incumbents(trials):
+            values[i:] = oracle.accuracy(run.pool, run.task, run.world_seed, graph)
+        out["incumbent"] = values
     return out
 
 

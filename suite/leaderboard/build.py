@@ -108,6 +108,13 @@ def build(collection: Collection, oracle: Oracle | None = None) -> Leaderboard:
     for run in collection.runs:
         key = GroupKey(run.task, run.backend, run.pool, run.budget_units)
         by_group[key][run.label].append(run)
+    oracle.prefetch(  # every found graph's expected accuracy, computed in parallel up front
+        [
+            (r.pool, r.task, r.world_seed, r.graph)
+            for r in collection.runs
+            if r.backend == "sim" and r.world_seed is not None and known(r.pool, r.task)
+        ]
+    )
     groups = []
     for key in sorted(by_group):
         rows = []
@@ -236,10 +243,7 @@ def _regret(key: GroupKey, rows: list[Row], oracle: Oracle) -> tuple[float | Non
     if len(seeds) != 1 or None in seeds:
         return None, "no regret: runs of different sim worlds"
     world_seed = int(next(iter(seeds)))  # type: ignore[arg-type]
-    found = {
-        id(r): oracle.accuracy(key.pool, key.task, world_seed, r.graph)
-        for r in runs  # one expected accuracy per run's found graph
-    }
+    found = {id(r): oracle.accuracy(key.pool, key.task, world_seed, r.graph) for r in runs}
     reference = oracle.best_known(key.pool, key.task, key.budget_units, world_seed)
     best = max([*found.values(), *([reference] if reference is not None else [])])
     if reference is None:

@@ -73,7 +73,7 @@ def write_plots(board: Leaderboard, out: Path, workers: int | None = None) -> li
     """
     from suite.leaderboard import anytime
 
-    curves = {g.key.slug: anytime.curves(board, g) for g in board.groups}
+    curves = anytime.all_curves(board, workers)
     board.oracle.save()
     jobs: list[tuple[str, Any]] = [("budget", None), ("latency", None)]
     jobs += [("cd", bp) for bp in backends(board)]
@@ -177,10 +177,12 @@ def accuracy_vs_budget(board: Leaderboard, out: Path) -> list[str]:
                     alpha=0.12,
                     lw=0,
                 )
-        _single_points(ax, groups[0], budgets)
+        costs = _single_points(ax, groups[0], budgets)
         ax.set_xscale("log", base=2)
-        ax.set_xticks(budgets)
-        ax.set_xticklabels([str(b) for b in budgets])
+        ticks = sorted({*budgets, *costs})
+        ax.set_xticks(ticks)
+        ax.set_xticklabels([str(t) for t in ticks])
+        ax.minorticks_off()
         ax.set_xlabel("inference budget (units of one smallest-model call)")
         ax.set_ylabel("test accuracy (%)")
         ax.set_title(f"{task}: {backend} / {pool}")
@@ -194,10 +196,11 @@ def accuracy_vs_budget(board: Leaderboard, out: Path) -> list[str]:
     return save(fig, out, "accuracy_vs_budget")
 
 
-def _single_points(ax: Any, group: Group, budgets: Sequence[int]) -> None:
-    """Single-model rows, placed at their own cost in units when the pool config gives it."""
+def _single_points(ax: Any, group: Group, budgets: Sequence[int]) -> list[int]:
+    """Single-model rows, placed at their own cost in units; returns the costs used."""
     singles = [r for r in group.rows if r.kind == "single"]
     units = _unit_costs(group.key.pool, group.key.task)
+    used = []
     for r in singles:
         model = r.name.removeprefix("single: ")
         if model not in units:
@@ -212,6 +215,8 @@ def _single_points(ax: Any, group: Group, budgets: Sequence[int]) -> None:
         ax.annotate(
             model, (x, 100 * r.mean), xytext=(4, -10), textcoords="offset points", fontsize=7
         )
+        used.append(x)
+    return used
 
 
 def _unit_costs(pool: str, task: str) -> dict[str, int]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
@@ -111,6 +112,29 @@ class Oracle:
             self._dirty = True
         return self._values[key]
 
+    def prefetch(
+        self, wanted: Sequence[tuple[str, str, int, Mapping[str, Any]]], workers: int | None = None
+    ) -> None:
+        """Compute many expected accuracies at once, in forked worker processes."""
+        todo: dict[str, tuple[str, str, int, str]] = {}
+        for pool, task, world_seed, graph in wanted:
+            g = CollabGraph.from_dict(graph)
+            key = f"{pool}/{task}/w{world_seed}/{world_digest(pool, task)}/{g.digest}/{QUESTIONS}"
+            if key not in self._values:
+                todo[key] = (pool, task, world_seed, g.to_json())
+        n = min(workers or os.cpu_count() or 1, len(todo))
+        if n <= 1:
+            results = [_expected(job) for job in todo.values()]
+        else:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            ctx = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(n, mp_context=ctx) as executor:
+                results = list(executor.map(_expected, todo.values(), chunksize=8))
+        self._values.update(zip(todo, results, strict=True))
+        self._dirty = self._dirty or bool(todo)
+
     def best_known(self, pool: str, task: str, units: int, world_seed: int) -> float | None:
         """The precomputed best canonical graph's accuracy, or None if absent or stale."""
         entry = self._reference.get(cell_key(pool, task, units, world_seed))
@@ -127,6 +151,12 @@ class Oracle:
             write_atomic(self.cache_path, json.dumps(self._values, sort_keys=True))
         except Exception:
             pass
+
+
+def _expected(job: tuple[str, str, int, str]) -> float:
+    pool, task, world_seed, graph_json = job
+    graph = CollabGraph.from_json(graph_json)
+    return expected_accuracy(_world(pool, task, world_seed), graph, QUESTIONS)
 
 
 def _read_reference() -> dict[str, Any]:

@@ -175,15 +175,14 @@ def summaries(board: Leaderboard) -> list[RankSummary]:
 
 
 def rank_rows(summary: RankSummary) -> tuple[list[str], list[list[str]]]:
-    """Headers and rows of the rank table (searchers by average rank)."""
-    headers = ["searcher", *summary.cells, "average rank"]
+    """Headers (searchers by average rank) and rows (one per cell, then the average rank)."""
     order = sorted(summary.searchers, key=lambda s: (summary.mean_ranks[s], s))
-    rows = []
-    for s in order:
-        j = summary.searchers.index(s)
-        per_cell = [f"{summary.ranks[i, j]:g}" for i in range(len(summary.cells))]
-        rows.append([s, *per_cell, f"{summary.mean_ranks[s]:.2f}"])
-    return headers, rows
+    cols = [summary.searchers.index(s) for s in order]
+    rows = [
+        [cell, *(f"{summary.ranks[i, j]:g}" for j in cols)] for i, cell in enumerate(summary.cells)
+    ]
+    rows.append(["average rank", *(f"{summary.mean_ranks[s]:.2f}" for s in order)])
+    return ["cell (task, budget)", *order], rows
 
 
 def rank_note(summary: RankSummary) -> str:
