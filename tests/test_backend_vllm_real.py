@@ -124,12 +124,14 @@ def test_tiny_search_on_vllm_then_cache_replay(tmp_path):
     args = [
         "backend=vllm",
         "pool=tiny_cpu",
-        "task=mmlu",
+        "task=gsm8k_synthetic",
         "searcher=random",
         "n_iterations=2",
         "batch_size=2",
-        "test_n=4",
+        "test_n=2",
         "budget.units=3",  # graphs of at most 3 agent nodes plus final
+        "pool.models.0.serve.max_tokens=40",  # CI time: the base Gemma always runs to its cap
+        "pool.models.1.serve.max_tokens=40",
         f"results_dir={tmp_path / 'results'}",
         f"backend.cache.path={tmp_path / 'calls.sqlite'}",
     ]
@@ -152,7 +154,8 @@ def test_tiny_search_on_vllm_then_cache_replay(tmp_path):
         f"({first_s / replay_s:.0f}x)"
     )
     assert finals[0]["status"] == "completed" and finals[0]["backend"] == "vllm"
-    assert not finals[0]["simulated"] and finals[0]["test_n"] == 4
+    assert finals[0]["task"] == "gsm8k_synthetic"
+    assert not finals[0]["simulated"] and finals[0]["test_n"] == 2
     assert info["cache"]["backend_calls"] > 0 and info["cache"]["hits"] == 0
     lines = [json.loads(x) for x in trials[0].decode().splitlines()]
     assert len(lines) >= 1
