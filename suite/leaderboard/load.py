@@ -256,7 +256,8 @@ def protocol(config_path: Path, uses_agent: bool) -> dict[str, Any]:
     settings count only for searchers that call it. A missing config.yaml gives ``{}``.
     """
     try:
-        data = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 10x faster
+        data = yaml.load(config_path.read_text(encoding="utf-8"), Loader=loader)
     except (OSError, yaml.YAMLError):
         return {}
     flat: dict[str, Any] = {}

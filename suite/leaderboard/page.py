@@ -113,7 +113,7 @@ def markdown(board: Leaderboard, plots: Sequence[str], about: str = "") -> str:
     for s in summaries(board):
         headers, rows = rank_rows(s)
         lines += [f"## Average rank: {s.backend} / {s.pool}", "", _esc(rank_note(s)), ""]
-        lines += [md_table(headers, [[_esc(v) for v in r] for r in rows]), ""]
+        lines += [md_table([_esc(h) for h in headers], [[_esc(v) for v in r] for r in rows]), ""]
     shared = [p for p in plots if p.endswith(".png") and not _for_group(p)]
     if shared:
         lines += ["## Plots", ""]
