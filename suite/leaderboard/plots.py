@@ -345,8 +345,8 @@ def critical_difference(board: Leaderboard, backend: str, pool: str, out: Path) 
         studentized_range.ppf(0.95, k, np.inf) / math.sqrt(2) * math.sqrt(k * (k + 1) / (6 * n))
     )
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(9, 0.45 * k + 1.8))
-    fig.subplots_adjust(left=0.22, right=0.78, top=0.7, bottom=0.04)  # room for the labels
+    fig, ax = plt.subplots(figsize=(9, 0.5 * k + 2.2))
+    fig.subplots_adjust(left=0.22, right=0.78, top=0.8, bottom=0.04)  # room for the labels
     palette = {name: c for name, c in colours(board).items() if name in summary.mean_ranks}
     sp.critical_difference_diagram(
         summary.mean_ranks, summary.nemenyi, ax=ax, cd=cd, alpha=0.05, color_palette=palette
@@ -356,6 +356,7 @@ def critical_difference(board: Leaderboard, backend: str, pool: str, out: Path) 
         f"Friedman p = {summary.friedman_p:.3g}; bars join searchers the Nemenyi test "
         f"(alpha 0.05) cannot tell apart; CD = {cd:.2f}",
         fontsize=9,
+        pad=28,  # above the CD bar the library draws over the axis
     )
     return save(fig, out, f"critical_difference_{backend}_{pool}")
 
