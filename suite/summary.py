@@ -121,7 +121,8 @@ def print_summary(record: dict[str, Any], run_dir: Path) -> None:
         ),
         (
             "latency per question",
-            f"{record['latency_s']:.2f} s ({record['backend']} throughput profile)",
+            f"{record['latency_s']:.2f} s "
+            + ("(sim throughput profile)" if record["simulated"] else "(measured)"),
         ),
     ]
     print(tabulate(rows, tablefmt="simple_outline"), flush=True)
