@@ -278,77 +278,10 @@ class GraphDistribution:
     def grad_log_prob(
         self, full: CollabGraph, order: Sequence[int], mix: Mix | None = None
     ) -> dict[str, np.ndarray]:
-        """The gradient of :meth:`log_prob` w.r.t. the edge, role and model logits.
+        """The gradient of :meth:`log_prob` w.r.t. the logits (see :mod:`suite.gradient`)."""
+        from suite.gradient import grad_log_prob
 
-        Each term of ``log_prob`` is differentiated where it is computed: an edge decision
-        adds ``1 - p`` (taken) or ``-p`` (not taken) to its logit; a model pick adds
-        ``onehot - softmax`` over the affordable models; a root's role adds ``onehot - softmax``;
-        a node with assistant inputs has ``P(fuser) = min(1, softmax[fuser] + bonus)``, whose
-        gradient is 0 where the min clips, as is a role forced by a fuser input. Realisations
-        the sampler cannot produce (``log_prob = -inf``) get an all-zero gradient.
-
-        Returns:
-            Arrays shaped like the three logit arrays, keyed by their attribute names.
-        """
-        grad = {
-            "edge_logits": np.zeros_like(self.edge_logits),
-            "role_logits": np.zeros_like(self.role_logits),
-            "model_logits": np.zeros_like(self.model_logits),
-        }
-        if not math.isfinite(self.log_prob(full, order, mix)):
-            return grad
-        if mix is None:
-            self._grad_models(full, order, grad["model_logits"])
-        taken = set(full.edges)
-        adj: dict[str, set[str]] = {i: set() for i in [*full.node_ids, FINAL]}
-        for src, dst in self.space.candidate_edges:
-            if src not in adj or dst not in adj or reaches(adj, dst, src):
-                continue
-            p = self.edge_prob(src, dst)
-            if (src, dst) in taken:
-                adj[src].add(dst)
-            grad["edge_logits"][self._edge_index[(src, dst)]] += float((src, dst) in taken) - p
-        self._grad_roles(full, grad["role_logits"])
-        return grad
-
-    def _grad_models(self, full: CollabGraph, order: Sequence[int], out: np.ndarray) -> None:
-        """Model-pick terms of :meth:`grad_log_prob` (restricted softmax per slot)."""
-        models = {n.id: n.model for n in full.nodes}
-        index = {m.name: k for k, m in enumerate(self.space.models)}
-        left = self.space.budget_units
-        for slot in order:
-            affordable = [k for k, m in enumerate(self.space.models) if m.unit_cost <= left]
-            if not affordable:
-                break
-            sid = self.space.node_ids[slot]
-            k = index[models[sid]]
-            out[slot, affordable] -= self.model_probs(sid, affordable)
-            out[slot, k] += 1.0
-            left -= self.space.models[k].unit_cost
-
-    def _grad_roles(self, full: CollabGraph, out: np.ndarray) -> None:
-        """Role terms of :meth:`grad_log_prob`, in the order :meth:`_roles_log_prob` uses."""
-        live = full.reaches_final()
-        roles = {n.id: n.role for n in full.nodes if n.id in live}
-        for layer in full.layers()[:-1]:
-            for i in layer:
-                if i not in roles:
-                    continue
-                pred_roles = [roles[p] for p in full.preds(i) if p in roles]
-                if Role.FUSER in pred_roles:
-                    continue  # forced assistant: probability 1, no parameters
-                slot, probs = self._slot[i], self.role_probs(i)
-                if not pred_roles:
-                    out[slot] -= probs
-                    out[slot, ROLES.index(roles[i])] += 1.0
-                    continue
-                if probs[1] + self.fuser_bonus >= 1.0:
-                    continue  # min(1, .) clips: P(fuser) = 1 whatever the logits
-                d_fuser = probs[0] * probs[1] * np.array([-1.0, 1.0])  # d softmax[fuser]
-                if roles[i] is Role.FUSER:
-                    out[slot] += d_fuser / (probs[1] + self.fuser_bonus)
-                else:
-                    out[slot] -= d_fuser / (1.0 - probs[1] - self.fuser_bonus)
+        return grad_log_prob(self, full, order, mix)
 
     def mode(self) -> CollabGraph:
         """The most likely graph, built greedily.
