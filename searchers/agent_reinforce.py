@@ -28,6 +28,10 @@ class AgentReinforceSearcher(AgentLoopSearcher):
         pilot_mix_questions: Questions for the one random graph of each candidate mix
             (0 skips the random-graph pilot).
         pretest_variants: Variants per returned mix in the pre-test (paper: 5).
+        pilot_share: The largest share of the search's question evaluations the pilot may
+            spend. Single models come first; when the candidate mixes do not all fit, an
+            evenly random subset of them is measured (recorded as ``pilot_mixes``), so the
+            pre-test and the loop keep budget at large unit budgets.
         **loop: Options of :class:`~suite.agent_loop.AgentLoopSearcher`.
     """
 
@@ -38,11 +42,15 @@ class AgentReinforceSearcher(AgentLoopSearcher):
         pilot_questions: int = 2,
         pilot_mix_questions: int = 1,
         pretest_variants: int = 5,
+        pilot_share: float = 0.5,
         **loop: Any,
     ) -> None:
         super().__init__(**loop)
         if pilot_questions < 0 or pilot_mix_questions < 0 or pretest_variants < 1:
             raise ConfigError("pilot sizes must be >= 0 and pretest_variants >= 1")
+        if not 0.0 < pilot_share <= 1.0:
+            raise ConfigError(f"searcher.pilot_share must be in (0, 1], got {pilot_share}")
+        self.pilot_share = pilot_share
         self.pilot_questions = pilot_questions
         self.pilot_mix_questions = pilot_mix_questions
         self.pretest_variants = pretest_variants
@@ -68,7 +76,11 @@ class AgentReinforceSearcher(AgentLoopSearcher):
         return Proposal(CollabGraph.from_dict(item["graph"]), number, int(item["n_docs"]), info)
 
     def _pilot_plan(self) -> list[dict[str, Any]]:
-        """Single models that fit the budget, then one prior graph per candidate mix."""
+        """Single models that fit the budget, then one prior graph per candidate mix.
+
+        The pilot spends at most ``pilot_share`` of the search budget; mixes beyond it are
+        left out by a seeded draw that keeps their order.
+        """
         space, rng = self.ctx.space, self.ctx.rng
         plan: list[dict[str, Any]] = []
         if self.pilot_questions:
@@ -83,7 +95,14 @@ class AgentReinforceSearcher(AgentLoopSearcher):
                         }
                     )
         if self.pilot_mix_questions:
-            for mix in space.feasible_mixes():
+            mixes = space.feasible_mixes()
+            allowance = int(self.pilot_share * self.ctx.eval_budget)
+            room = max(0, allowance - len(plan) * self.pilot_questions) // self.pilot_mix_questions
+            if room < len(mixes):
+                keep = sorted(int(k) for k in rng.choice(len(mixes), size=room, replace=False))
+                self.init_notes = {"pilot_mixes": f"{room} of {len(mixes)} (pilot_share)"}
+                mixes = tuple(mixes[k] for k in keep)
+            for mix in mixes:
                 graph, _ = space.repair(self.prior.sample(rng, mix=mix).full, rng)
                 plan.append(
                     {
@@ -98,6 +117,7 @@ class AgentReinforceSearcher(AgentLoopSearcher):
     def _pretest_plan(self) -> list[dict[str, Any]]:
         """One agent call for two mixes (§6 step 2), then their variants (step 3)."""
         vectors, notes = self._initial_mixes()
+        notes = {**self.init_notes, **notes}
         self.init_notes = notes
         half = ls.table_distribution(self.ctx.space, 0.5)
         plan = []

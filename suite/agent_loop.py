@@ -66,6 +66,7 @@ class AgentLoopSearcher(Searcher):
         self.graph: CollabGraph | None = None
         self.last_reward: float | None = None
         self.best: tuple[float, CollabGraph] | None = None
+        self.prelude_best: tuple[float, CollabGraph] | None = None
         self.rounds: list[tuple[str, str]] = []
         self.iteration = 0
         self.data_text = ""
@@ -194,6 +195,9 @@ class AgentLoopSearcher(Searcher):
     # ---- observations ----------------------------------------------------------------------
     def _observe(self, proposal: Proposal, observation: Observation) -> None:
         if proposal.info.get("phase", "loop") != "loop":
+            best = self.prelude_best
+            if proposal.graph.nodes and (best is None or observation.reward > best[0]):
+                self.prelude_best = (observation.reward, proposal.graph)
             self._observe_prelude(proposal, observation)
             return
         reward = observation.reward
@@ -210,11 +214,17 @@ class AgentLoopSearcher(Searcher):
         """Learn from a pilot or pre-test proposal (subclasses)."""
 
     def recommend(self) -> CollabGraph:
-        """The last graph of the loop (the paper), or the best seen with ``recommend=best``."""
+        """The last graph of the loop (the paper), or the best seen with ``recommend=best``.
+
+        When the budget ends before the loop starts, the best multi-node graph of the stages
+        before it (pilot, pre-test) is returned; the prior's mode only when there is none.
+        """
         if self.recommend_mode == "best" and self.best is not None:
             return self.best[1]
         if self.graph is not None:
             return self.graph
+        if self.prelude_best is not None:
+            return self.prelude_best[1]
         return self.prior.mode()
 
     # ---- state -----------------------------------------------------------------------------
@@ -228,6 +238,9 @@ class AgentLoopSearcher(Searcher):
             "latency": self._latency,
             "best_before": self._best_before,
             "best": None if self.best is None else [self.best[0], self.best[1].to_dict()],
+            "prelude_best": None
+            if self.prelude_best is None
+            else [self.prelude_best[0], self.prelude_best[1].to_dict()],
             "rounds": [list(r) for r in self.rounds],
             "iteration": self.iteration,
             "table": self.table.state(),
@@ -244,6 +257,8 @@ class AgentLoopSearcher(Searcher):
         self._best_before = float(state["best_before"])
         best = state["best"]
         self.best = None if best is None else (float(best[0]), CollabGraph.from_dict(best[1]))
+        pre = state.get("prelude_best")
+        self.prelude_best = None if pre is None else (float(pre[0]), CollabGraph.from_dict(pre[1]))
         self.rounds = [(str(u), str(a)) for u, a in state["rounds"]]
         self.iteration = int(state["iteration"])
         self.table = GraphDistribution.from_state(self.ctx.space, state["table"])

@@ -199,3 +199,64 @@ def test_heuristic_agent_is_deterministic():
     a = drive_phases(contract.started(seed=9), contract.space(), 26)
     b = drive_phases(contract.started(seed=9), contract.space(), 26)
     assert a == b
+
+
+class TestAgentReinforceLargeBudget(SearcherContract):
+    """48 units: 57 candidate mixes, far more than the search budget's 30 question evaluations."""
+
+    n_iterations = 10
+
+    def space(self):
+        return contract_space("mmlu", 48)
+
+    def make_searcher(self):
+        return AgentReinforceSearcher()
+
+
+def spend(searcher, space, budget):
+    """Drive like the loop does: stop once ``budget`` question evaluations are spent."""
+    infos, used = [], 0
+    while used < budget:
+        p = searcher.ask()
+        if p is None:
+            break
+        infos.append(dict(p.info, n_docs=p.n_docs))
+        used += p.n_docs
+        searcher.tell(p, sim_observation(p.graph, p, space))
+    return infos
+
+
+def test_pilot_spends_at_most_its_share_and_leaves_budget_for_pretest_and_loop():
+    contract = TestAgentReinforceLargeBudget()
+    space = contract.space()
+    infos = spend(contract.started(seed=3), space, 30)
+    pilot = sum(i["n_docs"] for i in infos if i["phase"] == "pilot")
+    assert pilot <= 15  # pilot_share 0.5 of 30
+    note = f"9 of {len(space.feasible_mixes())} (pilot_share)"  # (15 - 4 singles x 2) / 1
+    assert any(i.get("pilot_mixes") == note for i in infos)
+    assert [i["phase"] for i in infos].count("loop") >= 1
+
+
+def test_budget_ending_before_the_loop_recommends_the_best_graph_measured():
+    contract = TestAgentReinforceLargeBudget()
+    space = contract.space()
+    searcher = AgentReinforceSearcher(pilot_share=1.0)  # the whole budget goes to the pilot
+    searcher.setup(contract.context(0))
+    seen = []
+    used = 0
+    while used < 30:  # the loop's budget: 10 iterations x 3 questions
+        p = searcher.ask()
+        obs = sim_observation(p.graph, p, space)
+        searcher.tell(p, obs)
+        used += p.n_docs
+        assert p.info["phase"] == "pilot"
+        if p.graph.nodes:
+            seen.append((obs.reward, p.graph))
+    best = max(r for r, _ in seen)
+    assert searcher.recommend() == next(g for r, g in seen if r == best)
+    assert searcher.recommend() != searcher.prior.mode()  # never the untested prior mode
+
+
+def test_pilot_share_out_of_range_is_a_config_error():
+    with pytest.raises(ConfigError, match="pilot_share"):
+        AgentReinforceSearcher(pilot_share=0.0)
