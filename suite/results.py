@@ -115,6 +115,26 @@ def lock(run_dir: Path) -> Any:
     return handle
 
 
+def claim_cell(parent: Path, seed: int, config_digest: str) -> Any | None:
+    """Claim one sweep cell (experiment digest and seed) for this process, or None if taken.
+
+    Two sweeps over the same results root, started together, split their common cells this
+    way: the holder runs the cell, the other process skips it. The claim is an exclusive lock
+    on a hidden file beside the cell's run folders, released when the handle is closed or the
+    process dies (so a killed sweep's cells can be claimed again).
+    """
+    import fcntl
+
+    parent.mkdir(parents=True, exist_ok=True)
+    handle = (parent / f".claim-s{seed}-{config_digest}").open("a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    return handle
+
+
 def is_locked(run_dir: Path) -> bool:
     """True while another process holds the run folder's lock."""
     import fcntl

@@ -7,6 +7,7 @@ The composition root: the only module that sees Hydra's DictConfig. Each run wri
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,7 +33,10 @@ _FLAGS_WITH_VALUE = {
     "-sc",
     "--info",
 }
-_failures: list[str] = []  # jobs of a -m sweep that failed; main() exits 2 if any did
+_failures: list[str] = []  # jobs of a -m sweep that failed in this process
+# Jobs that launchers run in other processes (joblib, submitit, SLURM) append their failures to
+# this file, which main() names per sweep; main() exits 2 if any job failed anywhere.
+FAILURES_ENV = "TTSGB_SWEEP_FAILURES"
 
 
 def split_argv(argv: Sequence[str]) -> list[str]:
@@ -64,14 +68,37 @@ def execute(
     ``interrupted``) before re-raising. ``quiet`` drops the progress bar and summary;
     ``adapters`` lets a caller running many cells reuse loaded tasks.
     """
-    from suite import config, results, session
+    from suite import config, results
 
     conf = config.load(cfg_data)
     parent = run_dir.parent
-    if multirun and conf.resume != "false" and _completed(parent, conf):
-        print(f"skipping completed cell {parent} (seed {conf.seed})", flush=True)
+    claim = results.claim_cell(parent, conf.seed, conf.digest) if multirun else None
+    if multirun and claim is None:
+        print(f"skipping cell {parent} (seed {conf.seed}): another sweep is running it", flush=True)
         _drop_if_empty(run_dir)
         return None
+    try:
+        if multirun and conf.resume != "false" and _completed(parent, conf):
+            print(f"skipping completed cell {parent} (seed {conf.seed})", flush=True)
+            _drop_if_empty(run_dir)
+            return None
+        return _claimed(conf, run_dir, config_yaml, quiet, adapters)
+    finally:
+        if claim is not None:
+            claim.close()
+
+
+def _claimed(
+    conf: Any,
+    run_dir: Path,
+    config_yaml: str,
+    quiet: bool,
+    adapters: dict[Any, Any] | None,
+) -> dict[str, Any]:
+    """The run of :func:`execute` once the cell is this process's: resume or start, then run."""
+    from suite import results, session
+
+    parent = run_dir.parent
     sess = session.build(conf, adapters)
     found = (
         results.resumable_run(parent, conf.digest, conf.seed) if conf.resume != "false" else None
@@ -219,6 +246,35 @@ def _job(cfg: Any) -> None:
         if not multirun:
             sys.exit(exc.exit_code)
         _failures.append(str(run_dir))
+        shared = os.environ.get(FAILURES_ENV)
+        if shared:
+            with open(shared, "a", encoding="utf-8") as fh:  # one short append per failed job
+                fh.write(f"{run_dir}\t{one_line(exc)}\n")
+
+
+def _sweep(wrapped: Any, results_dir: Path) -> int:
+    """Run a -m sweep; exit 2 with the list of failed cells if any job, in any process, failed."""
+    import tempfile
+
+    results_dir.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=".sweep-failures-", suffix=".log", dir=results_dir)
+    os.close(fd)
+    os.environ[FAILURES_ENV] = name
+    try:
+        wrapped()
+        lines = Path(name).read_text(encoding="utf-8").splitlines()
+    finally:
+        os.environ.pop(FAILURES_ENV, None)
+        Path(name).unlink(missing_ok=True)
+    failed = sorted({line.split("\t")[0] for line in lines} | set(_failures))
+    if failed:
+        print(
+            f"{len(failed)} cell(s) of the sweep failed (each recorded as status: failed): "
+            + ", ".join(failed),
+            file=sys.stderr,
+        )
+        return 2
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -236,8 +292,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             _job
         )
         sys.argv = [sys.argv[0], *args]
-        wrapped()
-        return 2 if _failures else 0
+        if not any(a in ("-m", "--multirun") for a in args):
+            wrapped()
+            return 0
+        return _sweep(wrapped, cli.results_dir_of(split_argv(args)))
 
     return cli.guarded(body)
 

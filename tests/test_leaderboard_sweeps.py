@@ -69,3 +69,46 @@ def test_slurm_preset_composes():
         )
     assert "SlurmLauncher" in cfg.hydra.launcher._target_
     assert cfg.hydra.launcher.cpus_per_task == 1
+
+
+def start(results, *cells):
+    return subprocess.Popen(
+        [sys.executable, "-m", "suite.run", "-m", *cells, f"results_dir={results}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=ENV,
+    )  # fmt: skip
+
+
+def test_two_sweeps_into_one_results_root_at_once_neither_collide_nor_corrupt(tmp_path):
+    same = [*CELLS[:4], "seed=0,1,2,3", *CELLS[5:]]
+    other = [*CELLS[:2], "searcher=reinforce", *CELLS[3:5], *CELLS[5:]]
+    procs = [start(tmp_path, *same), start(tmp_path, *same), start(tmp_path, *other)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err[-2000:] for _, err in outs]
+    # The two identical sweeps split their cells: each ran exactly once, by one of them.
+    assert completed(tmp_path) == [0, 1, 2, 3]
+    folders = [p for p in tmp_path.glob("mmlu/*/*") if p.is_dir()]
+    assert len(folders) == 4 + 2  # no duplicate, no empty or half-written run folder
+    for folder in folders:
+        final = json.loads((folder / "final.json").read_text())
+        assert final["status"] == "completed"
+        trials = [json.loads(line) for line in (folder / "trials.jsonl").read_text().splitlines()]
+        assert trials and {t["config_digest"] for t in trials} == {final["config_digest"]}
+    skipped = sum(out.count("skipping") for out, _ in outs[:2])
+    assert skipped == 4  # every common cell was skipped by exactly one of the two
+    assert not list(tmp_path.glob(".sweep-failures-*"))
+
+
+def test_a_failed_cell_in_a_parallel_sweep_makes_the_sweep_exit_2(tmp_path):
+    # Real GSM8K needs the Hub or a local file; offline its cell fails with a DataError
+    # inside a joblib worker process, the mmlu cell completes.
+    cells = [c for c in CELLS if c not in ("task=mmlu", "seed=0,1")]
+    res = subprocess.run(
+        [sys.executable, "-m", "suite.run", "-m", *cells, "task=mmlu,gsm8k", "seed=0",
+         "+experiment/launcher=joblib", "hydra.launcher.n_jobs=2", f"results_dir={tmp_path}"],
+        capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=600,
+    )  # fmt: skip
+    assert res.returncode == 2, res.stderr[-2000:]
+    assert "1 cell(s) of the sweep failed" in res.stderr and "gsm8k" in res.stderr
+    assert "Traceback" not in res.stderr
+    assert completed(tmp_path) == [0]
+    assert not list(tmp_path.glob(".sweep-failures-*"))
