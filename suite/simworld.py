@@ -8,6 +8,7 @@ surrogate of LLM behaviour for comparing searchers, not a model of any real LLM.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,7 +97,13 @@ def load_profiles(pool: str) -> dict[str, TaskProfile]:
             f"the sim backend has no profile for pool '{pool}' (known: {known}); "
             "use pool=llama3 or fit one with python -m suite.simfit"
         )
-    data: dict[str, Any] = yaml.safe_load(path.read_text())
+    return dict(_read_profiles(str(path), path.stat().st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=8)
+def _read_profiles(path: str, mtime_ns: int) -> dict[str, TaskProfile]:
+    """Parse a profile file once per content version (the key includes its mtime)."""
+    data: dict[str, Any] = yaml.safe_load(Path(path).read_text())
     out = {}
     for task, spec in data["tasks"].items():
         models = {
