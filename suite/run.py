@@ -252,20 +252,26 @@ def _job(cfg: Any) -> None:
                 fh.write(f"{run_dir}\t{one_line(exc)}\n")
 
 
-def _sweep(wrapped: Any, results_dir: Path) -> int:
-    """Run a -m sweep; exit 2 with the list of failed cells if any job, in any process, failed."""
+def _sweep(wrapped: Any, args: Sequence[str]) -> int:
+    """Run a -m sweep; exit 2 with the list of failed cells if any job, in any process, failed.
+
+    Jobs learn where to record a failure through ``hydra.job.env_set``, which every launcher
+    applies in the job's own process (joblib and submitit workers, Ray tasks on any node).
+    """
     import tempfile
 
+    results_dir = cli.results_dir_of(split_argv(args))
     results_dir.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=".sweep-failures-", suffix=".log", dir=results_dir)
     os.close(fd)
-    os.environ[FAILURES_ENV] = name
+    path = Path(name).resolve()
+    sys.argv = [sys.argv[0], *args, f"++hydra.job.env_set.{FAILURES_ENV}='{path}'"]
     try:
         wrapped()
-        lines = Path(name).read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8").splitlines()
     finally:
         os.environ.pop(FAILURES_ENV, None)
-        Path(name).unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
     failed = sorted({line.split("\t")[0] for line in lines} | set(_failures))
     if failed:
         print(
@@ -291,11 +297,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         wrapped = hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(
             _job
         )
+        if any(a in ("-m", "--multirun") for a in args):
+            return _sweep(wrapped, args)
         sys.argv = [sys.argv[0], *args]
-        if not any(a in ("-m", "--multirun") for a in args):
-            wrapped()
-            return 0
-        return _sweep(wrapped, cli.results_dir_of(split_argv(args)))
+        wrapped()
+        return 0
 
     return cli.guarded(body)
 
