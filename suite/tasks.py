@@ -199,6 +199,21 @@ class TaskAdapter:
 
     def score_many(self, items: Sequence[tuple[Doc, str]]) -> list[float]:
         """Score several (doc, text) pairs; the first filter of the task's filter list counts."""
+        out = []
+        for (doc, _), extracted in zip(items, self.extract_many(items), strict=True):
+            key = (doc.doc_id, repr(extracted))
+            if key not in self._scores:  # lm-eval recompiles its Jinja target on every call
+                result = self.task.process_results(doc.raw, [extracted])
+                self._scores[key] = float(result[self.metric])
+            out.append(self._scores[key])
+        return out
+
+    def extract_many(self, items: Sequence[tuple[Doc, str]]) -> list[Any]:
+        """The answers the task's first filter extracts from (doc, text) pairs (cut at ``until``).
+
+        For tasks with a fallback (MMLU's letter filter) an unparseable reply gives the
+        fallback value, e.g. ``"[invalid]"``.
+        """
         instances = []
         for doc, text in items:
             for stop in self._until:
@@ -211,15 +226,7 @@ class TaskAdapter:
             instances.append(inst)
         ensemble = self.task._filters[0]
         ensemble.apply(instances)
-        out = []
-        for (doc, _), inst in zip(items, instances, strict=True):
-            extracted = inst.filtered_resps[ensemble.name]
-            key = (doc.doc_id, repr(extracted))
-            if key not in self._scores:  # lm-eval recompiles its Jinja target on every call
-                result = self.task.process_results(doc.raw, [extracted])
-                self._scores[key] = float(result[self.metric])
-            out.append(self._scores[key])
-        return out
+        return [inst.filtered_resps[ensemble.name] for inst in instances]
 
     def describe(self) -> dict[str, Any]:
         """What results record about the task, its data and its scorer (filter and metric)."""
