@@ -44,7 +44,7 @@ def check_overrides(overrides: Sequence[str], extra_keys: Sequence[str] = ()) ->
     for ov in parsed:
         key = ov.key_or_group
         root = key.split(".")[0].lstrip("+~")
-        if root == "hydra" or root.startswith("experiment"):
+        if root == "hydra" or root.startswith(("hydra/", "experiment")):
             continue
         known = [*TOP_KEYS, *GROUPS, *extra_keys]
         if root not in known:
@@ -114,6 +114,42 @@ def compose(overrides: Sequence[str]) -> dict[str, Any]:
     return {str(k): v for k, v in data.items()}
 
 
+def check_hydra_overrides(overrides: Sequence[str]) -> None:
+    """Check ``hydra.*`` and ``hydra/<group>`` overrides by composing Hydra's own config.
+
+    The experiment presets come along (they may select a launcher), so a bad override is one
+    line here instead of Hydra's multi-line report later.
+
+    Raises:
+        ConfigError: naming the override Hydra refused.
+    """
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    def root(ov: str) -> str:
+        return ov.split("=", 1)[0].lstrip("+~").split(".")[0].split("/")[0]
+
+    hydra_ovs = [o for o in overrides if root(o) == "hydra" and "=" in o]
+    if not hydra_ovs:
+        return
+    presets = [o for o in overrides if root(o) == "experiment" and "," not in o]
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            hydra_compose(
+                config_name="config", overrides=[*presets, *hydra_ovs], return_hydra_config=True
+            )
+    except (HydraException, OmegaConfBaseException) as exc:
+        skip = ("full_key", "object_type", "reference_type", "To append")
+        text = f"{exc}\n{exc.__cause__ or ''}".split("Config search path")[0]
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        why = " ".join(ln for ln in lines if not ln.startswith(skip))
+        raise ConfigError(
+            f"bad Hydra override: {why}; see python -m suite.run --hydra-help"
+        ) from exc
+
+
 def guarded(body: Callable[[], int]) -> int:
     """Run an entry point; SuiteErrors print one line on stderr and return their exit code."""
     try:
@@ -129,5 +165,6 @@ def guarded(body: Callable[[], int]) -> int:
 def preflight(overrides: Sequence[str]) -> None:
     """Everything checkable before Hydra starts: overrides and the results folder."""
     check_overrides(overrides)
+    check_hydra_overrides(overrides)
     if not any(o in ("--help", "-h", "--cfg", "-c", "--info") for o in overrides):
         check_writable(results_dir_of(overrides))

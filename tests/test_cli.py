@@ -120,6 +120,10 @@ def one_line_error(proc):
         (["agent=openai", "agent.nosuch=1"], "unknown config key 'agent.nosuch'"),
         (["task.search_n=0"], "task.search_n must be >= 1"),
         (["pool.models.0.params=lots"], "malformed"),
+        (["hydra.bogus=1"], "Key 'bogus' not in 'HydraConf'"),
+        (["hydra.launcher.n_jobs=2"], "not in 'BasicLauncherConf'"),  # joblib not selected
+        (["hydra.job.chdir=maybe"], "not a valid bool"),
+        (["hydra/launcher=nope"], "Could not find 'hydra/launcher/nope'"),
         (
             [
                 "searcher=agent_reinforce",
