@@ -17,6 +17,14 @@ from suite.config import CONF_DIR, GROUPS, did_you_mean, group_options
 from suite.errors import ConfigError, SuiteError, one_line
 from suite.results import check_writable
 
+# +experiment/launcher=<preset>: Hydra's launcher config it selects, and how to install it.
+LAUNCHER_CONFIGS = {"slurm": "submitit_slurm"}
+LAUNCHER_INSTALL = {
+    "ray": 'pip install -e ".[ray]"',
+    "joblib": "pip install hydra-joblib-launcher",
+    "submitit_local": "pip install hydra-submitit-launcher",
+    "slurm": "pip install hydra-submitit-launcher",
+}
 TOP_KEYS = ("seed", "n_iterations", "batch_size", "test_n", "results_dir", "resume")
 
 
@@ -132,9 +140,12 @@ def check_hydra_overrides(overrides: Sequence[str]) -> None:
         return ov.split("=", 1)[0].lstrip("+~").split(".")[0].split("/")[0]
 
     hydra_ovs = [o for o in overrides if root(o) == "hydra" and "=" in o]
-    if not hydra_ovs:
-        return
     presets = [o for o in overrides if root(o) == "experiment" and "," not in o]
+    launchers = [
+        o.split("=", 1)[1] for o in presets if o.lstrip("+").startswith("experiment/launcher")
+    ]
+    if not hydra_ovs and not launchers:
+        return
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             hydra_compose(
@@ -145,6 +156,11 @@ def check_hydra_overrides(overrides: Sequence[str]) -> None:
         text = f"{exc}\n{exc.__cause__ or ''}".split("Config search path")[0]
         lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
         why = " ".join(ln for ln in lines if not ln.startswith(skip))
+        for name in launchers:
+            if f"hydra/launcher/{LAUNCHER_CONFIGS.get(name, name)}" in why:
+                raise ConfigError(
+                    f"the {name} launcher is not installed; {LAUNCHER_INSTALL.get(name, '')}"
+                ) from exc
         raise ConfigError(
             f"bad Hydra override: {why}; see python -m suite.run --hydra-help"
         ) from exc

@@ -1,5 +1,6 @@
 """The command line as a user meets it: real subprocesses, real files."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -259,3 +260,13 @@ def test_api_key_never_reaches_any_written_file(tmp_path):
         assert key not in path.read_text(errors="replace"), path
     final = json.loads(next(tmp_path.rglob("final.json")).read_text())
     assert final["searcher_label"] == "agent_reinforce[openai:deepseek-r1]"
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("hydra_plugins.hydra_ray_launcher") is not None,
+    reason="the Ray launcher is installed here",
+)
+def test_a_launcher_preset_without_its_plugin_names_the_install(tmp_path):
+    res = run("suite.run", "-m", "seed=0", "+experiment/launcher=ray", f"results_dir={tmp_path}")
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.strip() == 'error: the ray launcher is not installed; pip install -e ".[ray]"'
