@@ -16,6 +16,7 @@ from typing import Any
 from suite import cli
 from suite.errors import ConfigError, DataError
 from suite.graph import CollabGraph
+from suite.results import write_atomic
 
 USAGE = (
     "python -m suite.evaluate graph=<graph.json | final.json | single:MODEL> [task=... backend=...]"
@@ -101,7 +102,7 @@ def run(args: Sequence[str]) -> dict[str, Any]:
     ]
     print(tabulate(rows, tablefmt="simple_outline"))
     if out:
-        Path(out).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        write_atomic(Path(out), json.dumps(record, indent=2, sort_keys=True) + "\n")
     return record
 
 

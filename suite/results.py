@@ -38,8 +38,8 @@ def _storage_error(path: Path, exc: OSError) -> StorageError:
     )
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write a file via a temporary file in the same folder and a rename.
+def write_atomic(path: Path, text: str | bytes) -> None:
+    """Write a file (text as UTF-8, or bytes) via a temporary file in the same folder and a rename.
 
     Raises:
         StorageError: when the disk is full or the folder is not writable; the old file, if
@@ -50,8 +50,9 @@ def write_atomic(path: Path, text: str) -> None:
     except OSError as exc:
         raise _storage_error(path, exc) from exc
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        data = text.encode("utf-8") if isinstance(text, str) else text
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

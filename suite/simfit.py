@@ -18,6 +18,7 @@ import yaml
 from suite.config import CONF_DIR, build_space
 from suite.cost import TokenProfile
 from suite.graph import CollabGraph
+from suite.results import write_atomic
 from suite.simworld import PROFILE_DIR, SimWorld, TaskProfile, expected_accuracy, load_profiles
 from suite.space import GraphSpace, Mix
 from suite.topologies import chain, family, layered, parallel
@@ -121,7 +122,7 @@ def _write_abilities(pool: str) -> None:
         for model, target in data["tasks"][task]["target"].items():
             data["tasks"][task]["ability"][model] = fit_ability(w, model, float(target))
     header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
-    path.write_text(header + yaml.safe_dump(data, sort_keys=False, default_flow_style=None))
+    write_atomic(path, header + yaml.safe_dump(data, sort_keys=False, default_flow_style=None))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ import numpy as np
 from suite import stats
 from suite.leaderboard.build import Group, Leaderboard, Row, backends, rank_summary
 from suite.leaderboard.load import Run
+from suite.results import write_atomic
 
 PLOT_DIR = "plots"
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
@@ -53,7 +55,9 @@ def save(fig: Any, out: Path, stem: str) -> list[str]:
         if ext == "png":
             _save_png(fig, out / name)
         else:
-            fig.savefig(out / name, metadata={"Date": None})
+            buf = io.BytesIO()
+            fig.savefig(buf, format="svg", metadata={"Date": None})
+            write_atomic(out / name, buf.getvalue())
         names.append(name)
     plt.close(fig)
     return names
@@ -61,14 +65,14 @@ def save(fig: Any, out: Path, stem: str) -> list[str]:
 
 def _save_png(fig: Any, path: Path) -> None:
     """A 256-colour PNG: a third of the size of matplotlib's RGBA file, same look for plots."""
-    import io
-
     from PIL import Image
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
     image = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
-    image.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+    packed = io.BytesIO()
+    image.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(packed, "PNG", optimize=True)
+    write_atomic(path, packed.getvalue())
 
 
 def colours(board: Leaderboard) -> dict[str, Any]:
