@@ -8,6 +8,7 @@ of each, then the sample -> evaluate -> agent-update loop of :mod:`suite.agent_l
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -96,7 +97,7 @@ class AgentReinforceSearcher(AgentLoopSearcher):
                     )
         if self.pilot_mix_questions:
             mixes = space.feasible_mixes()
-            allowance = int(self.pilot_share * self.ctx.eval_budget)
+            allowance = math.floor(self.pilot_share * self.ctx.eval_budget + 1e-9)
             room = max(0, allowance - len(plan) * self.pilot_questions) // self.pilot_mix_questions
             if room < len(mixes):
                 keep = sorted(int(k) for k in rng.choice(len(mixes), size=room, replace=False))

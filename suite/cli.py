@@ -156,8 +156,8 @@ def check_hydra_overrides(overrides: Sequence[str]) -> None:
         text = f"{exc}\n{exc.__cause__ or ''}".split("Config search path")[0]
         lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
         why = " ".join(ln for ln in lines if not ln.startswith(skip))
-        for name in launchers:
-            if f"hydra/launcher/{LAUNCHER_CONFIGS.get(name, name)}" in why:
+        for name in [*launchers, *LAUNCHER_INSTALL]:
+            if f"'hydra/launcher/{LAUNCHER_CONFIGS.get(name, name)}'" in why:
                 raise ConfigError(
                     f"the {name} launcher is not installed; {LAUNCHER_INSTALL.get(name, '')}"
                 ) from exc

@@ -20,6 +20,7 @@ writes the markdown. Needs the cpu extra and the tiny weights:
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import time
 from pathlib import Path
@@ -101,6 +102,30 @@ def baseline_body(record: dict[str, Any]) -> dict[str, Any]:
         "tolerance": tolerance(record["accuracy"], record["n"]),
         "answered_tolerance": tolerance(record["answered"], record["n"]),
     }
+
+
+BASELINE_KEYS = ("graph", "doc_ids", "scores", "answers", "accuracy", "answered", "n")
+
+
+def load_baseline(path: Path) -> dict[str, Any]:
+    """Read and check a recorded baseline before any model is started.
+
+    Raises:
+        DataError: if it is missing, not JSON, or lacks a field the comparison needs.
+    """
+    hint = "record it with python -m suite.regress --real --update"
+    if not path.exists():
+        raise DataError(f"no baseline at {path}; {hint}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"baseline {path} is not readable JSON ({exc}); {hint}") from exc
+    if not isinstance(data, dict):
+        raise DataError(f"baseline {path} is not a JSON object; {hint}")
+    missing = [k for k in (*BASELINE_KEYS, "tolerance", "answered_tolerance") if k not in data]
+    if missing:
+        raise DataError(f"baseline {path} lacks {', '.join(missing)}; {hint}")
+    return data
 
 
 def compare(base: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:

@@ -245,11 +245,13 @@ def _job(cfg: Any) -> None:
         print(one_line(exc), file=sys.stderr, flush=True)
         if not multirun:
             sys.exit(exc.exit_code)
-        _failures.append(str(run_dir))
+        _drop_if_empty(run_dir)  # a cell that failed before its first record leaves no folder
+        cell = f"{run_dir.parent}/s{cfg.seed}: {one_line(exc).removeprefix('error: ')}"
+        _failures.append(cell)
         shared = os.environ.get(FAILURES_ENV)
         if shared:
             with open(shared, "a", encoding="utf-8") as fh:  # one short append per failed job
-                fh.write(f"{run_dir}\t{one_line(exc)}\n")
+                fh.write(cell.replace("\n", " ") + "\n")
 
 
 def _sweep(wrapped: Any, args: Sequence[str]) -> int:
@@ -265,6 +267,7 @@ def _sweep(wrapped: Any, args: Sequence[str]) -> int:
     fd, name = tempfile.mkstemp(prefix=".sweep-failures-", suffix=".log", dir=results_dir)
     os.close(fd)
     path = Path(name).resolve()
+    _failures.clear()
     sys.argv = [sys.argv[0], *args, f"++hydra.job.env_set.{FAILURES_ENV}='{path}'"]
     try:
         wrapped()
@@ -272,11 +275,11 @@ def _sweep(wrapped: Any, args: Sequence[str]) -> int:
     finally:
         os.environ.pop(FAILURES_ENV, None)
         path.unlink(missing_ok=True)
-    failed = sorted({line.split("\t")[0] for line in lines} | set(_failures))
+    failed = sorted(set(lines) | set(_failures))
     if failed:
         print(
-            f"{len(failed)} cell(s) of the sweep failed (each recorded as status: failed): "
-            + ", ".join(failed),
+            f"error: {len(failed)} cell(s) of the sweep failed: {'; '.join(failed)}; fix the "
+            "cause and rerun the same command (completed cells are skipped)",
             file=sys.stderr,
         )
         return 2
@@ -297,11 +300,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         wrapped = hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(
             _job
         )
-        if any(a in ("-m", "--multirun") for a in args):
+        if any(a in ("-m", "--multirun") or a.startswith("hydra.mode=MULTI") for a in args):
             return _sweep(wrapped, args)
         sys.argv = [sys.argv[0], *args]
         wrapped()
-        return 0
+        return 2 if _failures else 0
 
     return cli.guarded(body)
 

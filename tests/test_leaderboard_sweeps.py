@@ -98,17 +98,43 @@ def test_two_sweeps_into_one_results_root_at_once_neither_collide_nor_corrupt(tm
     assert not list(tmp_path.glob(".sweep-failures-*"))
 
 
-def test_a_failed_cell_in_a_parallel_sweep_makes_the_sweep_exit_2(tmp_path):
-    # Real GSM8K needs the Hub or a local file; offline its cell fails with a DataError
-    # inside a joblib worker process, the mmlu cell completes.
-    cells = [c for c in CELLS if c not in ("task=mmlu", "seed=0,1")]
+FAILING = [  # the 2-unit cell fails in its job (no model fits 2 units), the 6-unit cell completes
+    *[c for c in CELLS if c not in ("budget=u6", "seed=0,1")],
+    "seed=0",
+    "budget=u6",
+    "budget.units=2,6",
+    "pool.models.0.units.default=3",
+    "pool.final_model=llama-3.2-3b",
+]
+
+
+JOBLIB = ["-m", "+experiment/launcher=joblib", "hydra.launcher.n_jobs=2"]
+
+
+@pytest.mark.parametrize("mode", [JOBLIB, ["hydra.mode=MULTIRUN"]])
+def test_a_failed_cell_makes_the_sweep_exit_2_in_any_launcher_process(tmp_path, mode):
     res = subprocess.run(
-        [sys.executable, "-m", "suite.run", "-m", *cells, "task=mmlu,gsm8k", "seed=0",
-         "+experiment/launcher=joblib", "hydra.launcher.n_jobs=2", f"results_dir={tmp_path}"],
+        [sys.executable, "-m", "suite.run", *mode, *FAILING, f"results_dir={tmp_path}"],
         capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=600,
     )  # fmt: skip
     assert res.returncode == 2, res.stderr[-2000:]
-    assert "1 cell(s) of the sweep failed" in res.stderr and "gsm8k" in res.stderr
+    summary = res.stderr.strip().splitlines()[-1]
+    assert summary.startswith("error: 1 cell(s) of the sweep failed:") and "too small" in summary
     assert "Traceback" not in res.stderr
-    assert completed(tmp_path) == [0]
+    assert completed(tmp_path) == [0]  # the other cell completed
+    folders = [p for p in tmp_path.glob("mmlu/random/*") if p.is_dir()]
+    assert len(folders) == 1  # the failed cell left no empty folder behind
     assert not list(tmp_path.glob(".sweep-failures-*"))
+
+
+def test_a_claimed_cell_cannot_be_claimed_again_until_released(tmp_path):
+    from suite.results import claim_cell
+
+    first = claim_cell(tmp_path / "mmlu" / "random", 0, "abc")
+    assert first is not None
+    assert claim_cell(tmp_path / "mmlu" / "random", 0, "abc") is None  # a second sweep skips it
+    assert claim_cell(tmp_path / "mmlu" / "random", 1, "abc") is not None  # other seed: free
+    first.close()
+    again = claim_cell(tmp_path / "mmlu" / "random", 0, "abc")
+    assert again is not None
+    again.close()

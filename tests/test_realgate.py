@@ -92,3 +92,20 @@ def test_real_gate_without_the_cpu_extra_is_one_line_and_exit_2():
     assert res.returncode == 2
     assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
     assert "pip install" in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [("{not json", "not readable JSON"), ("[1, 2]", "not a JSON object"),
+     ('{"graph": {}}', "lacks doc_ids")],
+)  # fmt: skip
+def test_a_bad_baseline_is_one_line_before_any_model_starts(tmp_path, content, needle):
+    bad = tmp_path / "base.json"
+    bad.write_text(content)
+    res = subprocess.run(
+        [sys.executable, "-m", "suite.regress", "--real", "--baseline", str(bad)],
+        capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and needle in res.stderr
+    assert "--real --update" in res.stderr
