@@ -141,10 +141,8 @@ def check_hydra_overrides(overrides: Sequence[str]) -> None:
 
     hydra_ovs = [o for o in overrides if root(o) == "hydra" and "=" in o]
     presets = [o for o in overrides if root(o) == "experiment" and "," not in o]
-    launchers = [
-        o.split("=", 1)[1] for o in presets if o.lstrip("+").startswith("experiment/launcher")
-    ]
-    if not hydra_ovs and not launchers:
+    picks_launcher = any(o.lstrip("+").startswith("experiment/launcher") for o in presets)
+    if not hydra_ovs and not picks_launcher:
         return
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
@@ -156,11 +154,9 @@ def check_hydra_overrides(overrides: Sequence[str]) -> None:
         text = f"{exc}\n{exc.__cause__ or ''}".split("Config search path")[0]
         lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
         why = " ".join(ln for ln in lines if not ln.startswith(skip))
-        for name in [*launchers, *LAUNCHER_INSTALL]:
+        for name, install in LAUNCHER_INSTALL.items():
             if f"'hydra/launcher/{LAUNCHER_CONFIGS.get(name, name)}'" in why:
-                raise ConfigError(
-                    f"the {name} launcher is not installed; {LAUNCHER_INSTALL.get(name, '')}"
-                ) from exc
+                raise ConfigError(f"the {name} launcher is not installed; {install}") from exc
         raise ConfigError(
             f"bad Hydra override: {why}; see python -m suite.run --hydra-help"
         ) from exc

@@ -199,8 +199,12 @@ class TaskAdapter:
 
     def score_many(self, items: Sequence[tuple[Doc, str]]) -> list[float]:
         """Score several (doc, text) pairs; the first filter of the task's filter list counts."""
+        return self.score_extracted([d for d, _ in items], self.extract_many(items))
+
+    def score_extracted(self, docs: Sequence[Doc], answers: Sequence[Any]) -> list[float]:
+        """Score answers already extracted by :meth:`extract_many` with the task's metric."""
         out = []
-        for (doc, _), extracted in zip(items, self.extract_many(items), strict=True):
+        for doc, extracted in zip(docs, answers, strict=True):
             key = (doc.doc_id, repr(extracted))
             if key not in self._scores:  # lm-eval recompiles its Jinja target on every call
                 result = self.task.process_results(doc.raw, [extracted])
