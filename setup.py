@@ -15,7 +15,7 @@ from setuptools.command.build_py import build_py
 from setuptools.command.editable_wheel import editable_wheel
 
 PTH = "tts_graph_bench_lm_eval.pth"
-LINE = "import suite.lm_eval_plugin as _tgb_plugin; _tgb_plugin.install()\n"
+LINE = "import suite.app.lm_eval_plugin as _tgb_plugin; _tgb_plugin.install()\n"
 
 
 class BuildPy(build_py):

@@ -24,7 +24,11 @@ import sys, time
 
 import numpy as np
 
-from suite import cli, config, session
+from suite.app import cli
+
+from suite import config
+
+from suite.engine import session
 from suite.backends.base import Backend
 
 pool, task, n_graphs, n_docs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
@@ -33,7 +37,7 @@ conf = config.load(cli.compose(overrides))
 sess = session.build(conf)
 backend = sess.backend
 rng = np.random.default_rng(0)
-from suite.distribution import GraphDistribution  # noqa: E402
+from suite.core.distribution import GraphDistribution  # noqa: E402
 
 dist = GraphDistribution(sess.space)
 graphs = [dist.sample(rng).graph for _ in range(n_graphs)]
@@ -94,7 +98,7 @@ def offline():
 
 raw = timed(offline)
 print(f"vLLM offline, every call of a model in one generate: {raw:.1f} tok/s; executor/offline = {batched / raw:.2f}x")
-from suite.executor import Executor  # noqa: E402
+from suite.engine.executor import Executor  # noqa: E402
 
 single = Executor(NodeByNode(backend), sess.prompts, sess.space.specs, sess.meter, task)
 one = timed(lambda: single.run(pairs[: max(1, len(pairs) // 4)], "search"))

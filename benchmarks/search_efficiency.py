@@ -14,8 +14,10 @@ import time
 
 from tabulate import tabulate
 
-from suite import registry, simbench, simfit
-from suite.testing import contract_space
+from suite.config import registry
+from suite.search import bench as simbench
+from suite.search.testing import contract_space
+from suite.sim import fit as simfit
 
 
 def main() -> None:

@@ -18,10 +18,12 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-from suite import cli, config, session
-from suite.distribution import GraphDistribution
-from suite.loop import evaluate
-from suite.simworld import expected_accuracy
+from suite import config
+from suite.app import cli
+from suite.core.distribution import GraphDistribution
+from suite.engine import session
+from suite.engine.loop import evaluate
+from suite.sim.world import expected_accuracy
 
 
 def executor_throughput(n_graphs: int = 40, repeats: int = 3) -> None:

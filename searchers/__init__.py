@@ -1,1 +1,1 @@
-"""Graph searchers, one module each; loaded by name through ``suite.registry``."""
+"""Graph searchers, one module each; loaded by name through ``suite.config.registry``."""

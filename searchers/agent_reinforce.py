@@ -3,7 +3,7 @@
 Stages, all through ask/tell and all charged to the search budget: a pilot measured on the
 current backend (single models, one random graph per candidate mix), the agent's
 insight-guided choice of two mixes, a one-question pre-test of up to five reduced variants
-of each, then the sample -> evaluate -> agent-update loop of :mod:`suite.agent_loop`.
+of each, then the sample -> evaluate -> agent-update loop of :mod:`suite.search.agent_loop`.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from suite import llm_search as ls
-from suite.agent_loop import AgentLoopSearcher
-from suite.errors import ConfigError, ProposalParseError
-from suite.graph import CollabGraph
-from suite.searcher import AgentRequest, Observation, Proposal
-from suite.space import Mix
+from suite.core.errors import ConfigError, ProposalParseError
+from suite.core.graph import CollabGraph
+from suite.core.space import Mix
+from suite.search import llm_search as ls
+from suite.search.agent_loop import AgentLoopSearcher
+from suite.search.searcher import AgentRequest, Observation, Proposal
 
 
 class AgentReinforceSearcher(AgentLoopSearcher):
@@ -33,7 +33,7 @@ class AgentReinforceSearcher(AgentLoopSearcher):
             spend. Single models come first; when the candidate mixes do not all fit, an
             evenly random subset of them is measured (recorded as ``pilot_mixes``), so the
             pre-test and the loop keep budget at large unit budgets.
-        **loop: Options of :class:`~suite.agent_loop.AgentLoopSearcher`.
+        **loop: Options of :class:`~suite.search.agent_loop.AgentLoopSearcher`.
     """
 
     name: ClassVar[str] = "agent_reinforce"

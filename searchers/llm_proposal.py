@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from suite import llm_search as ls
-from suite.distribution import GraphDistribution
-from suite.errors import ConfigError, ProposalParseError
-from suite.graph import CollabGraph
-from suite.searcher import AgentRequest, Observation, Proposal, SearchContext, Searcher
+from suite.core.distribution import GraphDistribution
+from suite.core.errors import ConfigError, ProposalParseError
+from suite.core.graph import CollabGraph
+from suite.search import llm_search as ls
+from suite.search.searcher import AgentRequest, Observation, Proposal, SearchContext, Searcher
 
 
 class LlmProposalSearcher(Searcher):

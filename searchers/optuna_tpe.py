@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from suite.distribution import reaches
-from suite.errors import ConfigError
-from suite.graph import FINAL, CollabGraph, Node, Role
-from suite.searcher import Observation, Proposal, SearchContext, Searcher
-from suite.space import Mix
+from suite.core.distribution import reaches
+from suite.core.errors import ConfigError
+from suite.core.graph import FINAL, CollabGraph, Node, Role
+from suite.core.space import Mix
+from suite.search.searcher import Observation, Proposal, SearchContext, Searcher
 
 if TYPE_CHECKING:
     import optuna
@@ -274,7 +274,7 @@ def _is_int(value: Any, minimum: int) -> bool:
 def _default_name(ctx: SearchContext, fixed_mix: str, sampler_seed: int) -> str:
     """``optuna_tpe-mmlu-u12-random-s0``, where ``s0`` is the run seed.
 
-    The context carries no seed, but ``suite.run`` spawns the searcher's generator from
+    The context carries no seed, but ``suite.app.run`` spawns the searcher's generator from
     ``SeedSequence(seed)``, whose entropy is the seed; a generator without one falls back to
     the sampler seed drawn from it (``r<seed>``), which is just as reproducible.
     """

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from suite.distribution import GraphDistribution
-from suite.errors import ConfigError
-from suite.graph import CollabGraph
-from suite.searcher import Observation, Proposal, SearchContext, Searcher
+from suite.core.distribution import GraphDistribution
+from suite.core.errors import ConfigError
+from suite.core.graph import CollabGraph
+from suite.search.searcher import Observation, Proposal, SearchContext, Searcher
 
 
 class RandomSearcher(Searcher):

@@ -13,10 +13,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from suite.distribution import GraphDistribution, reaches
-from suite.errors import ConfigError
-from suite.graph import FINAL, CollabGraph, Node, Role
-from suite.searcher import Observation, Proposal, SearchContext, Searcher
+from suite.core.distribution import GraphDistribution, reaches
+from suite.core.errors import ConfigError
+from suite.core.graph import FINAL, CollabGraph, Node, Role
+from suite.search.searcher import Observation, Proposal, SearchContext, Searcher
 
 PARAMS = ("edge_logits", "role_logits", "model_logits")
 _BETAS, _EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults, which GPTSwarm uses

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from suite.agent_loop import AgentLoopSearcher
-from suite.searcher import Proposal
+from suite.search.agent_loop import AgentLoopSearcher
+from suite.search.searcher import Proposal
 
 
 class TextgradSearcher(AgentLoopSearcher):
     """Agent-driven graph edits without the paper's insights (a configured baseline).
 
     Args:
-        **loop: Options of :class:`~suite.agent_loop.AgentLoopSearcher`; ``history_rounds``
+        **loop: Options of :class:`~suite.search.agent_loop.AgentLoopSearcher`; ``history_rounds``
             defaults to 1 here, as in the paper's baseline.
     """
 

@@ -1,11 +1,11 @@
-r"""HumanEval scoring: model code runs only in ``suite.sandbox`` (a limited child process).
+r"""HumanEval scoring: model code runs only in ``suite.data.sandbox`` (a limited child process).
 
 Filters do the execution because lm-eval hands a filter every response of the task at once,
 so a whole batch runs in parallel; ``process_results`` then reads the verdict. The built-in
 ``humaneval`` entry cannot be reused: its ``utils.py`` downloads HF ``code_eval`` on import
 and runs code unsandboxed, and its stop strings (``\ndef``, ``\n#``) would cut the whole
 functions our nodes write. This is the one ``tasks/`` module that imports from the suite:
-``suite.sandbox`` (stdlib only).
+``suite.data.sandbox`` (stdlib only).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from suite.sandbox import Limits, RunResult, Sandbox
+from suite.data.sandbox import Limits, RunResult, Sandbox
 
 PASSED = "passed"
 FENCED = re.compile(r"```[ \t]*(?:python|py|Python)?[^\n]*\n(.*?)```", re.S)

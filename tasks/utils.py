@@ -1,6 +1,6 @@
 """Data loading and built-in reuse for the suite's lm-eval task entries (data, not a package).
 
-Imports lm_eval and the stdlib only, never the suite (except ``suite.sandbox`` in
+Imports lm_eval and the stdlib only, never the suite (except ``suite.data.sandbox`` in
 ``humaneval_utils.py``). YAMLs name these as ``!function utils.<name>``.
 """
 
@@ -23,7 +23,7 @@ LETTERS = "ABCD"
 def _data_dir(data_dir: str | None) -> Path:
     """Return the prepared-data folder.
 
-    This must agree with ``suite.data.data_dir()``: ``$TTSGB_CACHE_DIR/data``, else
+    This must agree with ``suite.data.cache.data_dir()``: ``$TTSGB_CACHE_DIR/data``, else
     ``~/.cache/tts-graph-bench/data``. A ``data_dir`` given in the task metadata wins.
     """
     if data_dir:

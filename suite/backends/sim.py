@@ -13,9 +13,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from suite.backends.base import AnswerKey, Backend, BackendEnv, Completion, NodeCall
-from suite.cost import ModelSpec, call_latency_s
-from suite.errors import ConfigError
-from suite.simworld import (
+from suite.core.cost import ModelSpec, call_latency_s
+from suite.core.errors import ConfigError
+from suite.sim.world import (
     GARBLED,
     KIND_CODE,
     PAD,
@@ -63,7 +63,7 @@ class SimBackend(Backend):
         self._ids: dict[str, dict[str, int]] = {}
         missing = sorted(set(specs) - set(profile.models))
         if missing:
-            raise ConfigError(f"the sim profile has no models {missing}; refit with suite.simfit")
+            raise ConfigError(f"the sim profile has no models {missing}; refit with suite.sim.fit")
 
     @classmethod
     def create(cls, options: Mapping[str, Any], env: BackendEnv) -> SimBackend:

@@ -17,16 +17,13 @@ from typing import Any, ClassVar
 from suite.backends.base import Backend, BackendEnv, Completion, NodeCall
 from suite.backends.serving import (
     INSTALL_HINT,
-    SERVE_KEYS,
     ServeSpec,
     check_options,
     cpu_environment,
     resolve_device,
     serve_specs,
 )
-from suite.errors import BackendError, ConfigError
-from suite.graph import CallKind
-from suite.searcher import AgentReply, AgentRequest
+from suite.core.errors import BackendError, ConfigError
 
 
 def import_vllm(device: str, kv_cache_gib: int) -> Any:
@@ -266,78 +263,3 @@ class VllmBackend(Backend):
                     shutdown()
         self.engines.clear()
         gc.collect()
-
-
-class VllmEngineAgent:
-    """The searchers' agent LLM on an in-process vLLM engine (``agent=vllm_engine``).
-
-    The engine code is the ``vllm`` backend's; :class:`suite.agents.MeteredAgent` charges every
-    call as search cost. (``agent=vllm`` instead reaches a vLLM *server* over HTTP.)
-
-    Args:
-        backend: A one-model :class:`VllmBackend` holding the agent's engine.
-        model: The model's label (its hub id unless ``weights`` names a folder).
-        max_tokens: Generation limit per request.
-        temperature: Sampling temperature.
-    """
-
-    OPTIONS: ClassVar[tuple[str, ...]] = (
-        "model",
-        *SERVE_KEYS,
-        "temperature",
-        "device",
-        "seed",
-        "cpu_dtype",
-        "cpu_kv_cache_gib",
-    )
-
-    def __init__(self, backend: VllmBackend, model: str, max_tokens: int, temperature: float):
-        self.backend = backend
-        self.model = model
-        self.max_tokens = max_tokens
-        self.temperature = temperature
-
-    @property
-    def name(self) -> str:
-        """``vllm_engine:<model>``."""
-        return f"vllm_engine:{self.model}"
-
-    @classmethod
-    def create(cls, options: Mapping[str, Any], space: Any) -> VllmEngineAgent:
-        """Build from ``agent/vllm_engine.yaml`` (serving keys as in a pool's ``serve:``)."""
-        check_options(options, cls.OPTIONS, "agent")
-        model = str(options.get("model") or "")
-        if not model:
-            raise ConfigError("agent.model must name the agent's model (a hub id or a label)")
-        serve = {k: options[k] for k in SERVE_KEYS if options.get(k) is not None}
-        spec = serve_specs([{"name": model, "hf_id": model, "serve": serve}], "agent")[model]
-        if importlib.util.find_spec("vllm") is None:
-            raise ConfigError(f"agent vllm_engine needs vLLM: {INSTALL_HINT}")
-        spec.source()  # missing weights fail now, with the command that builds them
-        backend = VllmBackend(
-            {model: spec},
-            device=str(options.get("device", "auto")),
-            seed=int(options.get("seed", 0)),
-            cpu_dtype=str(options.get("cpu_dtype", "float32")),
-            cpu_kv_cache_gib=int(options.get("cpu_kv_cache_gib", 2)),
-        )
-        temperature = float(options.get("temperature", 0.1))
-        return cls(backend, model, spec.max_tokens or 4096, temperature)
-
-    def ask(self, request: AgentRequest) -> AgentReply:
-        """Answer one request with one ``generate`` call on the agent's engine."""
-        call = NodeCall(
-            task="agent",
-            doc_id=request.purpose,
-            node_id="agent",
-            kind=CallKind.DIRECT,
-            model=self.model,
-            messages=request.messages,
-            inputs=(),
-            sample_index=0,
-            depth=0,
-            max_tokens=self.max_tokens,
-            temperature=self.temperature,
-        )
-        (done,) = self.backend.generate(self.model, [call])
-        return AgentReply(done.text, done.prompt_tokens, done.output_tokens)

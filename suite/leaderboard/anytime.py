@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from suite import stats
+from suite.core import stats
 from suite.leaderboard.build import Group, Leaderboard
 from suite.leaderboard.load import Run, read_trials
 from suite.leaderboard.plots import _legend_below, _panels, _source, colours, save

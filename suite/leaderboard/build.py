@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from suite import __version__, stats
+from suite import __version__
+from suite.core import stats
 from suite.leaderboard.load import Collection, Run, Single
 from suite.leaderboard.reference import Oracle, known
 

@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from suite.graph import FINAL, CollabGraph, Role
+from suite.core.graph import FINAL, CollabGraph, Role
 from suite.leaderboard.build import Group, Leaderboard
 
 SHAPES = {Role.ASSISTANT: "o", Role.FUSER: "s"}

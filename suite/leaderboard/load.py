@@ -16,11 +16,11 @@ from typing import Any
 
 import yaml
 
-from suite.errors import DataError
-from suite.graph import CollabGraph
-from suite.results import SCHEMA_VERSION
+from suite.core.errors import DataError
+from suite.core.graph import CollabGraph
+from suite.engine.results import SCHEMA_VERSION
 
-SINGLE_DIR = "single"  # <results>/<task>/single/<anything>.json: suite.evaluate out= files
+SINGLE_DIR = "single"  # <results>/<task>/single/<anything>.json: suite.app.evaluate out= files
 REQUIRED = (
     "task",
     "backend",
@@ -91,7 +91,7 @@ class Excluded:
 
 @dataclass(frozen=True)
 class Single:
-    """A fixed graph (usually one model alone) scored on the test split by suite.evaluate."""
+    """A fixed graph (usually one model alone) scored on the test split by suite.app.evaluate."""
 
     path: Path
     task: str
@@ -310,7 +310,7 @@ def _pool_configs() -> dict[str, Any]:
 
 
 def _single(path: Path, pools: Mapping[str, Any]) -> Single | Excluded:
-    """A suite.evaluate ``out=`` file; the pool is the first whose models cover the graph."""
+    """A suite.app.evaluate ``out=`` file; the pool is the first whose models cover the graph."""
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
         graph = CollabGraph.from_dict(record["graph"])

@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from suite import stats
+from suite.core import stats
+from suite.core.io import write_atomic
 from suite.leaderboard.build import Group, Leaderboard, Row, backends, rank_summary
 from suite.leaderboard.load import Run
-from suite.results import write_atomic
 
 PLOT_DIR = "plots"
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")

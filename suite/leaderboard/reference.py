@@ -1,9 +1,9 @@
 """Regret on the sim backend: a graph's expected accuracy and the best known graph per cell.
 
 The sim world knows every graph's accuracy over its simulated question population
-(:func:`suite.simworld.expected_accuracy`), so regret = best known accuracy - found graph's.
+(:func:`suite.sim.world.expected_accuracy`), so regret = best known accuracy - found graph's.
 The best known graph of a (pool, task, budget) cell is the best canonical layout of every
-feasible mix (``suite.simfit.best_per_mix``'s search, screened on 1,000 questions, the top 5
+feasible mix (``suite.sim.fit.best_per_mix``'s search, screened on 1,000 questions, the top 5
 rescored on 4,000), precomputed into ``sim_reference.json`` beside this module because it
 takes minutes at 48 units, and raised to any better graph a run found. Entries carry a digest
 of the world profile and space they were computed for; a stale entry is ignored (regret then
@@ -29,11 +29,11 @@ from typing import Any
 import yaml
 
 from suite.config import CONF_DIR, build_space
-from suite.cost import TokenProfile
-from suite.graph import CollabGraph
-from suite.results import write_atomic
-from suite.simworld import SimWorld, expected_accuracy, load_profiles
-from suite.space import GraphSpace
+from suite.core.cost import TokenProfile
+from suite.core.graph import CollabGraph
+from suite.core.io import write_atomic
+from suite.core.space import GraphSpace
+from suite.sim.world import SimWorld, expected_accuracy, load_profiles
 
 REFERENCE_FILE = Path(__file__).with_name("sim_reference.json")
 QUESTIONS = 4000  # simulated questions behind every expected accuracy the leaderboard reports
@@ -168,7 +168,7 @@ def _read_reference() -> dict[str, Any]:
 
 def compute(pool: str, task: str, units: int, world_seed: int = 0) -> dict[str, Any]:
     """The best canonical layout of every feasible mix of one cell (minutes at 48 units)."""
-    from suite.topologies import family
+    from suite.core.topologies import family
 
     world, space = _world(pool, task, world_seed), _space(pool, task, units)
     scored: list[tuple[float, CollabGraph]] = []

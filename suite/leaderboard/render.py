@@ -17,6 +17,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+from suite.core.io import write_atomic
 from suite.leaderboard.build import (
     SCHEMA,
     SCHEMA_VERSION,
@@ -29,7 +30,6 @@ from suite.leaderboard.build import (
     describe_backend,
     rank_summary,
 )
-from suite.results import write_atomic
 
 HEADERS = (
     "rank",

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from suite.errors import ConfigError
+from suite.core.errors import ConfigError
 
 HERE = Path(__file__).parent
 Message = tuple[str, str]

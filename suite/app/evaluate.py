@@ -1,0 +1,135 @@
+"""``python -m suite.evaluate graph=<file | single:MODEL>``: score a fixed graph on the test split.
+
+Takes the same overrides as ``suite.run`` (task, backend, pool, budget, test_n, ...). ``graph``
+is a graph JSON file, a run's final.json, or ``single:<model>`` (the single-model reference).
+``out=<file>`` also writes the result as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from suite.app import cli
+from suite.core.errors import ConfigError, DataError
+from suite.core.graph import CollabGraph
+from suite.core.io import write_atomic
+
+USAGE = (
+    "python -m suite.evaluate graph=<graph.json | final.json | single:MODEL> [task=... backend=...]"
+)
+
+
+def load_graph(spec: str) -> CollabGraph:
+    """A graph from ``single:<model>``, a graph JSON file or a run's final.json.
+
+    Raises:
+        DataError: if the file is missing; InfeasibleGraphError if it is not a graph.
+    """
+    if spec.startswith("single:"):
+        return CollabGraph.single(spec.removeprefix("single:"))
+    path = Path(spec)
+    if not path.is_file():
+        raise DataError(f"graph file {path} does not exist; pass graph=<file> or single:<model>")
+    graph = CollabGraph.from_json(path.read_text(encoding="utf-8"))
+    return graph
+
+
+def _split(args: Sequence[str]) -> tuple[str, str | None, list[str]]:
+    graph, out, rest = None, None, []
+    for arg in args:
+        key, _, value = arg.partition("=")
+        if key == "graph":
+            graph = value
+        elif key == "out":
+            out = value
+        else:
+            rest.append(arg)
+    if not graph:
+        raise ConfigError(f"no graph given; usage: {USAGE}")
+    return graph, out, rest
+
+
+def run(args: Sequence[str]) -> dict[str, Any]:
+    """Evaluate and print; returns the result record."""
+    from tabulate import tabulate
+
+    from suite import config
+    from suite.engine import loop, session
+
+    spec, out, overrides = _split(args)
+    cli.check_overrides(overrides)
+    graph = _from_final_json(spec) if spec.endswith("final.json") else load_graph(spec)
+    conf = config.load(cli.compose(overrides))
+    sess = session.build(conf)
+    try:
+        sess.space.check(graph, allow_single=True)
+        result = loop.evaluate(
+            sess.executor, sess.task.score_many, graph, sess.task.test_docs, "test"
+        )
+    finally:
+        sess.close()
+    lo, hi = result.ci95
+    record = {
+        "task": conf.task.name,
+        "backend": conf.backend,
+        "simulated": sess.backend.simulated,
+        "graph": graph.to_dict(),
+        "graph_digest": graph.digest,
+        "graph_summary": graph.describe(),
+        "test_accuracy": result.accuracy,
+        "test_ci95": [lo, hi],
+        "test_n": len(result.scores),
+        "cost_flops": sess.space.flops(graph),
+        "latency_s": result.latency_s,
+        "task_info": sess.task.describe(),
+    }
+    label = conf.backend + (
+        " (simulated LLMs, not real model scores)" if record["simulated"] else ""
+    )
+    rows = [
+        ("backend", label),
+        ("task", conf.task.name),
+        ("graph", graph.describe()),
+        (
+            "test accuracy",
+            f"{result.accuracy:.3f}  (95% CI {lo:.3f}-{hi:.3f}, n={len(result.scores)})",
+        ),
+        ("cost per question", f"{record['cost_flops']:.3e} FLOPs"),
+        ("latency per question", f"{result.latency_s:.2f} s"),
+    ]
+    print(tabulate(rows, tablefmt="simple_outline"))
+    if out:
+        write_atomic(Path(out), json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return record
+
+
+def _from_final_json(spec: str) -> CollabGraph:
+    path = Path(spec)
+    if not path.is_file():
+        raise DataError(f"{path} does not exist; pass the final.json of a completed run")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path} is not valid JSON: {exc}") from exc
+    if "graph" not in data:
+        raise DataError(f"{path} holds no graph (status: {data.get('status', 'unknown')})")
+    return CollabGraph.from_dict(data["graph"])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if any(a in ("-h", "--help") for a in args):
+        print(f"usage: {USAGE}\n\n{__doc__}")
+        return 0
+    cli.quiet_environment()
+
+    def body() -> int:
+        run(args)
+        return 0
+
+    return cli.guarded(body)

@@ -1,0 +1,120 @@
+"""``python -m suite.leaderboard [RESULTS] [--out DIR]``: tables and plots from run folders.
+
+``python -m suite.leaderboard singles RESULTS --task T`` writes the single-model reference
+files (one ``suite.evaluate`` per model of the pool) under ``RESULTS/<task>/single/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from suite.app import cli
+from suite.core.errors import DataError
+
+ABOUT = "ABOUT.md"  # kept in the output folder: what the published matrix is and how it ran
+
+if TYPE_CHECKING:
+    from suite.leaderboard.build import Leaderboard
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m suite.leaderboard",
+        description="Build leaderboard tables (md, tex, html, csv, json) and plots (png, svg) "
+        "from the run folders under RESULTS.",
+    )
+    parser.add_argument("results", nargs="?", default="results", type=Path)
+    parser.add_argument("--out", default=Path("leaderboard"), type=Path)
+    parser.add_argument("--no-plots", action="store_true", help="tables only")
+    parser.add_argument(
+        "--strict", action="store_true", help="exit 2 on any warning (e.g. a row with one seed)"
+    )
+    parser.add_argument(
+        "--about",
+        type=Path,
+        default=None,
+        help=f"markdown inserted under the README header (default: OUT/{ABOUT} if present)",
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="file memoising sim expected accuracies (default: in the suite cache folder)",
+    )
+    return parser
+
+
+def build_all(
+    results: Path,
+    out: Path,
+    plots: bool = True,
+    about: str = "",
+    cache: Path | None = None,
+) -> tuple[Leaderboard, list[Path]]:
+    """Load, aggregate and write everything; returns the leaderboard and the written files."""
+    from suite.leaderboard import build, load, render
+    from suite.leaderboard import plots as plotting
+    from suite.leaderboard.reference import Oracle
+
+    collection = load.load(results)
+    if not collection.runs:
+        raise DataError(
+            f"no completed run under {results} ({len(collection.excluded)} failed, interrupted "
+            "or unreadable); rerun them (python -m suite.missing lists the cells) and retry"
+        )
+    board = build.build(collection, Oracle(cache if cache is not None else _default_cache()))
+    names = plotting.write_plots(board, out) if plots else []
+    files = render.write_tables(board, out, names, about)
+    board.oracle.save()
+    return board, files + [out / n for n in names]
+
+
+def _default_cache() -> Path:
+    from suite.core.io import cache_dir
+
+    return cache_dir() / "leaderboard" / "sim_expected.json"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    cli.quiet_environment()
+    if args_list[:1] == ["singles"]:
+        from suite.app.singles import main as singles_main
+
+        return int(singles_main(args_list[1:]))
+    args = _parser().parse_args(args_list)
+
+    def body() -> int:
+        start = time.perf_counter()
+        about_file = args.about or (args.out / ABOUT)
+        about = about_file.read_text(encoding="utf-8") if about_file.is_file() else ""
+        board, files = build_all(args.results, args.out, not args.no_plots, about, args.cache)
+        for warning in board.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        excluded = board.collection.excluded
+        if excluded:
+            kinds: dict[str, int] = {}
+            for e in excluded:
+                kinds[e.status] = kinds.get(e.status, 0) + 1
+            listed = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+            print(f"excluded {len(excluded)} runs ({listed}); see {args.out / 'README.md'}")
+        n_runs = len(board.collection.runs)
+        print(
+            f"wrote {len(files)} files to {args.out} from {n_runs} runs in "
+            f"{time.perf_counter() - start:.1f} s"
+        )
+        if args.strict and board.warnings:
+            print(
+                f"error: {len(board.warnings)} warnings and --strict",
+                file=sys.stderr,
+            )
+            return 2
+        return 0
+
+    return cli.guarded(body)

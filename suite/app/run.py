@@ -1,0 +1,311 @@
+"""``python -m suite.run``: one search (or a Hydra ``-m`` sweep of them), tested and recorded.
+
+The composition root: the only module that sees Hydra's DictConfig. Each run writes
+``results/<task>/<searcher>/<stamp>-s<seed>/`` with config.yaml, trials.jsonl and final.json.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from suite.app import cli
+
+_FLAGS_WITH_VALUE = {
+    "--cfg",
+    "-c",
+    "--package",
+    "-p",
+    "--config-path",
+    "-cp",
+    "--config-name",
+    "-cn",
+    "--config-dir",
+    "-cd",
+    "--experimental-rerun",
+    "--shell-completion",
+    "-sc",
+    "--info",
+}
+_failures: list[str] = []  # jobs of a -m sweep that failed in this process
+# Jobs that launchers run in other processes (joblib, submitit, SLURM) append their failures to
+# this file, which main() names per sweep; main() exits 2 if any job failed anywhere.
+FAILURES_ENV = "TTSGB_SWEEP_FAILURES"
+
+
+def split_argv(argv: Sequence[str]) -> list[str]:
+    """The ``key=value`` overrides among Hydra's command-line arguments."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg.startswith("-"):
+            skip = arg in _FLAGS_WITH_VALUE
+        else:
+            out.append(arg)
+    return out
+
+
+def execute(
+    cfg_data: dict[str, Any],
+    config_yaml: str,
+    run_dir: Path,
+    multirun: bool = False,
+    quiet: bool = False,
+    adapters: dict[Any, Any] | None = None,
+) -> dict[str, Any] | None:
+    """Run one search and its test evaluation; returns the final record.
+
+    With ``resume=auto`` (default) an unfinished run of the same experiment (same config
+    digest) continues in its own folder from its last checkpoint; in a sweep, completed cells
+    are skipped (None is returned). Failures are recorded as ``status: failed`` (or
+    ``interrupted``) before re-raising. ``quiet`` drops the progress bar and summary;
+    ``adapters`` lets a caller running many cells reuse loaded tasks.
+    """
+    from suite import config
+    from suite.engine import results
+
+    conf = config.load(cfg_data)
+    parent = run_dir.parent
+    claim = results.claim_cell(parent, conf.seed, conf.digest) if multirun else None
+    if multirun and claim is None:
+        print(f"skipping cell {parent} (seed {conf.seed}): another sweep is running it", flush=True)
+        _drop_if_empty(run_dir)
+        return None
+    try:
+        if multirun and conf.resume != "false" and _completed(parent, conf):
+            print(f"skipping completed cell {parent} (seed {conf.seed})", flush=True)
+            _drop_if_empty(run_dir)
+            return None
+        return _claimed(conf, run_dir, config_yaml, quiet, adapters)
+    finally:
+        if claim is not None:
+            claim.close()
+
+
+def _claimed(
+    conf: Any,
+    run_dir: Path,
+    config_yaml: str,
+    quiet: bool,
+    adapters: dict[Any, Any] | None,
+) -> dict[str, Any]:
+    """The run of :func:`execute` once the cell is this process's: resume or start, then run."""
+    from suite.engine import results, session
+
+    parent = run_dir.parent
+    sess = session.build(conf, adapters)
+    found = (
+        results.resumable_run(parent, conf.digest, conf.seed) if conf.resume != "false" else None
+    )
+    if found is not None and found != run_dir:
+        _drop_if_empty(run_dir)
+        run_dir = found
+    store = results.ResultsStore(run_dir, sess.header())
+    held = results.lock(run_dir)
+    try:
+        return _search_and_test(sess, conf, store, config_yaml, found is not None, quiet)
+    finally:
+        held.close()
+        sess.close()
+
+
+def _completed(parent: Path, conf: Any) -> bool:
+    import json
+
+    for final in parent.glob(f"*-s{conf.seed}/final.json"):
+        try:
+            record = json.loads(final.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if record.get("status") == "completed" and record.get("config_digest") == conf.digest:
+            return True
+    return False
+
+
+def _drop_if_empty(run_dir: Path) -> None:
+    """Remove the folder Hydra made for this job when another folder is used instead."""
+    if run_dir.is_dir() and not any(run_dir.iterdir()):
+        run_dir.rmdir()
+
+
+def _search_and_test(
+    sess: Any, conf: Any, store: Any, config_yaml: str, resuming: bool, quiet: bool
+) -> dict[str, Any]:
+    from suite.config import registry
+    from suite.engine import loop
+    from suite.engine.summary import final_record, print_summary, progress_bar
+    from suite.search.searcher import SearchContext
+
+    searcher_rng, stream_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(conf.seed).spawn(2)
+    )
+    searcher = registry.resolve("searcher", conf.searcher)(**conf.searcher_options)
+    searcher.setup(
+        SearchContext(
+            sess.space,
+            searcher_rng,
+            conf.n_iterations,
+            conf.batch_size,
+            conf.eval_budget,
+            agent=sess.agent,
+        )
+    )
+    stream = loop.DocStream(sess.task.search_docs, stream_rng)
+    best = -1.0
+    ckpt = store.read_checkpoint() if resuming else None
+    if ckpt is not None:
+        kept = store.keep_trials(int(ckpt["trials"]))
+        searcher.load_state(ckpt["searcher"])
+        stream.load_state(ckpt["stream"])
+        sess.meter.load_state(ckpt["meter"])
+        best = max((float(t["reward"]) for t in kept), default=-1.0)
+        done = sess.meter.tally("search").question_evals
+        print(
+            f"resuming {store.run_dir} after {done}/{conf.eval_budget} question evaluations",
+            file=sys.stderr,
+            flush=True,
+        )
+    else:
+        store.keep_trials(0)
+        store.start(config_yaml)
+    n_trials = [sess.meter.tally("search").graph_evals]
+
+    def checkpoint() -> None:
+        n_trials[0] += 1
+        store.checkpoint(
+            {
+                "trials": n_trials[0],
+                "searcher": searcher.state(),
+                "stream": stream.state(),
+                "meter": sess.meter.as_dict(),
+            }
+        )
+
+    label = sess.searcher_label(searcher.uses_agent)
+    try:
+        done = sess.meter.tally("search").question_evals
+        with progress_bar(conf, label, done, disable=quiet) as bar:
+            totals = loop.search(
+                searcher,
+                sess.space,
+                sess.executor,
+                sess.task.score_many,
+                stream,
+                sess.meter,
+                store,
+                on_step=bar.step,
+                checkpoint=checkpoint,
+                best=best,
+            )
+        graph = searcher.recommend()
+        sess.space.check(graph)
+        test = loop.evaluate(
+            sess.executor, sess.task.score_many, graph, sess.task.test_docs, "test"
+        )
+        record = final_record(sess, conf, graph, test, totals, label)
+        store.finish(record)
+        if not quiet:
+            print_summary(record, store.run_dir)
+        return record
+    except KeyboardInterrupt:
+        _record_stop(store, "interrupted", "interrupted by the user; rerun to resume")
+        raise
+    except Exception as exc:
+        _record_stop(store, "failed", f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def _record_stop(store: Any, status: str, reason: str) -> None:
+    """Mark the run stopped; if even that cannot be written, the original error still wins."""
+    from suite.core.errors import StorageError
+
+    with contextlib.suppress(StorageError):
+        store.finish({"status": status, "reason": reason})
+
+
+def _job(cfg: Any) -> None:
+    """Hydra's task function: one run; SuiteErrors end a single run with exit code 2."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    from suite.core.errors import SuiteError, one_line
+
+    hc = HydraConfig.get()
+    run_dir = Path(hc.runtime.output_dir)
+    data = OmegaConf.to_container(cfg, resolve=True)
+    multirun = str(hc.mode) == "RunMode.MULTIRUN"
+    try:
+        execute(dict(data), OmegaConf.to_yaml(cfg, resolve=True), run_dir, multirun)  # type: ignore[arg-type]
+    except SuiteError as exc:
+        print(one_line(exc), file=sys.stderr, flush=True)
+        if not multirun:
+            sys.exit(exc.exit_code)
+        _drop_if_empty(run_dir)  # a cell that failed before its first record leaves no folder
+        cell = f"{run_dir.parent}/s{cfg.seed}: {one_line(exc).removeprefix('error: ')}"
+        _failures.append(cell)
+        shared = os.environ.get(FAILURES_ENV)
+        if shared:
+            with open(shared, "a", encoding="utf-8") as fh:  # one short append per failed job
+                fh.write(cell.replace("\n", " ") + "\n")
+
+
+def _sweep(wrapped: Any, args: Sequence[str]) -> int:
+    """Run a -m sweep; exit 2 with the list of failed cells if any job, in any process, failed.
+
+    Jobs learn where to record a failure through ``hydra.job.env_set``, which every launcher
+    applies in the job's own process (joblib and submitit workers, Ray tasks on any node).
+    """
+    import tempfile
+
+    results_dir = cli.results_dir_of(split_argv(args))
+    results_dir.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=".sweep-failures-", suffix=".log", dir=results_dir)
+    os.close(fd)
+    path = Path(name).resolve()
+    _failures.clear()
+    sys.argv = [sys.argv[0], *args, f"++hydra.job.env_set.{FAILURES_ENV}='{path}'"]
+    try:
+        wrapped()
+        lines = path.read_text(encoding="utf-8").splitlines()
+    finally:
+        os.environ.pop(FAILURES_ENV, None)
+        path.unlink(missing_ok=True)
+    failed = sorted(set(lines) | set(_failures))
+    if failed:
+        print(
+            f"error: {len(failed)} cell(s) of the sweep failed: {'; '.join(failed)}; fix the "
+            "cause and rerun the same command (completed cells are skipped)",
+            file=sys.stderr,
+        )
+        return 2
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: check overrides and the results folder, then hand over to Hydra."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    cli.quiet_environment()
+
+    def body() -> int:
+        cli.preflight(split_argv(args))
+        import hydra
+
+        from suite.config import CONF_DIR
+
+        wrapped = hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(
+            _job
+        )
+        if any(a in ("-m", "--multirun") or a.startswith("hydra.mode=MULTI") for a in args):
+            return _sweep(wrapped, args)
+        sys.argv = [sys.argv[0], *args]
+        wrapped()
+        return 2 if _failures else 0
+
+    return cli.guarded(body)

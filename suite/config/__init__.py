@@ -1,0 +1,192 @@
+"""Config schemas: Hydra's composed DictConfig becomes one frozen RunConfig, validated once.
+
+Only this module and :mod:`suite.app.run` touch OmegaConf; everything else takes plain values.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from suite.core.cost import ModelSpec, TokenProfile
+from suite.core.errors import ConfigError
+from suite.core.space import GraphSpace
+
+CONF_DIR = Path(__file__).parent.parent / "conf"
+GROUPS = ("searcher", "task", "backend", "pool", "budget", "agent")
+
+
+def group_options(group: str) -> list[str]:
+    """Option names of a config group: the YAML file names in ``suite/conf/<group>/``."""
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def did_you_mean(name: str, choices: list[str]) -> str:
+    """``did you mean 'x'?`` text listing the closest choices, or all of them."""
+    close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
+    if close:
+        return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+    return "choose one of: " + ", ".join(choices)
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """One task: its lm-eval entry, token averages, split sizes and prompt set."""
+
+    name: str
+    lm_eval_task: str
+    data: str
+    prompts: str
+    input_tokens: int
+    output_tokens: int
+    split_seed: int
+    search_n: int
+    test_n: int = 100
+    include_path: str | None = None
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A whole run, resolved and validated. Built once by :func:`load`."""
+
+    seed: int
+    n_iterations: int
+    batch_size: int
+    test_n: int
+    results_dir: str
+    task: TaskConfig
+    searcher: str
+    searcher_options: Mapping[str, Any]
+    backend: str
+    backend_options: Mapping[str, Any]
+    pool: Mapping[str, Any]
+    budget_units: int
+    agent: str = "heuristic"
+    agent_options: Mapping[str, Any] = field(default_factory=dict)
+    resume: str = "auto"
+    raw: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+    @property
+    def digest(self) -> str:
+        """Digest of the resolved experiment: equal configs, equal digests.
+
+        ``results_dir`` and ``resume`` are left out: they do not change what results are.
+        """
+        experiment = {k: v for k, v in self.raw.items() if k not in ("results_dir", "resume")}
+        text = json.dumps(experiment, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @property
+    def eval_budget(self) -> int:
+        """Question evaluations the search may spend: iterations x batch size."""
+        return self.n_iterations * self.batch_size
+
+
+def _int(data: Mapping[str, Any], key: str, where: str, minimum: int = 0) -> int:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{where}{key} must be an integer, got {value!r}; e.g. {key}=3")
+    if value < minimum:
+        raise ConfigError(f"{where}{key} must be >= {minimum}, got {value}")
+    return value
+
+
+def _check_keys(data: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    for key in data:
+        if key not in allowed:
+            raise ConfigError(
+                f"unknown config key '{where}{key}'; {did_you_mean(key, sorted(allowed))}"
+            )
+
+
+def load(cfg: Mapping[str, Any]) -> RunConfig:
+    """Validate a resolved config mapping (``OmegaConf.to_container(cfg, resolve=True)``).
+
+    Raises:
+        ConfigError: naming the first bad key or value and what to use instead.
+    """
+    top = {"seed", "n_iterations", "batch_size", "test_n", "results_dir", "resume", *GROUPS}
+    _check_keys({k: v for k, v in cfg.items() if k != "hydra"}, top, "")
+    task = dict(cfg["task"])
+    fields = set(TaskConfig.__dataclass_fields__)
+    _check_keys(task, fields, "task.")
+    for key in ("input_tokens", "output_tokens", "search_n", "test_n"):
+        _int(task, key, "task.", 1)
+    budget = dict(cfg["budget"])
+    _check_keys(budget, {"units"}, "budget.")
+    searcher = dict(cfg["searcher"])
+    backend = dict(cfg["backend"])
+    agent = dict(cfg.get("agent") or {"name": "heuristic"})
+    resume = str(cfg.get("resume", "auto")).lower()
+    if resume not in ("auto", "true", "false"):
+        raise ConfigError(f"resume must be auto, true or false, got {cfg.get('resume')!r}")
+    return RunConfig(
+        seed=_int(cfg, "seed", ""),
+        n_iterations=_int(cfg, "n_iterations", "", 1),
+        batch_size=_int(cfg, "batch_size", "", 1),
+        test_n=_int(cfg, "test_n", "", 1),
+        results_dir=str(cfg["results_dir"]),
+        task=TaskConfig(**task),
+        searcher=str(searcher.pop("name")),
+        searcher_options=searcher,
+        backend=str(backend.pop("name")),
+        backend_options=backend,
+        pool=dict(cfg["pool"]),
+        budget_units=_int(budget, "units", "budget.", 1),
+        agent=str(agent.pop("name")),
+        agent_options=agent,
+        resume=resume,
+        raw=dict(cfg),
+    )
+
+
+def model_specs(pool: Mapping[str, Any], task: str) -> tuple[ModelSpec, ...]:
+    """The pool's models as cost specs for one task, smallest size class first.
+
+    Raises:
+        ConfigError: on a missing field, a non-numeric value or a duplicate name.
+    """
+    specs = []
+    for k, m in enumerate(pool.get("models") or []):
+        try:
+            units = m["units"]
+            specs.append(
+                ModelSpec(
+                    name=str(m["name"]),
+                    params=float(m["params"]),
+                    layers=int(m["layers"]),
+                    hidden=int(m["hidden"]),
+                    size_rank=int(m["size_rank"]),
+                    unit_cost=int(units.get(task, units["default"])),
+                    prefill_tok_s=float(m.get("prefill_tok_s", 10_000.0)),
+                    decode_tok_s=float(m.get("decode_tok_s", 100.0)),
+                )
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ConfigError(
+                f"pool '{pool.get('name')}' model #{k} is malformed ({type(exc).__name__}: {exc}); "
+                "each model needs name, params, layers, hidden, size_rank, units.default"
+            ) from exc
+    return tuple(sorted(specs, key=lambda s: (s.size_rank, s.params)))
+
+
+def build_space(pool: Mapping[str, Any], task: str, tokens: TokenProfile, units: int) -> GraphSpace:
+    """The run's GraphSpace from a pool mapping, a task and a budget in units."""
+    return GraphSpace(
+        task=task,
+        models=model_specs(pool, task),
+        final_model=str(pool.get("final_model", "")),
+        budget_units=units,
+        tokens=tokens,
+    )
+
+
+def space_of(cfg: RunConfig) -> GraphSpace:
+    """The GraphSpace a run searches."""
+    tokens = TokenProfile(cfg.task.input_tokens, cfg.task.output_tokens)
+    return build_space(cfg.pool, cfg.task.name, tokens, cfg.budget_units)

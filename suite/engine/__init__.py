@@ -1,0 +1,1 @@
+"""Running searches: the executor, the search loop, sessions, results and summaries."""

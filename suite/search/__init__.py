@@ -1,0 +1,1 @@
+"""The searcher interface, its conformance suite, the agent loop and agents."""

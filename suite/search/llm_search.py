@@ -1,0 +1,208 @@
+"""What LLM-driven searchers share: agent prompts, reply parsing with reasons, graph assembly.
+
+Agent-REINFORCE, the TextGrad-style baseline and LLM-proposal all ask an agent for text in
+the graph's one-line-per-node form (PAPER.md §6) and turn it into a feasible graph here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from functools import cache
+from string import Template
+from typing import Any
+
+import numpy as np
+import yaml
+
+from suite.core.distribution import GraphDistribution
+from suite.core.errors import InfeasibleGraphError, ProposalParseError
+from suite.core.graph import FINAL, CollabGraph, Node, Role
+from suite.core.space import GraphSpace, Mix
+from suite.prompts import HERE as PROMPTS_DIR
+from suite.prompts import Message
+
+_NODE = re.compile(
+    r"Node\s+(\w+)\s*\|\s*model\s*=\s*([^|]+?)\s*\|\s*role\s*=\s*(\w+)\s*\|\s*preds\s*=\s*\[([^\]]*)\]",
+    re.IGNORECASE,
+)
+_ROLES = {"io": Role.ASSISTANT, "assistant": Role.ASSISTANT, "rev": Role.FUSER, "fuser": Role.FUSER}
+_FOREIGN = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+
+
+@cache
+def _prompt(name: str) -> dict[str, str]:
+    data: dict[str, str] = yaml.safe_load((PROMPTS_DIR / "agent" / f"{name}.yaml").read_text())
+    return data
+
+
+def insights(kind: str) -> str:
+    """The paper's agent notes for ``init`` or ``update`` (PAPER.md §7)."""
+    return str(_prompt("insights")[kind])
+
+
+def render(name: str, **fields: object) -> tuple[Message, ...]:
+    """System and user messages of ``suite/prompts/agent/<name>.yaml`` filled with fields."""
+    tpl = _prompt(name)
+    values = {k: str(v) for k, v in fields.items()}
+    return (
+        ("system", Template(tpl["system"]).safe_substitute(values)),
+        ("user", Template(tpl["user"]).safe_substitute(values)),
+    )
+
+
+def role_text(graph: CollabGraph) -> str:
+    """The graph in the agent's text form, roles written IO/REV as in the paper's prompts."""
+    text = graph.as_text()
+    return text.replace("role=assistant", "role=IO").replace("role=fuser", "role=REV")
+
+
+def edge_table(dist: GraphDistribution, node_ids: Sequence[str]) -> str:
+    """The edge-probability lines among ``node_ids`` (the agent's table, PAPER.md §6)."""
+    table = dist.as_table(node_ids)
+    edges = table.split("Role-probabilities:")[0]
+    return "\n".join(edges.splitlines()[1:])
+
+
+def mix_vector(space: GraphSpace, mix: Mix) -> str:
+    """A mix as the paper's JSON count vector keyed by pool index: ``{"0": 3, "1": 0, ...}``."""
+    return json.dumps({str(k): c for k, c in enumerate(mix)})
+
+
+def parse_mix_vectors(text: str, space: GraphSpace) -> list[Mix]:
+    """Every ``{...}`` of the reply read as a count vector keyed by pool index.
+
+    Raises:
+        ProposalParseError: when no vector parses or one breaks the budget.
+    """
+    out: list[Mix] = []
+    for blob in re.findall(r"\{[^{}]*\}", text):
+        try:
+            data = json.loads(blob)
+            mix = tuple(int(data.get(str(k), 0)) for k in range(len(space.models)))
+        except (ValueError, TypeError, AttributeError):
+            continue
+        if any(c < 0 for c in mix) or sum(mix) == 0:
+            continue
+        if space.mix_units(mix) > space.budget_units:
+            raise ProposalParseError(f"mix {blob} spends more than {space.budget_units} units")
+        out.append(mix)
+    if not out:
+        raise ProposalParseError("no JSON count vector in the reply")
+    return out
+
+
+def split_blocks(text: str) -> tuple[str, str | None]:
+    """The ``Graph:`` block and the ``Edge-probabilities:`` block (None when absent).
+
+    Raises:
+        ProposalParseError: when there is no ``Graph:`` block or the text is in a foreign script.
+    """
+    if _FOREIGN.search(text):
+        raise ProposalParseError("the reply contains non-English text")
+    match = re.search(r"Graph\s*:", text)
+    if not match:
+        raise ProposalParseError("the reply has no 'Graph:' block")
+    rest = text[match.end() :]
+    table = re.search(r"Edge-probabilities\s*:", rest)
+    if table is None:
+        return rest, None
+    return rest[: table.start()], rest[table.end() :]
+
+
+def parse_graph(
+    block: str,
+    space: GraphSpace,
+    allowed_ids: Sequence[str],
+    mix: Mix | None,
+) -> CollabGraph:
+    """Read node lines into a graph; ``final``'s line gives its predecessors.
+
+    Edges come from each node's ``preds`` (``succs`` are ignored, as in the paper's code).
+
+    Raises:
+        ProposalParseError: unknown node ids or models, broken counts (R-1), a cycle, or no
+            node at all; the message says which.
+    """
+    nodes: dict[str, Node] = {}
+    edges: list[tuple[str, str]] = []
+    for node_id, model, role, preds in _NODE.findall(block):
+        node_id, model = node_id.strip(), model.strip()
+        if node_id.lower() == FINAL or model == "FinalDecision":
+            node_id = FINAL
+        elif node_id not in allowed_ids:
+            raise ProposalParseError(f"unknown node id '{node_id}' (allowed: {list(allowed_ids)})")
+        elif model not in space.specs:
+            raise ProposalParseError(f"unknown model '{model}' on {node_id}")
+        else:
+            if role.lower() not in _ROLES:
+                raise ProposalParseError(f"unknown role '{role}' on {node_id}")
+            nodes[node_id] = Node(node_id, model, _ROLES[role.lower()])
+        for pred in re.findall(r"\w+", preds):
+            edges.append((pred, node_id))
+    if not nodes:
+        raise ProposalParseError("the Graph block names no agent node")
+    for src, dst in edges:
+        if src not in nodes:
+            raise ProposalParseError(f"edge {src}->{dst} names an unknown node")
+    graph = CollabGraph.build(nodes.values(), edges, space.final_model)
+    if mix is not None and space.mix_of(graph) != tuple(mix):
+        raise ProposalParseError(
+            f"model counts {space.format_mix(space.mix_of(graph))} break R-1: the mix is "
+            f"{space.format_mix(mix)}"
+        )
+    try:
+        graph.layers()
+    except Exception as exc:
+        raise ProposalParseError("the proposed graph has a cycle") from exc
+    return graph
+
+
+def graph_from_table(
+    dist: GraphDistribution, mix: Mix, rng: np.random.Generator
+) -> tuple[CollabGraph, str]:
+    """A fallback graph: a sample of the table with the fixed mix, mended and repaired.
+
+    A table that gives ``final`` no input in 50 draws (the paper's table starts at 0.000)
+    falls back to the prior (edges about 0.12). Returns the graph and which was used.
+    """
+    table = GraphDistribution.from_state(dist.space, {**dist.state(), "max_tries": 50})
+    try:
+        draw, source = table.sample(rng, mix=mix), "the edge table"
+    except InfeasibleGraphError:
+        draw, source = GraphDistribution(dist.space).sample(rng, mix=mix), "the prior"
+    graph, _ = dist.space.repair(draw.full, rng)
+    return graph, source
+
+
+def table_distribution(space: GraphSpace, prob: float) -> GraphDistribution:
+    """A distribution whose every edge probability is ``prob`` (no shift)."""
+    dist = GraphDistribution(space, edge_shift=0.0)
+    dist.edge_logits[:] = float(np.log(max(prob, 1e-4) / max(1 - prob, 1e-4)))
+    return dist
+
+
+def prefix_ids(mix: Mix) -> list[str]:
+    """The node ids a mix's graph uses: ``n0 .. n{k-1}``."""
+    return [f"n{i}" for i in range(sum(mix))]
+
+
+def mix_models(space: GraphSpace, mix: Mix) -> list[str]:
+    """A mix's models, smallest first, one entry per node."""
+    return [m for m, c in zip(space.model_names, mix, strict=True) for _ in range(c)]
+
+
+def jsonable_pairs(history: Sequence[tuple[CollabGraph, float]]) -> list[Any]:
+    """Graph/score pairs as JSON data."""
+    return [[g.to_dict(), s] for g, s in history]
+
+
+def pairs_from_json(data: Sequence[Any]) -> list[tuple[CollabGraph, float]]:
+    """Inverse of :func:`jsonable_pairs`."""
+    return [(CollabGraph.from_dict(g), float(s)) for g, s in data]
+
+
+def fields_of(graph: CollabGraph) -> Mapping[str, Any]:
+    """A graph as the structured field the heuristic agent reads."""
+    return graph.to_dict()

@@ -1,0 +1,203 @@
+"""The Searcher interface (ask/tell, as in Optuna) and the values that cross it.
+
+Searchers propose graphs and learn from observations; they never execute anything.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+
+from suite.core.errors import ConfigError, SuiteError
+from suite.core.graph import CollabGraph
+from suite.core.space import GraphSpace
+from suite.prompts import Message
+
+
+@dataclass(frozen=True)
+class AgentRequest:
+    """One call to a searcher's agent LLM (Agent-REINFORCE's agent, LLM-proposal's proposer).
+
+    Attributes:
+        purpose: What the call is for (``init``, ``update``, ``propose``, ...).
+        messages: The rendered chat, as a real LLM reads it.
+        fields: The same inputs, structured, for the rule-based ``heuristic`` agent, so it
+            needs no prompt parsing (as the ``sim`` backend reads NodeCall fields).
+    """
+
+    purpose: str
+    messages: tuple[Message, ...]
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AgentReply:
+    """The agent's text and what it cost in tokens."""
+
+    text: str
+    prompt_tokens: int
+    output_tokens: int
+
+
+class Agent(Protocol):
+    """A chat model a searcher may call; the suite meters every call as search cost."""
+
+    @property
+    def name(self) -> str:
+        """Label for results, e.g. ``heuristic`` or ``openai:deepseek-r1``."""
+        ...
+
+    def ask(self, request: AgentRequest) -> AgentReply:
+        """Answer one request."""
+        ...
+
+
+@dataclass(frozen=True)
+class SearchContext:
+    """What a searcher is given once, in :meth:`Searcher.setup`.
+
+    Attributes:
+        space: The search space (pool, budget, cap, candidate edges).
+        rng: The searcher's own generator, spawned from the run seed; its only randomness.
+        n_iterations: Search iterations (each usually one proposal on ``batch_size`` questions);
+            the loop itself stops on ``eval_budget``.
+        batch_size: Questions each proposal is evaluated on, unless it asks for another number.
+        eval_budget: Question evaluations the whole search may spend (the meter enforces it).
+        agent: The metered agent LLM for searchers that use one (None when not configured).
+    """
+
+    space: GraphSpace
+    rng: np.random.Generator
+    n_iterations: int
+    batch_size: int
+    eval_budget: int
+    agent: Agent | None = None
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A graph to evaluate, made by :meth:`Searcher.ask`.
+
+    Attributes:
+        graph: A feasible graph of the space.
+        number: 0, 1, ... in ask order; :meth:`Searcher.tell` is matched on it.
+        n_docs: Questions to evaluate it on (the loop may clip it to the budget left).
+        info: JSON-able notes recorded with the trial (log-probability, repairs, fallbacks);
+            ``info["iteration"]`` labels the trial's iteration (default: ``number``).
+    """
+
+    graph: CollabGraph
+    number: int
+    n_docs: int
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What evaluating a proposal measured.
+
+    Attributes:
+        reward: Mean score over the evaluated questions (the search objective).
+        scores: Per-question scores, in evaluation order.
+        cost_flops: FLOPs the evaluation spent (all questions).
+        latency_s: Mean per-question graph latency.
+    """
+
+    reward: float
+    scores: tuple[float, ...]
+    cost_flops: float
+    latency_s: float
+
+
+class Searcher(abc.ABC):
+    """Base class of every searcher.
+
+    Call order, owned by :mod:`suite.engine.loop`: ``setup(ctx)`` once; then repeatedly ``ask()``
+    and ``tell(proposal, observation)`` for each proposal it returned; finally ``recommend()``.
+    ``ask`` returns None when the searcher has nothing more to propose. ``state()`` may be
+    called between any two calls and ``load_state`` on a freshly set-up searcher restores it.
+
+    Subclasses set ``name`` (the registry and config key) and take their options as keyword
+    arguments to ``__init__`` (from ``searcher/<name>.yaml``).
+    """
+
+    name: ClassVar[str] = ""
+    uses_agent: ClassVar[bool] = False  # True: results label the row ``name[agent]``
+
+    def __init__(self, **options: Any) -> None:
+        if options:
+            raise ConfigError(
+                f"searcher '{self.name}' has no options {sorted(options)}; "
+                f"see suite/conf/searcher/{self.name}.yaml"
+            )
+        self._ctx: SearchContext | None = None
+        self._pending: dict[int, Proposal] = {}
+        self._asked = 0
+
+    @property
+    def ctx(self) -> SearchContext:
+        """The context given to :meth:`setup`."""
+        if self._ctx is None:
+            raise SuiteError(f"searcher '{self.name}' used before setup(ctx)")
+        return self._ctx
+
+    def setup(self, ctx: SearchContext) -> None:
+        """Receive the space and generator; called once, before the first ``ask``."""
+        self._ctx = ctx
+
+    def ask(self) -> Proposal | None:
+        """Return the next graph to evaluate, or None when done."""
+        proposal = self._propose(self._asked)
+        if proposal is not None:
+            self._pending[proposal.number] = proposal
+            self._asked += 1
+        return proposal
+
+    def tell(self, proposal: Proposal, observation: Observation) -> None:
+        """Report the observation of a proposal returned by ``ask`` (each exactly once)."""
+        if self._pending.pop(proposal.number, None) is None:
+            raise SuiteError(
+                f"tell() got proposal {proposal.number}, which ask() did not return or was told"
+            )
+        self._observe(proposal, observation)
+
+    @abc.abstractmethod
+    def _propose(self, number: int) -> Proposal | None:
+        """Make proposal ``number`` (subclasses implement; ``ask`` does the bookkeeping)."""
+
+    @abc.abstractmethod
+    def _observe(self, proposal: Proposal, observation: Observation) -> None:
+        """Learn from one observation."""
+
+    @abc.abstractmethod
+    def recommend(self) -> CollabGraph:
+        """The graph the search returns (its best or its last: a searcher option)."""
+
+    def state(self) -> dict[str, Any]:
+        """JSON-able state for checkpoints; subclasses extend ``_state``/``_load_state``."""
+        return {"asked": self._asked, **self._state()}
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state` on a searcher already given the same context."""
+        self._asked = int(state["asked"])
+        self._load_state(state)
+
+    def _state(self) -> dict[str, Any]:
+        return {}
+
+    def _load_state(self, state: Mapping[str, Any]) -> None:
+        return None
+
+    @staticmethod
+    def rng_state(rng: np.random.Generator) -> dict[str, Any]:
+        """A generator's state as JSON-able data."""
+        return dict(rng.bit_generator.state)
+
+    @staticmethod
+    def set_rng_state(rng: np.random.Generator, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`rng_state` into a generator."""
+        rng.bit_generator.state = dict(state)

@@ -1,0 +1,1 @@
+"""The calibrated simulator: the world, its answer texts, the profile fit."""

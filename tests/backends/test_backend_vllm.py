@@ -1,0 +1,237 @@
+"""The vllm backend without vLLM: config errors, the missing extra, and the batching contract
+against a fake ``vllm`` module (one ``LLM.generate`` per model per layer, per-call sampling
+parameters, the CPU settings). The real engine runs in test_backend_vllm_real.py."""
+
+import importlib.machinery
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+import yaml
+
+from suite.backends.base import BackendEnv, Doc
+from suite.backends.serving import ServeSpec, cpu_environment, serve_specs
+from suite.backends.vllm import VllmBackend
+from suite.config import build_space
+from suite.core.cost import TokenProfile
+from suite.core.errors import BackendError, ConfigError, DataError
+from suite.core.graph import CollabGraph
+from suite.core.meter import Meter
+from suite.engine.executor import Executor
+from suite.prompts import load
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = yaml.safe_load((ROOT / "suite/conf/pool/tiny_cpu.yaml").read_text())
+LLAMA = yaml.safe_load((ROOT / "suite/conf/pool/llama3.yaml").read_text())
+HAVE_VLLM = importlib.util.find_spec("vllm") is not None
+
+
+class FakeTokenizer:
+    def apply_chat_template(self, messages, tokenize, add_generation_prompt):
+        assert not tokenize and add_generation_prompt
+        return " ".join(f"<{m['role']}> {m['content']}" for m in messages) + " <assistant>"
+
+    def __call__(self, text, add_special_tokens):
+        assert not add_special_tokens
+        return {"input_ids": list(range(len(text.split())))}
+
+
+class FakeLLM:
+    instances: list = []  # noqa: RUF012
+
+    def __init__(self, **kwargs):
+        self.kwargs, self.batches = kwargs, []
+        FakeLLM.instances.append(self)
+
+    def get_tokenizer(self):
+        return FakeTokenizer()
+
+    def generate(self, prompts, params, use_tqdm):
+        assert not use_tqdm and len(prompts) == len(params)
+        self.batches.append(list(zip(prompts, params, strict=True)))
+        out = []
+        for prompt, p in zip(prompts, params, strict=True):
+            first = types.SimpleNamespace(
+                text="Answer: A\nso.", token_ids=[7] * min(5, p.max_tokens)
+            )
+            out.append(
+                types.SimpleNamespace(prompt_token_ids=prompt["prompt_token_ids"], outputs=[first])
+            )
+        return out
+
+
+class SamplingParams:
+    def __init__(self, **kwargs):
+        self.__dict__.update(kwargs)
+
+
+@pytest.fixture()
+def fake_vllm(monkeypatch, tmp_path):
+    module = types.ModuleType("vllm")
+    module.__spec__ = importlib.machinery.ModuleSpec("vllm", None)
+    module.LLM, module.SamplingParams = FakeLLM, SamplingParams
+    monkeypatch.setitem(sys.modules, "vllm", module)
+    FakeLLM.instances = []
+    saved = dict(os.environ)
+    monkeypatch.setenv("TTSGB_CACHE_DIR", str(tmp_path))
+    for folder in ("smollm2-135m-instruct", "gemma-3-270m"):
+        (tmp_path / "models" / folder).mkdir(parents=True)
+        (tmp_path / "models" / folder / "config.json").write_text("{}")
+    yield module
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def env_of(pool, units=3):
+    space = build_space(pool, "mmlu", TokenProfile(213, 215), units)
+    return BackendEnv("mmlu", pool["name"], space, None, lambda d: None)
+
+
+def tiny_backend(**options):
+    return VllmBackend.create(
+        {"pool_models": TINY["models"], "device": "cpu", **options}, env_of(TINY)
+    )
+
+
+GRAPH = CollabGraph.from_dict(
+    {
+        "final_model": "smollm2-135m",
+        "nodes": [
+            {"id": "n0", "model": "smollm2-135m", "role": "assistant"},
+            {"id": "n1", "model": "gemma-3-270m", "role": "assistant"},
+            {"id": "n2", "model": "smollm2-135m", "role": "assistant"},
+        ],
+        "edges": [["n0", "final"], ["n1", "final"], ["n2", "final"]],
+    }
+)
+
+
+def test_one_generate_per_model_per_layer_with_per_call_parameters(fake_vllm):
+    backend = tiny_backend(per_call_seed=True)
+    meter = Meter(10)
+    docs = [Doc(f"q{i}", f"What is {i} + 1? A. 1 B. 2 C. 3 D. 4", {}) for i in range(3)]
+    specs = env_of(TINY).space.specs
+    runs = Executor(backend, load("mmlu"), specs, meter, "mmlu").run(
+        [(GRAPH, d) for d in docs], "search"
+    )
+    engines = {e.kwargs["model"].rsplit("/", 1)[1]: e for e in FakeLLM.instances}
+    assert [len(b) for b in engines["smollm2-135m-instruct"].batches] == [6, 3]  # layer, final
+    assert [len(b) for b in engines["gemma-3-270m"].batches] == [3]
+    params = [p for b in engines["smollm2-135m-instruct"].batches for _, p in b]
+    assert {p.max_tokens for p in params} == {96}  # 4,096 and 1,000 capped by serve.max_tokens
+    assert {p.temperature for p in params} == {0.1}
+    layer = engines["smollm2-135m-instruct"].batches[0]
+    seeds = {(p.seed, len(prompt["prompt_token_ids"])) for prompt, p in layer}
+    assert len({s for s, _ in seeds}) == 2  # n0 and n2 ask the same prompt: sample 0 and 1
+    assert all(r.output_tokens == 5 * 4 and r.prompt_tokens > 0 for r in runs)
+    assert meter.tally("search").calls == 12
+    kwargs = engines["gemma-3-270m"].kwargs
+    assert kwargs["dtype"] == "float32" and kwargs["distributed_executor_backend"] == "uni"
+    assert kwargs["enforce_eager"] is True and "gpu_memory_utilization" not in kwargs
+    assert kwargs["max_model_len"] == 4096 and "revision" not in kwargs
+    assert os.environ["VLLM_TARGET_DEVICE"] == "cpu"
+    assert os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
+    info = backend.describe()
+    assert set(info["engine_start_s"]) == {"smollm2-135m", "gemma-3-270m"}
+    assert str(fake_vllm.__name__) == "vllm" and "/" not in json.dumps(info["models"])
+    backend.close()
+    assert backend.engines == {}
+
+
+def test_gpu_settings_come_from_the_pool(fake_vllm):
+    pool = {**LLAMA, "models": LLAMA["models"][:2]}
+    backend = VllmBackend.create({"pool_models": pool["models"], "device": "cuda"}, env_of(pool))
+    backend.generate("llama-3.2-1b", [])
+    assert FakeLLM.instances == []  # engines start on first use only
+    backend.engine("llama-3.2-3b")
+    kwargs = FakeLLM.instances[0].kwargs
+    assert kwargs["model"] == "meta-llama/Llama-3.2-3B-Instruct" and kwargs["revision"] == "main"
+    assert kwargs["dtype"] == "bfloat16" and kwargs["gpu_memory_utilization"] == 0.18
+    assert kwargs["tensor_parallel_size"] == 1 and kwargs["enforce_eager"] is False
+    assert "distributed_executor_backend" not in kwargs
+
+
+def test_a_prompt_longer_than_the_context_is_a_backend_error(fake_vllm):
+    models = [{**m, "serve": {**m["serve"], "max_model_len": 8}} for m in TINY["models"]]
+    backend = VllmBackend.create(
+        {"pool_models": models, "device": "cpu"}, env_of({**TINY, "models": models})
+    )
+    docs = [Doc("q0", "a question that is certainly longer than eight words in total", {})]
+    with pytest.raises(BackendError, match="max_model_len 8"):
+        Executor(backend, load("mmlu"), env_of(TINY).space.specs, Meter(1), "mmlu").run(
+            [(GRAPH, docs[0])], "search"
+        )
+
+
+@pytest.mark.parametrize(
+    ("options", "needle"),
+    [
+        ({"devise": "cpu"}, "did you mean 'device'"),
+        ({"device": "tpu"}, "auto, cpu or cuda"),
+        ({"pool_models": None}, "pool_models must be the pool's model list"),
+    ],
+)
+def test_option_errors_are_one_line(fake_vllm, options, needle):
+    with pytest.raises(ConfigError) as err:
+        VllmBackend.create({"pool_models": TINY["models"], **options}, env_of(TINY))
+    assert needle in str(err.value) and "\n" not in str(err.value)
+
+
+def test_unknown_serve_key_and_missing_weights(fake_vllm, tmp_path, monkeypatch):
+    bad = [{**TINY["models"][0], "serve": {"weigths": "x"}}]
+    with pytest.raises(ConfigError, match="did you mean 'weights'"):
+        serve_specs(bad, "backend")
+    monkeypatch.setenv("TTSGB_CACHE_DIR", str(tmp_path / "empty"))
+    with pytest.raises(DataError) as err:
+        tiny_backend()
+    assert "python -m suite.models prepare tiny_cpu" in str(err.value)
+
+
+def test_the_generation_cap():
+    spec = ServeSpec("m", "m", max_model_len=100, max_tokens=96)
+    assert spec.cap(4096, 10) == 90 and spec.cap(50, 10) == 50 and spec.cap(4096, 100) == 0
+    assert ServeSpec("m", "m").cap(4096, 10) == 4096
+
+
+def test_cpu_environment_uses_the_cores_we_have():
+    env = cpu_environment(2)
+    assert env["VLLM_CPU_KVCACHE_SPACE"] == "2" and int(env["OMP_NUM_THREADS"]) >= 1
+
+
+@pytest.mark.skipif(HAVE_VLLM, reason="vLLM is installed here")
+def test_missing_extra_names_the_pip_command_in_one_line():
+    with pytest.raises(ConfigError) as err:
+        VllmBackend.create({"pool_models": TINY["models"]}, env_of(TINY))
+    assert 'pip install -e ".[gpu]"' in str(err.value) and '".[cpu]"' in str(err.value)
+    proc = subprocess.run(
+        [sys.executable, "-m", "suite.run", "backend=vllm", "pool=tiny_cpu", "results_dir=/tmp"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    errors = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    assert proc.returncode == 2 and len(errors) == 1 and "Traceback" not in proc.stderr
+    assert 'pip install -e ".[cpu]"' in errors[0]
+
+
+def test_the_agent_llm_on_an_engine_is_metered_as_search_cost(fake_vllm):
+    from suite.config import registry
+    from suite.search.agents import MeteredAgent
+    from suite.search.searcher import AgentRequest
+
+    options = {"model": "smollm2", "weights": "smollm2-135m-instruct", "max_tokens": 64}
+    agent = registry.resolve("agent", "vllm_engine").create({**options, "device": "cpu"}, None)
+    meter = Meter(3)
+    reply = MeteredAgent(agent, meter).ask(AgentRequest("update", (("system", "s"), ("user", "u"))))
+    assert reply.text == "Answer: A\nso." and reply.output_tokens == 5 and reply.prompt_tokens > 0
+    assert agent.name == "vllm_engine:smollm2" and meter.tally("agent").calls == 1
+    ((_, params),) = FakeLLM.instances[0].batches[0]
+    assert params.max_tokens == 64 and params.temperature == 0.1
+    with pytest.raises(ConfigError, match="did you mean 'temperature'"):
+        registry.resolve("agent", "vllm_engine").create({**options, "temprature": 1}, None)

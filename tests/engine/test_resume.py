@@ -1,0 +1,106 @@
+"""Crash safety: kill -9 at random moments and resume; Ctrl-C; sweeps skip completed cells."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+ARGS = ["searcher=random", "n_iterations=150", "test_n=20"]
+
+
+def start(results, *extra):
+    return subprocess.Popen(
+        [sys.executable, "-m", "suite.run", f"results_dir={results}", *ARGS, *extra],
+        cwd=ROOT,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def trials_of(results):
+    (path,) = Path(results).glob("mmlu/random/*/trials.jsonl")
+    return path
+
+
+def wait_for_checkpoint(results, proc, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if list(Path(results).glob("mmlu/random/*/checkpoint.json")):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_kill_minus_9_and_resume_gives_the_uninterrupted_trials(tmp_path):
+    reference = tmp_path / "reference"
+    proc = start(reference)
+    assert proc.wait(timeout=300) == 0, proc.stderr.read()[-2000:]
+    crashed = tmp_path / "crashed"
+    rng = random.Random(1234)
+    kills = 0
+    for _ in range(3):
+        proc = start(crashed)
+        if wait_for_checkpoint(crashed, proc):
+            time.sleep(rng.uniform(0.0, 0.6))
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+        proc.wait(timeout=300)
+    assert kills >= 1
+    final = start(crashed)
+    _, err = final.communicate(timeout=300)
+    assert final.returncode == 0, err[-2000:]
+    assert "resuming" in err or kills == 0
+    assert trials_of(crashed).read_bytes() == trials_of(reference).read_bytes()
+    ref_final = json.loads((trials_of(reference).parent / "final.json").read_text())
+    new_final = json.loads((trials_of(crashed).parent / "final.json").read_text())
+    assert new_final["status"] == "completed"
+    assert new_final["test_accuracy"] == ref_final["test_accuracy"]
+    assert new_final["graph_digest"] == ref_final["graph_digest"]
+
+
+def test_ctrl_c_marks_the_run_interrupted_and_it_resumes(tmp_path):
+    proc = start(tmp_path)
+    assert wait_for_checkpoint(tmp_path, proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err
+    (final,) = tmp_path.glob("mmlu/random/*/final.json")
+    assert json.loads(final.read_text())["status"] == "interrupted"
+    again = start(tmp_path)
+    _, err = again.communicate(timeout=300)
+    assert again.returncode == 0 and "resuming" in err
+    assert json.loads(final.read_text())["status"] == "completed"
+
+
+def test_resume_false_starts_a_new_folder_and_sweeps_skip_completed_cells(tmp_path):
+    sweep = [
+        sys.executable,
+        "-m",
+        "suite.run",
+        "-m",
+        f"results_dir={tmp_path}",
+        "searcher=random",
+        "seed=0,1",
+        "n_iterations=2",
+        "test_n=10",
+    ]
+    first = subprocess.run(sweep, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert len(list(tmp_path.glob("mmlu/random/*/final.json"))) == 2
+    second = subprocess.run(sweep, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0 and second.stdout.count("skipping completed cell") == 2
+    assert len(list(tmp_path.glob("mmlu/random/*/final.json"))) == 2
+    fresh = subprocess.run(
+        [*sweep, "resume=false"], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300
+    )
+    assert fresh.returncode == 0
+    assert len(list(tmp_path.glob("mmlu/random/*/final.json"))) == 4

@@ -1,0 +1,346 @@
+"""Leaderboard tables: grouping, statistics, excluded runs, bad input and escaping.
+
+Most tests write fixture run folders shaped like suite.app.run's (final.json, config.yaml,
+trials.jsonl); test_leaderboard_plots.py builds from a real tiny sweep.
+"""
+
+import csv
+import io
+import itertools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from scipy.stats import binomtest
+
+from suite.app.leaderboard import build_all
+from suite.core.errors import DataError
+from suite.core.topologies import parallel
+from suite.leaderboard import build, load
+from suite.leaderboard.reference import Oracle
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+GRAPH = parallel(["llama-3.2-1b", "llama-3.2-1b"], "llama-3.2-3b").to_dict()
+_COUNTER = itertools.count()
+DOCS = [f"mmlu-{i:05d}" for i in range(10)]
+
+
+def make_run(
+    root,
+    searcher="random",
+    seed=0,
+    scores=(1, 0, 1, 0, 1, 0, 1, 0, 1, 0),
+    units=12,
+    task="mmlu",
+    status="completed",
+    label=None,
+    stamp=None,
+    n_iterations=10,
+    schema_version=1,
+    graph=GRAPH,
+    trials=3,
+):
+    """A run folder as suite.app.run writes it (the fields the leaderboard reads)."""
+    stamp = stamp or f"20261126-12{next(_COUNTER):04d}-000000"
+    folder = Path(root) / task / searcher / f"{stamp}-s{seed}"
+    folder.mkdir(parents=True)
+    config = {
+        "searcher": {"name": searcher, "recommend": "best"},
+        "task": {"name": task},
+        "backend": {"name": "sim", "world_seed": 0},
+        "pool": {"name": "llama3"},
+        "budget": {"units": units},
+        "agent": {"name": "heuristic"},
+        "seed": seed,
+        "n_iterations": n_iterations,
+        "batch_size": 3,
+        "test_n": len(scores),
+        "results_dir": str(root),
+    }
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    record = {"schema_version": schema_version, "status": status}
+    if status == "completed":
+        record.update(
+            task=task,
+            backend="sim",
+            pool="llama3",
+            simulated=True,
+            backend_info={"name": "sim", "simulated": True, "world_seed": 0},
+            budget_units_max=units,
+            searcher=searcher,
+            searcher_label=label or searcher,
+            agent="heuristic",
+            seed=seed,
+            graph=graph,
+            graph_digest="d",
+            test_accuracy=sum(scores) / len(scores),
+            test_n=len(scores),
+            test_doc_ids=DOCS[: len(scores)],
+            test_scores=[float(s) for s in scores],
+            cost_flops=1.0e13,
+            latency_s=2.5,
+            graph_evals=trials,
+            question_evals=3 * trials,
+            meter={
+                "search": {"prompt_tokens": 100, "output_tokens": 50, "flops": 3.0e13},
+                "agent": {"prompt_tokens": 7, "output_tokens": 3, "calls": 1},
+            },
+            wall_s=0.5,
+            package_versions={"tts-graph-bench": "0.1.0"},
+        )
+    else:
+        record["reason"] = f"{status} on purpose"
+    (folder / "final.json").write_text(json.dumps(record))
+    lines = [
+        {"reward": (i % 3) / 3, "cost_flops": 1.0e13 * (i + 1), "graph": graph}
+        for i in range(trials)
+    ]
+    (folder / "trials.jsonl").write_text("".join(json.dumps(t) + "\n" for t in lines))
+    return folder
+
+
+def board_of(root):
+    return build.build(load.load(Path(root)), Oracle())
+
+
+def row(board, name, units=12):
+    group = next(g for g in board.groups if g.key.budget_units == units)
+    return next(r for r in group.rows if r.name == name)
+
+
+def cli(*args, cwd=ROOT):
+    return subprocess.run(
+        [sys.executable, "-m", "suite.leaderboard", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=ENV,
+        timeout=300,
+    )
+
+
+def test_rows_aggregate_over_seeds_with_ci_se_rank_and_paired_tests(tmp_path):
+    for seed in range(3):
+        make_run(tmp_path, "random", seed, scores=(1,) * 8 + (0, 0))
+        make_run(tmp_path, "reinforce", seed, scores=(0,) * 8 + (1, 0))
+    board = board_of(tmp_path)
+    best, other = row(board, "random"), row(board, "reinforce")
+    assert best.rank == 1 and other.rank == 2
+    assert best.seeds == [0, 1, 2] and best.mean == pytest.approx(0.8)
+    assert best.ci == (0.8, 0.8) and best.se == 0.0  # constant over seeds
+    assert other.paired_n == 3 and other.p_seeds == 0.0  # every seed moved by the same amount
+    # McNemar pools seeds x shared questions: per seed 8 only the best got right, 1 the other way
+    assert other.discordant == (24, 3)
+    assert other.p_mcnemar == pytest.approx(binomtest(24, 27, 0.5).pvalue)
+    assert best.p_seeds is None  # the best is not compared with itself
+    group = board.groups[0]  # regret against the precomputed best canonical graph (sim)
+    assert "canonical" in group.best_known_source and group.best_known > best.expected
+    assert other.regret == best.regret == pytest.approx(group.best_known - best.expected)
+    assert best.cost["graph_evals"] == 3 and best.cost["search_tokens"] == 150
+
+
+def test_bootstrap_ci_and_se_over_varying_seeds(tmp_path):
+    for seed, k in enumerate((3, 5, 7, 9)):
+        make_run(tmp_path, "random", seed, scores=(1,) * k + (0,) * (10 - k))
+    r = row(board_of(tmp_path), "random")
+    assert r.mean == pytest.approx(0.6)
+    assert r.se == pytest.approx(0.1290994, rel=1e-4)  # sd 0.258 over 4 seeds
+    assert 0.3 <= r.ci[0] < 0.5 and 0.7 < r.ci[1] <= 0.9
+
+
+def test_groups_split_by_budget_and_task(tmp_path):
+    make_run(tmp_path, "random", 0, units=6)
+    make_run(tmp_path, "random", 1, units=6)
+    make_run(tmp_path, "random", 0, units=12)
+    make_run(tmp_path, "random", 1, units=12)
+    make_run(tmp_path, "random", 0, task="humaneval")
+    make_run(tmp_path, "random", 1, task="humaneval")
+    board = board_of(tmp_path)
+    keys = [(g.key.task, g.key.budget_units) for g in board.groups]
+    assert keys == [("humaneval", 12), ("mmlu", 6), ("mmlu", 12)]
+    assert all(len(g.rows[0].seeds) == 2 for g in board.groups)
+
+
+def test_agent_rows_keep_the_agent_in_their_name(tmp_path):
+    for seed in range(2):
+        make_run(tmp_path, "agent_reinforce", seed, label="agent_reinforce[heuristic]")
+    board = board_of(tmp_path)
+    names = [r.name for r in board.searcher_rows]
+    assert names == ["agent_reinforce[heuristic]"]
+    assert board.searcher_rows[0].agent == "heuristic"
+
+
+def test_failed_interrupted_running_and_unreadable_runs_are_listed_not_averaged(tmp_path):
+    make_run(tmp_path, "random", 0, scores=(1,) * 10)
+    make_run(tmp_path, "random", 1, scores=(1,) * 10)
+    make_run(tmp_path, "random", 2, status="failed")
+    make_run(tmp_path, "random", 3, status="interrupted")
+    make_run(tmp_path, "random", 4, status="running")
+    bad = make_run(tmp_path, "random", 5)
+    (bad / "final.json").write_text('{"status": "compl')
+    board = board_of(tmp_path)
+    assert row(board, "random").seeds == [0, 1] and row(board, "random").mean == 1.0
+    statuses = sorted(e.status for e in board.collection.excluded)
+    assert statuses == ["failed", "interrupted", "running", "unreadable"]
+    out = tmp_path / "lb"
+    build_all(tmp_path, out, plots=False)
+    text = (out / "README.md").read_text()
+    assert "4 run folders are not averaged in" in text and "failed on purpose" in text
+    listed = json.loads((out / "leaderboard.json").read_text())["excluded"]
+    assert len(listed) == 4
+
+
+def test_a_rerun_of_the_same_seed_supersedes_the_older_run(tmp_path):
+    make_run(tmp_path, "random", 0, scores=(0,) * 10, stamp="20261126-100000-000000")
+    make_run(tmp_path, "random", 0, scores=(1,) * 10, stamp="20261126-110000-000000")
+    make_run(tmp_path, "random", 1, scores=(1,) * 10)
+    board = board_of(tmp_path)
+    assert row(board, "random").mean == 1.0 and row(board, "random").seeds == [0, 1]
+    assert [e.status for e in board.collection.excluded] == ["superseded"]
+
+
+def test_runs_with_other_settings_get_their_own_named_row(tmp_path):
+    for seed in range(3):
+        make_run(tmp_path, "random", seed)
+    for seed in range(2):
+        make_run(tmp_path, "random", seed, n_iterations=3, stamp="20261126-130000-000000")
+    names = sorted(r.name for r in board_of(tmp_path).searcher_rows)
+    assert names == ["random", "random (n_iterations=3)"]
+
+
+def test_single_model_rows_sit_beside_the_searchers_in_every_budget(tmp_path):
+    for units in (6, 12):
+        make_run(tmp_path, "random", 0, units=units)
+        make_run(tmp_path, "random", 1, units=units)
+    single = tmp_path / "mmlu" / "single"
+    single.mkdir()
+    record = {
+        "task": "mmlu",
+        "backend": "sim",
+        "simulated": True,
+        "graph": {"final_model": "llama-3.1-8b", "nodes": [], "edges": []},
+        "test_accuracy": 0.64,
+        "test_ci95": [0.54, 0.73],
+        "test_n": 100,
+        "cost_flops": 4.0e12,
+        "latency_s": 3.1,
+    }
+    (single / "sim-llama-3.1-8b.json").write_text(json.dumps(record))
+    board = board_of(tmp_path)
+    for g in board.groups:
+        ref = [r for r in g.rows if r.kind == "single"]
+        assert [r.name for r in ref] == ["single: llama-3.1-8b"]
+        assert ref[0].ci == (0.54, 0.73) and ref[0].rank is None
+    assert board.collection.singles[0].pool == "llama3"
+
+
+def test_every_output_states_backend_agent_version_and_date(tmp_path):
+    for seed in range(2):
+        make_run(tmp_path, "agent_reinforce", seed, label="agent_reinforce[heuristic]")
+        make_run(tmp_path, "random", seed)
+    out = tmp_path / "lb"
+    board, files = build_all(tmp_path, out, plots=False)
+    assert {p.name for p in files} == {
+        "README.md",
+        "leaderboard.html",
+        "leaderboard.tex",
+        "leaderboard.csv",
+        "leaderboard.json",
+    }
+    for name in ("README.md", "leaderboard.html", "leaderboard.tex"):
+        text = (out / name).read_text()
+        assert "simulated" in text and "heuristic" in text
+        assert "Suite version 0.1.0" in text and board.generated in text
+    doc = json.loads((out / "leaderboard.json").read_text())
+    assert doc["schema"] == "tts-graph-bench/leaderboard" and doc["schema_version"] == 1
+    group = doc["groups"][0]
+    assert group["backend"] == "sim" and group["agents"] == ["heuristic"]
+    assert group["suite_versions"] == ["0.1.0"] and doc["generated"] == board.generated
+    rows = list(csv.DictReader(io.StringIO((out / "leaderboard.csv").read_text())))
+    assert len(rows) == 2 and rows[0]["backend"] == "sim" and rows[0]["generated"]
+
+
+def test_planted_markup_is_escaped_everywhere(tmp_path):
+    evil = '<script>alert("x")</script>'
+    for seed in range(2):
+        make_run(tmp_path, "random", seed, label=f"random{evil}")
+        make_run(tmp_path, "reinforce", seed, label=f"{evil}&<img src=x onerror=alert(1)>")
+    failed = make_run(tmp_path, "random", 7, status="failed")
+    record = json.loads((failed / "final.json").read_text())
+    record["reason"] = f"boom {evil}"
+    (failed / "final.json").write_text(json.dumps(record))
+    out = tmp_path / "lb"
+    build_all(tmp_path, out, plots=False)
+    page = (out / "leaderboard.html").read_text()
+    assert page.count("<script>") == 1  # the page's own sorting script, nothing planted
+    assert page.rindex("<script>") > page.rindex("&lt;script&gt;")  # and it comes last
+    assert "<img" not in page and 'alert("x")' not in page
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    readme = (out / "README.md").read_text()
+    assert "<script>" not in readme and "<img" not in readme and "&lt;script&gt;" in readme
+    assert "\\textless{}script\\textgreater{}" in (out / "leaderboard.tex").read_text()
+
+
+def test_one_seed_warns_and_strict_fails(tmp_path):
+    make_run(tmp_path, "random", 0)
+    make_run(tmp_path, "reinforce", 0)
+    make_run(tmp_path, "reinforce", 1)
+    board = board_of(tmp_path)
+    single_seed = row(board, "random")
+    assert single_seed.ci is None and single_seed.se is None and "1 seed" in single_seed.note
+    assert len(board.warnings) == 1 and "random" in board.warnings[0]
+    res = cli(tmp_path, "--out", tmp_path / "lb", "--no-plots")
+    assert res.returncode == 0 and "warning:" in res.stderr and "1 seed" in res.stderr
+    res = cli(tmp_path, "--out", tmp_path / "lb", "--no-plots", "--strict")
+    assert res.returncode == 2
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        ("missing", "does not exist"),
+        ("empty", "no run folders"),
+        ("mixed", "mix schema versions 1 (1 runs"),
+        ("future", "schema version 2, but this suite reads version 1"),
+        ("all_failed", "no completed run"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, setup, message):
+    results = tmp_path / "results"
+    if setup != "missing":
+        results.mkdir()
+    if setup == "mixed":
+        make_run(results, "random", 0)
+        make_run(results, "random", 1, schema_version=2)
+    if setup == "future":
+        make_run(results, "random", 0, schema_version=2)
+    if setup == "all_failed":
+        make_run(results, "random", 0, status="failed")
+    res = cli(results, "--out", tmp_path / "lb")
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+    assert "Traceback" not in res.stderr
+
+
+def test_load_raises_data_error_for_a_missing_folder(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        load.load(tmp_path / "nope")
+
+
+def test_about_file_in_the_output_folder_goes_under_the_readme_header(tmp_path):
+    make_run(tmp_path / "r", "random", 0)
+    make_run(tmp_path / "r", "random", 1)
+    out = tmp_path / "lb"
+    out.mkdir()
+    (out / "ABOUT.md").write_text("Swept at commit abc in 14 minutes.\n")
+    res = cli(tmp_path / "r", "--out", out, "--no-plots")
+    assert res.returncode == 0, res.stderr
+    readme = (out / "README.md").read_text()
+    assert readme.index("Swept at commit abc") < readme.index("## mmlu")
