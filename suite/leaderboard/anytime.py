@@ -17,8 +17,8 @@ import numpy as np
 
 from suite.core import stats
 from suite.leaderboard.build import Group, Leaderboard
+from suite.leaderboard.figure import colours, legend_below, panels, save, source
 from suite.leaderboard.load import Run, read_trials
-from suite.leaderboard.plots import _legend_below, _panels, _source, colours, save
 
 Curves = dict[str, list[dict[str, np.ndarray]]]  # row name -> one curve set per run
 
@@ -106,7 +106,7 @@ def plot(board: Leaderboard, group: Group, data: Curves, out: Path) -> list[str]
     if not data:
         return []
     sim = group.simulated and all("incumbent" in c for cs in data.values() for c in cs)
-    fig, axes = _panels(4 if sim else 2, 5.2, 3.4, max_cols=2)
+    fig, axes = panels(4 if sim else 2, 5.2, 3.4, max_cols=2)
     metrics = [("reward", "best-so-far search reward (%)")]
     if sim:
         metrics.append(("incumbent", "incumbent's expected accuracy (%, sim)"))
@@ -118,28 +118,34 @@ def plot(board: Leaderboard, group: Group, data: Curves, out: Path) -> list[str]
             ax.set_ylabel(ylabel)
             ax.set_xlabel("graph evaluations" if axis == "evals" else "search FLOPs (log scale)")
             if axis == "flops":
-                from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-                ax.set_xscale("log")
-                ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 3.0)))
-                ax.xaxis.set_major_formatter(FuncFormatter(_sci))
-                ax.xaxis.set_minor_formatter(NullFormatter())
+                _log_flops(ax)
             ax.grid(alpha=0.3)
     if sim and group.best_known is not None:
         for ax in axes[2:]:
             ax.axhline(
                 100 * group.best_known, color="black", lw=0.8, ls=":", label="best known graph"
             )
-    _legend_below(fig, axes, ncol=3)
+    legend_below(fig, axes, ncol=3)
     k = group.key
     fig.suptitle(
-        f"Anytime search curves: {k.task}, {k.budget_units} units ({_source([group])}); mean "
+        f"Anytime search curves: {k.task}, {k.budget_units} units ({source([group])}); mean "
         "over seeds with 95% t-interval bands\nTop: best reward so far (accuracy on the 1-10 "
         "search questions of one evaluation: noisy).\nBottom: expected accuracy (sim, 4,000 "
         "questions) of the graph with the best reward so far.",
         fontsize=9,
     )
     return save(fig, out, f"anytime_{k.slug}")
+
+
+def _log_flops(ax: Any) -> None:
+    """Log x axis with ticks at 1 and 3 per decade, labelled ``3e13``."""
+    # matplotlib stays a lazy import (about a second to import): see figure.pyplot.
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 3.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(_sci))
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def _band(

@@ -264,6 +264,7 @@ def _rank_and_compare(rows: list[Row]) -> None:
     """Rank rows by mean accuracy (1 = best, ties averaged); compare each with the best."""
     if not rows:
         return
+    # scipy.stats takes about a second to import; a build with no rows never needs it.
     from scipy.stats import rankdata
 
     ranks = rankdata([-r.mean for r in rows])
@@ -351,6 +352,7 @@ class RankSummary:
 
 def rank_summary(board: Leaderboard, backend: str, pool: str) -> RankSummary:
     """Per-cell ranks, average ranks, Friedman test and Nemenyi post-hoc (cells are blocks)."""
+    # scipy.stats stays lazy, as in _rank_and_compare.
     from scipy.stats import rankdata
 
     cells, searchers, table = rank_matrix(board, backend, pool)

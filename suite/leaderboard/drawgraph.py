@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from suite.core.graph import FINAL, CollabGraph, Role
-from suite.leaderboard.build import Group, Leaderboard
+from suite.leaderboard.build import Group, Row
+from suite.leaderboard.figure import panels, save
+from suite.leaderboard.load import Run
 
 SHAPES = {Role.ASSISTANT: "o", Role.FUSER: "s"}
 FINAL_SHAPE = "*"
@@ -58,11 +60,10 @@ def draw(ax: Any, graph: CollabGraph, model_colour: dict[str, str]) -> None:
         ax.spines[side].set_visible(False)
 
 
-def found_graphs(board: Leaderboard, group: Group, out: Path) -> list[str]:
+def found_graphs(group: Group, out: Path) -> list[str]:
     """One panel per searcher row: the found graph of its median-accuracy seed."""
+    # matplotlib stays a lazy import (about a second to import): see figure.pyplot.
     from matplotlib.lines import Line2D
-
-    from suite.leaderboard.plots import _panels, representative, save
 
     rows = [r for r in group.rows if r.kind == "searcher" and r.runs]
     if not rows:
@@ -72,7 +73,7 @@ def found_graphs(board: Leaderboard, group: Group, out: Path) -> list[str]:
         graph for _, run in graphs for graph in [CollabGraph.from_dict(run.graph)]
     )
     colour = {m: MODEL_COLOURS[i % len(MODEL_COLOURS)] for i, m in enumerate(models)}
-    fig, axes = _panels(len(rows), 4.4, 3.4)
+    fig, axes = panels(len(rows), 4.4, 3.4)
     for ax, (row, run) in zip(axes, graphs, strict=True):
         graph = CollabGraph.from_dict(run.graph)
         draw(ax, graph, colour)
@@ -97,6 +98,12 @@ def found_graphs(board: Leaderboard, group: Group, out: Path) -> list[str]:
         fontsize=9,
     )
     return save(fig, out, f"graphs_{k.slug}")
+
+
+def representative(row: Row) -> Run:
+    """The run whose test accuracy is the median of the row's (lower median; lowest seed)."""
+    ordered = sorted(row.runs, key=lambda r: (r.test_accuracy, r.seed))
+    return ordered[(len(ordered) - 1) // 2]
 
 
 def _model_order(graphs: Any) -> list[str]:

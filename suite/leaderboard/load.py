@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from suite.config import CONF_DIR
 from suite.core.errors import DataError
 from suite.core.graph import CollabGraph
 from suite.engine.results import SCHEMA_VERSION
@@ -301,8 +302,6 @@ def _dedupe(runs: list[Run], root: Path) -> tuple[list[Run], list[Excluded]]:
 
 
 def _pool_configs() -> dict[str, Any]:
-    from suite.config import CONF_DIR
-
     out = {}
     for path in sorted((CONF_DIR / "pool").glob("*.yaml")):
         out[path.stem] = yaml.safe_load(path.read_text(encoding="utf-8"))

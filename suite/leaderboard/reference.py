@@ -18,9 +18,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import multiprocessing
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from functools import cache
 from pathlib import Path
@@ -33,6 +35,7 @@ from suite.core.cost import TokenProfile
 from suite.core.graph import CollabGraph
 from suite.core.io import write_atomic
 from suite.core.space import GraphSpace
+from suite.core.topologies import family
 from suite.sim.world import SimWorld, expected_accuracy, load_profiles
 
 REFERENCE_FILE = Path(__file__).with_name("sim_reference.json")
@@ -126,9 +129,6 @@ class Oracle:
         if n <= 1:
             results = [_expected(job) for job in todo.values()]
         else:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
             ctx = multiprocessing.get_context("fork")
             with ProcessPoolExecutor(n, mp_context=ctx) as executor:
                 results = list(executor.map(_expected, todo.values(), chunksize=8))
@@ -168,8 +168,6 @@ def _read_reference() -> dict[str, Any]:
 
 def compute(pool: str, task: str, units: int, world_seed: int = 0) -> dict[str, Any]:
     """The best canonical layout of every feasible mix of one cell (minutes at 48 units)."""
-    from suite.core.topologies import family
-
     world, space = _world(pool, task, world_seed), _space(pool, task, units)
     scored: list[tuple[float, CollabGraph]] = []
     for mix in space.feasible_mixes():
