@@ -85,16 +85,16 @@ class AgentReinforceSearcher(AgentLoopSearcher):
         space, rng = self.ctx.space, self.ctx.rng
         plan: list[dict[str, Any]] = []
         if self.pilot_questions:
-            for m in space.models:
-                if m.unit_cost <= space.budget_units:
-                    plan.append(
-                        {
-                            "phase": "pilot",
-                            "single": m.name,
-                            "n_docs": self.pilot_questions,
-                            "graph": CollabGraph.single(m.name).to_dict(),
-                        }
-                    )
+            for k in space.affordable(space.budget_units):
+                name = space.models[k].name
+                plan.append(
+                    {
+                        "phase": "pilot",
+                        "single": name,
+                        "n_docs": self.pilot_questions,
+                        "graph": CollabGraph.single(name).to_dict(),
+                    }
+                )
         if self.pilot_mix_questions:
             mixes = space.feasible_mixes()
             allowance = math.floor(self.pilot_share * self.ctx.eval_budget + 1e-9)

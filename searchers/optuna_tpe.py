@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from suite.core.distribution import reaches
+from suite.core.edges import EdgeWalk
 from suite.core.errors import ConfigError
 from suite.core.graph import FINAL, CollabGraph, Node, Role
 from suite.core.space import Mix
@@ -167,22 +167,16 @@ class OptunaTpeSearcher(Searcher):
         mix = self._mix
         if mix is None:
             mix = self._mixes[self._labels.index(trial.suggest_categorical("mix", self._labels))]
-        names = [m for m, c in zip(space.model_names, mix, strict=True) for _ in range(c)]
+        names = space.mix_names(mix)
         ids = space.node_ids[: len(names)]
         roles = {i: Role(trial.suggest_categorical(f"role_{i}", ROLE_CHOICES)) for i in ids}
-        adj: dict[str, set[str]] = {i: set() for i in [*ids, FINAL]}
-        edges, skipped = [], 0
-        for src, dst in space.candidate_edges:
-            if src not in adj or dst not in adj:
-                continue
-            if trial.suggest_categorical(f"edge_{src}_{dst}", EDGE_CHOICES):
-                if reaches(adj, dst, src):
-                    skipped += 1  # would close a cycle: refused, as at insertion in §1
-                    continue
-                adj[src].add(dst)
-                edges.append((src, dst))
+        walk, skipped = EdgeWalk(space, ids), 0
+        for src, dst in walk.candidates():  # every edge variable is suggested, cycle-closers too
+            wanted = trial.suggest_categorical(f"edge_{src}_{dst}", EDGE_CHOICES)
+            if wanted and not walk.try_add(src, dst):
+                skipped += 1  # would close a cycle: refused, as at insertion in §1
         nodes = [Node(i, m, roles[i]) for i, m in zip(ids, names, strict=True)]
-        built = CollabGraph.build(nodes, edges, space.final_model)
+        built = CollabGraph.build(nodes, walk.edges, space.final_model)
         graph, deleted = space.repair(built, self.ctx.rng)
         added = set(graph.edges) - set(built.edges)
         notes = {
@@ -221,7 +215,7 @@ class OptunaTpeSearcher(Searcher):
         """Before any trial: the mix's nodes as assistants, each straight into ``final``."""
         space = self.ctx.space
         mix = self._mix or self._mixes[0]
-        names = [m for m, c in zip(space.model_names, mix, strict=True) for _ in range(c)]
+        names = space.mix_names(mix)
         nodes = [Node(i, m) for i, m in zip(space.node_ids, names, strict=False)]
         graph = CollabGraph.build(nodes, [(n.id, FINAL) for n in nodes], space.final_model)
         return space.repair(graph, np.random.default_rng(0))[0]

@@ -13,8 +13,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from suite.core.distribution import GraphDistribution, reaches
+from suite.core.distribution import GraphDistribution
+from suite.core.edges import EdgeWalk
 from suite.core.errors import ConfigError
+from suite.core.gradient import grad_log_prob
 from suite.core.graph import FINAL, CollabGraph, Node, Role
 from suite.search.searcher import Observation, Proposal, SearchContext, Searcher
 
@@ -113,7 +115,7 @@ class ReinforceSearcher(Searcher):
         rng = self.ctx.rng
         draw = self._dist.sample(rng)  # §5 step 1: each question gets its own graph
         graph, deleted = self.ctx.space.repair(draw.full, rng)
-        self._drawn[number] = self._dist.grad_log_prob(draw.full, draw.order)
+        self._drawn[number] = grad_log_prob(self._dist, draw.full, draw.order)
         info: dict[str, Any] = {
             "iteration": number // self._batch,
             "log_prob": draw.log_prob,
@@ -278,39 +280,28 @@ def extract(
     """
     space = dist.space
     order = [int(i) for i in rng.permutation(space.max_nodes)]
-    models = _greedy_models(dist, order)
-    kept = [space.node_ids[s] for s in order if space.node_ids[s] in models]
-    adj: dict[str, set[str]] = {i: set() for i in [*kept, FINAL]}
-    probs = {e: dist.edge_prob(*e) for e in space.candidate_edges if e[0] in adj and e[1] in adj}
+    picks = space.pick_models(
+        order, lambda slot, aff: aff[int(np.argmax(dist.model_logits[slot][list(aff)]))]
+    )
+    models = {p.node_id: space.models[p.model].name for p in picks}
+    kept = [p.node_id for p in picks]
+    walk = EdgeWalk(space, kept)
+    probs = {e: dist.edge_prob(*e) for e in walk.candidates()}
     ranked = sorted((e for e, p in probs.items() if p > edge_threshold), key=lambda e: -probs[e])
     for src, dst in ranked:
-        if len(adj[src]) < max_out_edges and not reaches(adj, dst, src):
-            adj[src].add(dst)
+        if len(walk.adj[src]) < max_out_edges:
+            walk.try_add(src, dst)
     links = {e: -math.log(p) for e, p in probs.items() if p >= link_threshold}
     for node in kept:
-        if not reaches(adj, node, FINAL):
-            _link(adj, node, _best_path(links, node))
-    edges = [(s, d) for s in kept for d in sorted(adj[s])]
-    wired = CollabGraph.build([Node(i, models[i]) for i in kept], edges, space.final_model)
+        if not walk.reaches(node, FINAL):
+            _link(walk, node, _best_path(links, node))
+    wired = CollabGraph.build([Node(i, models[i]) for i in kept], walk.edges, space.final_model)
     capped, _ = space.repair(wired, rng)
     roles, _, _ = dist.sample_roles(rng, capped)
     nodes = [Node(n.id, n.model, roles.get(n.id, Role.ASSISTANT)) for n in capped.nodes]
     graph = CollabGraph.build(nodes, capped.edges, space.final_model)
     space.check(graph)
     return graph
-
-
-def _greedy_models(dist: GraphDistribution, order: list[int]) -> dict[str, str]:
-    """Step 4.1: the highest-logit affordable model per slot, in the shuffled order."""
-    space, left, out = dist.space, dist.space.budget_units, {}
-    for slot in order:
-        affordable = [k for k, m in enumerate(space.models) if m.unit_cost <= left]
-        if not affordable:
-            break  # the budget only shrinks: no later slot fits either
-        k = affordable[int(np.argmax(dist.model_logits[slot][affordable]))]
-        out[space.node_ids[slot]] = space.models[k].name
-        left -= space.models[k].unit_cost
-    return out
 
 
 def _best_path(weights: Mapping[tuple[str, str], float], start: str) -> list[str]:
@@ -337,15 +328,15 @@ def _best_path(weights: Mapping[tuple[str, str], float], start: str) -> list[str
     return []
 
 
-def _link(adj: dict[str, set[str]], start: str, path: list[str]) -> None:
+def _link(walk: EdgeWalk, start: str, path: list[str]) -> None:
     """Add ``path``'s edges until ``start`` reaches final; fall back to a direct final edge."""
     current = start
     for nxt in path[1:]:
-        if reaches(adj, current, FINAL):
+        if walk.reaches(current, FINAL):
             return
-        if reaches(adj, nxt, current):  # would close a cycle
+        if walk.closes_cycle(current, nxt):
             break
-        adj[current].add(nxt)
+        walk.add(current, nxt)
         current = nxt
-    if not reaches(adj, current, FINAL):
-        adj[current].add(FINAL)
+    if not walk.reaches(current, FINAL):
+        walk.add(current, FINAL)

@@ -86,8 +86,8 @@ def _next_graph(
     sinks = [i for i in ids if not any(s == i for s, _ in edges)]
     edges += [(i, FINAL) for i in sinks]
     indeg = {i: sum(d == i for _, d in edges) for i in ids}
-    models = [m for m, c in zip(space.model_names, mix, strict=True) for _ in range(c)]
-    models.sort(key=lambda m: -sizes.get(m, 0))  # larger models where more inputs arrive
+    # larger models where more inputs arrive
+    models = sorted(space.mix_names(tuple(mix)), key=lambda m: -sizes.get(m, 0))
     order = sorted(ids, key=lambda i: (-indeg[i], ids.index(i)))
     chosen = dict(zip(order, models, strict=False))
     roles = dict.fromkeys(ids, Role.ASSISTANT)
@@ -140,7 +140,8 @@ def _propose(fields: Mapping[str, Any], space: GraphSpace) -> str:
         spare = space.budget_units - space.units(best)
         for k, n in sorted(enumerate(nodes), key=lambda kn: space.specs[kn[1].model].size_rank):
             cost = space.specs[n.model].unit_cost
-            bigger = [m for m in space.models if m.unit_cost > cost and m.unit_cost - cost <= spare]
+            fits = [space.models[j] for j in space.affordable(spare + cost)]
+            bigger = [m for m in fits if m.unit_cost > cost]
             if bigger:
                 nodes[k] = Node(n.id, bigger[0].name, n.role)
                 break
