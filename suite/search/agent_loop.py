@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from suite.core.distribution import GraphDistribution
-from suite.core.errors import ConfigError, ProposalParseError, SuiteError
+from suite.core.errors import ConfigError, ForeignScriptError, ProposalParseError, SuiteError
 from suite.core.graph import CollabGraph
 from suite.core.space import Mix
 from suite.prompts import Message
@@ -120,7 +120,7 @@ class AgentLoopSearcher(Searcher):
                 graph, table = self._apply(reply.text)
             except ProposalParseError as exc:
                 errors.append(str(exc))
-                if "non-English" in str(exc):
+                if isinstance(exc, ForeignScriptError):
                     history = 0  # the paper drops the history after a foreign-script reply
                 continue
             self.table = table
