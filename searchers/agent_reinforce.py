@@ -18,7 +18,7 @@ from suite.core.graph import CollabGraph
 from suite.core.space import Mix
 from suite.search import llm_search as ls
 from suite.search.agent_loop import AgentLoopSearcher
-from suite.search.searcher import AgentRequest, Observation, Proposal
+from suite.search.searcher import AgentRequest, Observation, Proposal, feasible_sample, pick
 
 
 class AgentReinforceSearcher(AgentLoopSearcher):
@@ -105,7 +105,7 @@ class AgentReinforceSearcher(AgentLoopSearcher):
                 self.init_notes = {"pilot_mixes": f"{room} of {len(mixes)} (pilot_share)"}
                 mixes = tuple(mixes[k] for k in keep)
             for mix in mixes:
-                graph, _ = space.repair(self.prior.sample(rng, mix=mix).full, rng)
+                graph = feasible_sample(self.prior, rng, mix)[1]
                 plan.append(
                     {
                         "phase": "pilot",
@@ -125,9 +125,7 @@ class AgentReinforceSearcher(AgentLoopSearcher):
         plan = []
         for vec in vectors:
             for variant in self._variants(vec):
-                graph, _ = self.ctx.space.repair(
-                    half.sample(self.ctx.rng, mix=variant).full, self.ctx.rng
-                )
+                graph = feasible_sample(half, self.ctx.rng, variant)[1]
                 plan.append(
                     {
                         "phase": "pretest",
@@ -141,8 +139,7 @@ class AgentReinforceSearcher(AgentLoopSearcher):
         return plan
 
     def _initial_mixes(self) -> tuple[list[Mix], dict[str, Any]]:
-        space, agent = self.ctx.space, self.ctx.agent
-        assert agent is not None
+        space, agent = self.ctx.space, self.agent
         mixes = space.feasible_mixes()
         self.data_text = self._data_block()
         messages = ls.render(
@@ -197,7 +194,7 @@ class AgentReinforceSearcher(AgentLoopSearcher):
         """The best pre-test variant wins; ties at random (§6 step 3)."""
         top = max(r for _, r in self.pretest)
         tied = [m for m, r in self.pretest if r == top]
-        self.mix = tuple(tied[int(self.ctx.rng.integers(len(tied)))])
+        self.mix = tuple(pick(self.ctx.rng, tied))
         self.phase = "loop"
 
     def _observe_prelude(self, proposal: Proposal, observation: Observation) -> None:

@@ -18,7 +18,17 @@ from suite.core.edges import EdgeWalk
 from suite.core.errors import ConfigError
 from suite.core.gradient import grad_log_prob
 from suite.core.graph import FINAL, CollabGraph, Node, Role
-from suite.search.searcher import Observation, Proposal, SearchContext, Searcher
+from suite.search.searcher import (
+    RECOMMEND,
+    BestSoFar,
+    Observation,
+    Proposal,
+    SearchContext,
+    Searcher,
+    check_choice,
+    feasible_sample,
+    repair_report,
+)
 
 PARAMS = ("edge_logits", "role_logits", "model_logits")
 _BETAS, _EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults, which GPTSwarm uses
@@ -70,16 +80,10 @@ class ReinforceSearcher(Searcher):
             not isinstance(batch, int) or isinstance(batch, bool) or batch < 1
         ):
             raise ConfigError(f"searcher.batch must be null or an integer >= 1, got {batch!r}")
-        if baseline not in ("none", "moving_average"):
-            raise ConfigError(
-                f"searcher.baseline must be 'none' or 'moving_average', got '{baseline}'"
-            )
+        check_choice("baseline", baseline, ("none", "moving_average"))
         if not isinstance(baseline_decay, int | float) or not 0.0 <= baseline_decay < 1.0:
             raise ConfigError(f"searcher.baseline_decay must be in [0, 1), got {baseline_decay!r}")
-        if recommend not in ("extracted", "best", "last"):
-            raise ConfigError(
-                f"searcher.recommend must be 'extracted', 'best' or 'last', got '{recommend}'"
-            )
+        check_choice("recommend", recommend, ("extracted", *RECOMMEND))
         for key, value in (("edge_threshold", edge_threshold), ("link_threshold", link_threshold)):
             if not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
                 raise ConfigError(f"searcher.{key} must be a probability in [0, 1], got {value!r}")
@@ -106,28 +110,25 @@ class ReinforceSearcher(Searcher):
         # extraction draws its own shuffle and roles: recommend() is repeatable and leaves
         # the search's generator alone
         self._extract_seed = int(ctx.rng.integers(2**63 - 1))
-        self._best: tuple[float, CollabGraph] | None = None
-        self._ties = 0
-        self._last: CollabGraph | None = None
+        self._seen = BestSoFar()
 
     # ---- ask/tell ----------------------------------------------------------------------------
     def _propose(self, number: int) -> Proposal:
-        rng = self.ctx.rng
-        draw = self._dist.sample(rng)  # §5 step 1: each question gets its own graph
-        graph, deleted = self.ctx.space.repair(draw.full, rng)
+        # §5 step 1: each question gets its own graph
+        draw, graph, deleted = feasible_sample(self._dist, self.ctx.rng)
         self._drawn[number] = grad_log_prob(self._dist, draw.full, draw.order)
         info: dict[str, Any] = {
             "iteration": number // self._batch,
             "log_prob": draw.log_prob,
             "role_fallback": draw.role_fallback,
-            **repair_notes(draw.full, graph, deleted),
+            **repair_report(draw.full, graph, deleted),
         }
         if self._last_update is not None:
             info["update"], self._last_update = self._last_update, None
         return Proposal(graph, number, 1, info)
 
     def _observe(self, proposal: Proposal, observation: Observation) -> None:
-        self._track(proposal.graph, observation.reward)
+        self._seen.observe(proposal.graph, observation.reward, self.ctx.rng)
         grad = self._drawn.pop(proposal.number)
         self._batch_grads.append((grad, observation.reward, float(proposal.info["log_prob"])))
         if len(self._batch_grads) >= self._batch:
@@ -176,15 +177,6 @@ class ReinforceSearcher(Searcher):
             return 0.0
         return self._avg / (1 - self.baseline_decay**self._avg_n)
 
-    def _track(self, graph: CollabGraph, reward: float) -> None:
-        self._last = graph
-        if self._best is None or reward > self._best[0]:
-            self._best, self._ties = (reward, graph), 1
-        elif reward == self._best[0]:
-            self._ties += 1  # reservoir sampling keeps each tied graph with equal chance
-            if self.ctx.rng.random() < 1.0 / self._ties:
-                self._best = (reward, graph)
-
     # ---- the result --------------------------------------------------------------------------
     @property
     def distribution(self) -> GraphDistribution:
@@ -193,10 +185,9 @@ class ReinforceSearcher(Searcher):
 
     def recommend(self) -> CollabGraph:
         """The extracted graph (§5 step 4), or the best / last observed with that option."""
-        if self.recommend_mode == "best" and self._best is not None:
-            return self._best[1]
-        if self.recommend_mode == "last" and self._last is not None:
-            return self._last
+        chosen = self._seen.chosen(self.recommend_mode)
+        if chosen is not None:
+            return chosen
         edge_thr, max_out, link_thr = self.thresholds
         rng = np.random.default_rng(self._extract_seed)
         return extract(self._dist, rng, edge_thr, max_out, link_thr)
@@ -204,7 +195,6 @@ class ReinforceSearcher(Searcher):
     # ---- state -------------------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
         return {
-            "rng": self.rng_state(self.ctx.rng),
             "dist": self._dist.state(),
             "adam": {"step": self._step, "m": _lists(self._m), "v": _lists(self._v)},
             "baseline": {"avg": self._avg, "n": self._avg_n},
@@ -212,13 +202,10 @@ class ReinforceSearcher(Searcher):
             "batch": [[_lists(g), u, lp] for g, u, lp in self._batch_grads],
             "last_update": self._last_update,
             "extract_seed": self._extract_seed,
-            "best": None if self._best is None else [self._best[0], self._best[1].to_dict()],
-            "ties": self._ties,
-            "last": None if self._last is None else self._last.to_dict(),
+            **self._seen.state(),
         }
 
     def _load_state(self, state: Mapping[str, Any]) -> None:
-        self.set_rng_state(self.ctx.rng, state["rng"])
         self._dist = GraphDistribution.from_state(self.ctx.space, dict(state["dist"]))
         self._step = int(state["adam"]["step"])
         self._m, self._v = _arrays(state["adam"]["m"]), _arrays(state["adam"]["v"])
@@ -227,26 +214,7 @@ class ReinforceSearcher(Searcher):
         self._batch_grads = [(_arrays(g), float(u), float(lp)) for g, u, lp in state["batch"]]
         self._last_update = None if state["last_update"] is None else dict(state["last_update"])
         self._extract_seed = int(state["extract_seed"])
-        best = state["best"]
-        self._best = None if best is None else (float(best[0]), CollabGraph.from_dict(best[1]))
-        self._ties = int(state["ties"])
-        self._last = None if state["last"] is None else CollabGraph.from_dict(state["last"])
-
-
-def repair_notes(
-    sampled: CollabGraph, repaired: CollabGraph, deleted: tuple[str, ...]
-) -> dict[str, list[str]]:
-    """What ``space.repair`` changed: deleted nodes, edges added into final, demoted fusers."""
-    added = set(repaired.edges) - set(sampled.edges)
-    return {
-        "deleted_by_repair": list(deleted),
-        "linked_to_final": [i for i in repaired.node_ids if (i, FINAL) in added],
-        "fusers_demoted": [
-            n.id
-            for n in repaired.nodes
-            if n.role is Role.ASSISTANT and sampled.node(n.id).role is Role.FUSER
-        ],
-    }
+        self._seen.load_state(state)
 
 
 def _lists(arrays: Mapping[str, np.ndarray]) -> dict[str, Any]:
