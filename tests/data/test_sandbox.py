@@ -478,20 +478,23 @@ def test_every_attack_is_contained_as_an_ordinary_user() -> None:
     if os.geteuid() != 0:
         pytest.skip("this run is an ordinary user's already")
     found = bwrap.binary()
-    plan = bwrap.as_user(found, 1000) if found else "no bwrap"
+    root = Path(__file__).resolve().parents[2]
+    paths = sorted({str(root), *(p for p in sys.path if p and Path(p).is_dir())})
+    plan = bwrap.as_user(found, 1000, paths) if found else "no bwrap"
     if isinstance(plan, str):
         pytest.skip(f"cannot start a process as an ordinary user here: {plan}")
     basetemp = Path(tempfile.mkdtemp(prefix="tgb-ordinary-user-"))  # pytest's are root-only
     os.chown(basetemp, 1000, 1000)
     tests = [f"{__file__}::test_attack_is_contained", f"{__file__}::test_as_an_ordinary_user"]
-    cmd = [*plan.launcher, sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+    # the base interpreter with this one's import path: a venv's folder may be closed to others
+    cmd = [*plan.launcher, bwrap.interpreter()[0], "-m", "pytest", "-p", "no:cacheprovider",
            f"--basetemp={basetemp}", *tests, "-k", "no-hook or ordinary"]  # fmt: skip
-    env = {**os.environ, "TGB_SANDBOX_AS_USER": "1"}
+    env = {**os.environ, "TGB_SANDBOX_AS_USER": "1", "PYTHONPATH": os.pathsep.join(paths)}
     user = {} if plan.launcher else {"user": 1000, "group": 1000, "extra_groups": []}
     try:
         proc = subprocess.run(
             cmd, env=env, capture_output=True, text=True, timeout=300, pass_fds=plan.pass_fds,
-            cwd=Path(__file__).parents[2], **user,
+            cwd=root, **user,
         )  # fmt: skip
     finally:
         shutil.rmtree(basetemp, ignore_errors=True)

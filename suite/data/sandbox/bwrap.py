@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -188,12 +188,17 @@ def _probe_uncached(found: str | None, cfg_for: ConfigFor) -> Plan | str:
     return f"{found} cannot start a sandbox here ({reason or 'no reason given'})"
 
 
-def as_user(found: str, uid: int) -> Plan | str:
+def as_user(found: str, uid: int, extra: Sequence[str] = ()) -> Plan | str:
     """How root starts bwrap (or any command) as ``uid``: directly, or via a mount namespace.
 
     The namespace is made once per call and pinned by a descriptor for the process's life.
+
+    Args:
+        found: The bwrap executable.
+        uid: The user (and group) to run as.
+        extra: More folders the command needs to reach (a test's interpreter paths).
     """
-    needed = [*interpreter()[1], _package_root(found)]
+    needed = sorted({*interpreter()[1], _package_root(found), *extra})
     closed = sorted({c for c in map(_closed_ancestor, needed) if c is not None})
     if not closed:
         return Plan(found, False, run_as=uid)
