@@ -568,6 +568,22 @@ def test_weak_isolation_only_when_accepted(no_bwrap: None, monkeypatch: pytest.M
         Sandbox(FAST)
 
 
+def test_the_seccomp_filter_is_active() -> None:
+    """Without the hook, the kernel itself refuses new processes and sockets (threads start)."""
+    bare = _os_sandbox(audit_hook=False, cache_size=0)
+    if bare.isolation != "bwrap+seccomp":
+        pytest.skip(f"no seccomp filter here ({bare.isolation})")
+    program = (
+        "import os, socket, threading\n"
+        "assert 'Seccomp:\\t2' in open('/proc/self/status').read()\n"
+        "for call in (os.fork, lambda: socket.socket(), lambda: os.unshare(0x10000000)):\n"
+        "    try:\n        call()\n    except (PermissionError, AttributeError):\n        pass\n"
+        "    else:\n        raise SystemExit('not refused')\n"
+        "t = threading.Thread(target=print)\nt.start()\nt.join()\n"
+    )
+    assert bare.run(program).passed
+
+
 def test_the_seccomp_filter_is_well_formed() -> None:
     if not seccomp.supported():
         pytest.skip("no seccomp table for this architecture")
