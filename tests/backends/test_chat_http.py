@@ -6,6 +6,7 @@ import http.server
 import json
 import threading
 from collections.abc import Iterator
+from typing import ClassVar
 
 import pytest
 
@@ -16,7 +17,7 @@ from suite.core.errors import BackendError
 class _Recorder(http.server.BaseHTTPRequestHandler):
     """Answers every request with 200 and a chat reply, recording the headers it got."""
 
-    seen: list[dict[str, str]] = []
+    seen: ClassVar[list[dict[str, str]]] = []
 
     def _answer(self) -> None:
         type(self).seen.append(dict(self.headers.items()))
