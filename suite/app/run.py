@@ -25,24 +25,26 @@ from suite.engine import loop, results, session
 from suite.engine.summary import final_record, print_summary, progress_bar
 from suite.search.searcher import SearchContext
 
-_FLAGS_WITH_VALUE = {
-    "--cfg",
-    "-c",
-    "--package",
-    "-p",
-    "--config-path",
-    "-cp",
-    "--config-name",
-    "-cn",
-    "--config-dir",
-    "-cd",
-    "--experimental-rerun",
-    "--shell-completion",
-    "-sc",
-    "--info",
-}
+_FLAGS_WITH_VALUE = frozenset(
+    {
+        "--cfg",
+        "-c",
+        "--package",
+        "-p",
+        "--config-path",
+        "-cp",
+        "--config-name",
+        "-cn",
+        "--config-dir",
+        "-cd",
+        "--experimental-rerun",
+        "--shell-completion",
+        "-sc",
+        "--info",
+    }
+)
 # Jobs that launchers run in other processes (joblib, submitit, SLURM) append their failures to
-# this file, which main() names per sweep; main() exits 2 if any job failed anywhere.
+# this file, which _sweep() names per sweep; the sweep exits 2 if any job failed anywhere.
 FAILURES_ENV = "TTSGB_SWEEP_FAILURES"
 
 
@@ -231,7 +233,7 @@ class _Job:
 
     def __call__(self, cfg: Any) -> None:
         """Run the job Hydra composed ``cfg`` for."""
-        # Hydra is imported on use: commands whose overrides fail the checks never load it
+        # Hydra loads on use, so importing this module (for execute) stays light
         from hydra.core.hydra_config import HydraConfig
         from omegaconf import OmegaConf
 
@@ -261,7 +263,7 @@ def _hydra(job: _Job, args: Sequence[str]) -> None:
     ``args`` go through ``sys.argv`` for this one call only; the old value is put back after,
     also when Hydra exits (``--help``, a failed single run).
     """
-    import hydra  # heavy: loaded only once the overrides passed the one-line checks
+    import hydra  # heavy: loaded on use, so importing this module (for execute) stays light
 
     wrapped = hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(job)
     saved = sys.argv
