@@ -19,6 +19,7 @@ from suite.backends.base import AnswerKey, Doc
 from suite.config import TaskConfig
 from suite.core.errors import ConfigError, DataError
 from suite.data import cache as data
+from suite.data.layout import data_dir
 from suite.prompts import PromptSet
 from suite.sim import answers
 
@@ -89,7 +90,7 @@ class TaskAdapter:
         manager = TaskManager(
             include_path=str(include),
             include_defaults=False,
-            metadata={"data_dir": str(data.data_dir())},
+            metadata={"data_dir": str(data_dir())},
         )
         try:
             loaded = manager.load([self.cfg.lm_eval_task])["tasks"]
