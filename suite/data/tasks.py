@@ -20,6 +20,7 @@ from suite.config import TaskConfig
 from suite.core.errors import ConfigError, DataError
 from suite.data import cache as data
 from suite.data.layout import data_dir
+from suite.data.sandbox import Sandbox
 from suite.prompts import PromptSet
 from suite.sim import answers
 
@@ -246,7 +247,5 @@ class TaskAdapter:
             "test_n": len(self.test_docs),
         }
         if self.task.config.unsafe_code:  # the task runs model code: say how it was confined
-            from suite.data.sandbox import Sandbox
-
             record["sandbox"] = Sandbox().guarantees()
         return record
