@@ -35,6 +35,11 @@ def write_atomic(path: Path, text: str | bytes) -> None:
     except OSError as exc:
         raise storage_error(path, exc) from exc
     try:
+        # mkstemp creates 0600; give the file the mode a plain open() would (0666 less umask).
+        # umask can only be read by setting it: set a safe value for that instant, then restore.
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         data = text.encode("utf-8") if isinstance(text, str) else text
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
