@@ -136,6 +136,12 @@ def plot(board: Leaderboard, group: Group, data: Curves, out: Path) -> list[str]
                 label=f"reference graph (sim_reference.json {group.reference_version})",
             )
     legend_below(fig, axes)
+    title(fig, _title(group, data, sim))
+    return save(fig, out, f"anytime_{group.key.slug}")
+
+
+def _title(group: Group, data: Curves, sim: bool) -> str:
+    """What the curves show, whether bands are drawn, and the bottom row's meaning on sim."""
     k = group.key
     seeds = min(len(cs) for cs in data.values())
     bands = (
@@ -143,14 +149,17 @@ def plot(board: Leaderboard, group: Group, data: Curves, out: Path) -> list[str]
         if seeds >= stats.MIN_SEEDS_FOR_CI
         else f"no bands (n<{stats.MIN_SEEDS_FOR_CI} seeds)"
     )
-    title(
-        fig,
+    text = (
         f"Anytime search curves: {k.task}, {k.budget_units} units ({source([group])}); mean "
         f"over seeds, {bands}.\nTop: best reward so far (accuracy on the 1-10 search questions "
-        "of one evaluation: noisy).\nBottom: expected accuracy (sim, 4,000 questions) of the "
-        "graph with the best reward so far; last point: the recommended graph.",
+        "of one evaluation: noisy)."
     )
-    return save(fig, out, f"anytime_{k.slug}")
+    if sim:
+        text += (
+            "\nBottom: expected accuracy (sim, 4,000 questions) of the graph with the best "
+            "reward so far; last point: the recommended graph."
+        )
+    return text
 
 
 def _log_flops(ax: Any) -> None:

@@ -189,31 +189,7 @@ def accuracy_vs_latency(board: Leaderboard, out: Path) -> list[str]:
             for g in board.groups
             if (g.key.backend, g.key.pool, g.key.task) == (backend, pool, task)
         ]
-        lat: list[float] = []
-        acc: list[float] = []
-        for g in groups:
-            for r in g.rows:
-                if r.kind != "searcher":
-                    continue
-                xs = [run.latency_s for run in r.runs]
-                ys = [100 * score for score in r.scores]
-                ax.scatter(
-                    xs,
-                    ys,
-                    s=14,
-                    color=colour[r.name],
-                    marker=marker[g.key.budget_units],
-                    alpha=0.7,
-                    lw=0,
-                )
-                lat += xs
-                acc += ys
-        singles = [r for r in groups[0].rows if r.kind == "single"]
-        for r in (r for r in singles if r.metric == groups[0].metric):
-            x, y = r.cost["latency_s"], 100 * r.mean
-            ax.scatter([x], [y], marker="*", s=70, color="black", zorder=5)
-            label = r.name.removeprefix("single: ")
-            ax.annotate(label, (x, y), xytext=(4, -9), textcoords="offset points", fontsize=7)
+        lat, acc = _latency_points(ax, groups, colour, marker)
         front = stats.pareto_front(lat, acc)
         fx = [lat[i] for i in front]
         fy = [acc[i] for i in front]
@@ -231,6 +207,31 @@ def accuracy_vs_latency(board: Leaderboard, out: Path) -> list[str]:
         f"({source(board.groups)}; sim latency from the pool's throughput profile)",
     )
     return save(fig, out, "accuracy_vs_latency")
+
+
+def _latency_points(
+    ax: Any, groups: Sequence[Group], colour: dict[str, Any], marker: dict[int, str]
+) -> tuple[list[float], list[float]]:
+    """One point per run and per single model; returns the runs' (latency, metric %) points."""
+    lat: list[float] = []
+    acc: list[float] = []
+    for g in groups:
+        for r in (r for r in g.rows if r.kind == "searcher"):
+            xs = [run.latency_s for run in r.runs]
+            ys = [100 * score for score in r.scores]
+            ax.scatter(
+                xs, ys, s=14, color=colour[r.name], marker=marker[g.key.budget_units],
+                alpha=0.7, lw=0,
+            )  # fmt: skip
+            lat += xs
+            acc += ys
+    singles = [r for r in groups[0].rows if r.kind == "single"]
+    for r in (r for r in singles if r.metric == groups[0].metric):
+        x, y = r.cost["latency_s"], 100 * r.mean
+        ax.scatter([x], [y], marker="*", s=70, color="black", zorder=5)
+        label = r.name.removeprefix("single: ")
+        ax.annotate(label, (x, y), xytext=(4, -9), textcoords="offset points", fontsize=7)
+    return lat, acc
 
 
 def _log_seconds(ax: Any) -> None:
