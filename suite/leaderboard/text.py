@@ -170,8 +170,8 @@ def statement(group: Group, board: Leaderboard) -> str:
         f" to {group.run_dates[1]}" if group.run_dates[1] != group.run_dates[0] else ""
     )
     regret = (
-        f"Regret against {fmt_pct(group.best_known)}% ({group.best_known_source}, version "
-        f"{group.reference_version})"
+        f"Regret against the fixed reference {fmt_pct(group.best_known)}% "
+        f"(sim_reference.json {group.reference_version}: {group.best_known_source})"
         if group.best_known is not None
         else group.best_known_source[:1].upper() + group.best_known_source[1:]
     )
