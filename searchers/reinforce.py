@@ -6,15 +6,13 @@ paper's rule for extracting one final graph from the learned probabilities.
 
 from __future__ import annotations
 
-import heapq
-import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 
 from suite.core.distribution import GraphDistribution
-from suite.core.edges import EdgeWalk
+from suite.core.edges import EdgeWalk, link_orphans
 from suite.core.errors import ConfigError
 from suite.core.gradient import grad_log_prob
 from suite.core.graph import FINAL, CollabGraph, Node, Role
@@ -38,10 +36,11 @@ class ReinforceSearcher(Searcher):
     """REINFORCE over all logits; one sampled graph per question; Adam after each batch.
 
     Per proposal (PAPER.md §5 step 1): sample a realisation from the distribution (models
-    sampled too, so the model logits learn), then ``space.repair`` it: nodes with no path to
-    ``final`` are wired into it, fusers that lost their assistant input are demoted, and
-    smallest-class nodes are deleted while the FLOPs cap is exceeded. The proposal asks for
-    one question. The update uses log p and its gradient of the *sampled* realisation, even
+    sampled too, so the model logits learn), then ``space.repair`` it: smallest-class nodes
+    are deleted while the FLOPs cap is exceeded and fusers that lost their assistant input
+    are demoted. Nodes with no path to ``final`` stay in the graph unused: not run, not
+    charged (PAPER.md §8; ``info["unused"]`` lists them). The proposal asks for one
+    question. The update uses log p and its gradient of the *sampled* realisation, even
     where repair changed the executed graph (as GPTSwarm scores its ``realize()`` draw).
 
     After ``batch`` observations (steps 2-3): one Adam step on the loss
@@ -57,6 +56,8 @@ class ReinforceSearcher(Searcher):
         edge_threshold: Extraction keeps edges with p above this (0.55).
         max_out_edges: Extraction's limit on a node's out-edges (2).
         link_threshold: Extraction links unreachable nodes over edges with p >= this (0.2).
+        mask_threshold: Extraction first realises each node's top out-edges among those
+            with p above this (the official code's 0.0: every node's top two).
     """
 
     name: ClassVar[str] = "reinforce"
@@ -71,6 +72,7 @@ class ReinforceSearcher(Searcher):
         edge_threshold: float = 0.55,
         max_out_edges: int = 2,
         link_threshold: float = 0.2,
+        mask_threshold: float = 0.0,
         **unknown: Any,
     ) -> None:
         super().__init__(**unknown)
@@ -84,7 +86,11 @@ class ReinforceSearcher(Searcher):
         if not isinstance(baseline_decay, int | float) or not 0.0 <= baseline_decay < 1.0:
             raise ConfigError(f"searcher.baseline_decay must be in [0, 1), got {baseline_decay!r}")
         check_choice("recommend", recommend, ("extracted", *RECOMMEND))
-        for key, value in (("edge_threshold", edge_threshold), ("link_threshold", link_threshold)):
+        for key, value in (
+            ("edge_threshold", edge_threshold),
+            ("link_threshold", link_threshold),
+            ("mask_threshold", mask_threshold),
+        ):
             if not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
                 raise ConfigError(f"searcher.{key} must be a probability in [0, 1], got {value!r}")
         if not isinstance(max_out_edges, int) or max_out_edges < 1:
@@ -94,6 +100,7 @@ class ReinforceSearcher(Searcher):
         self.lr, self.batch_option, self.baseline = float(lr), batch, baseline
         self.baseline_decay, self.recommend_mode = float(baseline_decay), recommend
         self.thresholds = (float(edge_threshold), int(max_out_edges), float(link_threshold))
+        self.mask_threshold = float(mask_threshold)
 
     def setup(self, ctx: SearchContext) -> None:
         """Zero logits (PAPER.md §4), zero Adam moments, and a fixed seed for extraction."""
@@ -122,6 +129,7 @@ class ReinforceSearcher(Searcher):
             "log_prob": draw.log_prob,
             "role_fallback": draw.role_fallback,
             **repair_report(draw.full, graph, deleted),
+            "unused": list(graph.unused()),
         }
         if self._last_update is not None:
             info["update"], self._last_update = self._last_update, None
@@ -190,7 +198,7 @@ class ReinforceSearcher(Searcher):
             return chosen
         edge_thr, max_out, link_thr = self.thresholds
         rng = np.random.default_rng(self._extract_seed)
-        return extract(self._dist, rng, edge_thr, max_out, link_thr)
+        return extract(self._dist, rng, edge_thr, max_out, link_thr, self.mask_threshold)
 
     # ---- state -------------------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
@@ -232,79 +240,64 @@ def extract(
     edge_threshold: float = 0.55,
     max_out_edges: int = 2,
     link_threshold: float = 0.2,
+    mask_threshold: float = 0.0,
 ) -> CollabGraph:
     """The paper's final graph from learned logits (PAPER.md §5 step 4); passes ``space.check``.
 
-    1. Shuffle the slots; in that order each takes its highest-logit model that still fits
-       the integer budget; slots that get none are dropped.
-    2. Add candidate edges with p > ``edge_threshold``, highest p first (ties in candidate
-       order), at most ``max_out_edges`` out of a node, skipping cycle-closers.
-    3. Link each node (shuffled order) that cannot reach ``final`` along its most probable
-       path over edges with p >= ``link_threshold``, stopping where the path meets a node
-       that reaches ``final``; an edge that would close a cycle, or a missing path, is
-       replaced by a direct edge into ``final``. These links may exceed the out-edge limit.
-    4. Enforce the FLOPs cap (``space.repair``).
-    5. Sample roles (2,000 tries, then all assistants).
+    Every p here is the *unshifted* sigmoid(logit), as in the official ``evaluate_swarm``
+    (the sampler's p is sigmoid(logit - 2)).
+
+    1. Over all slots, realise the candidate edges with p > ``mask_threshold`` (0: all),
+       highest p first (ties in candidate order), at most ``max_out_edges`` out of a node,
+       skipping cycle-closers: every node gets its top two out-edges.
+    2. Shuffle the slots; in that order each takes its highest-logit model that still fits
+       the integer budget.
+    3. Again add the edges with p > ``edge_threshold`` the same way (a fresh out-edge count;
+       an edge already there counts). After step 1 this adds nothing with the defaults, as
+       in the official code; it matters when ``mask_threshold`` is raised.
+    4. Drop the slots that got no model, with their edges.
+    5. Link each node that cannot reach ``final`` to the most probable node that can, over
+       edges with p >= ``link_threshold`` (:func:`~suite.core.edges.link_orphans`); nodes
+       that stay unlinked are unused (not run, not charged).
+    6. Enforce the FLOPs cap (``space.repair``).
+    7. Sample roles of the running nodes (2,000 tries, then all assistants).
     """
     space = dist.space
+    probs = {e: dist.raw_edge_prob(*e) for e in space.candidate_edges}
+    walk = EdgeWalk(space, space.node_ids)
+    _realise(walk, probs, mask_threshold, max_out_edges)
     order = [int(i) for i in rng.permutation(space.max_nodes)]
     picks = space.pick_models(
         order, lambda slot, aff: aff[int(np.argmax(dist.model_logits[slot][list(aff)]))]
     )
+    _realise(walk, probs, edge_threshold, max_out_edges)
     models = {p.node_id: space.models[p.model].name for p in picks}
-    kept = [p.node_id for p in picks]
-    walk = EdgeWalk(space, kept)
-    probs = {e: dist.edge_prob(*e) for e in walk.candidates()}
-    ranked = sorted((e for e, p in probs.items() if p > edge_threshold), key=lambda e: -probs[e])
-    for src, dst in ranked:
-        if len(walk.adj[src]) < max_out_edges:
-            walk.try_add(src, dst)
-    links = {e: -math.log(p) for e, p in probs.items() if p >= link_threshold}
-    for node in kept:
-        if not walk.reaches(node, FINAL):
-            _link(walk, node, _best_path(links, node))
-    wired = CollabGraph.build([Node(i, models[i]) for i in kept], walk.edges, space.final_model)
+    kept = [sid for sid in space.node_ids if sid in models]
+    edges = [(s, d) for s, d in walk.edges if s in models and (d in models or d == FINAL)]
+    graph = CollabGraph.build([Node(i, models[i]) for i in kept], edges, space.final_model)
+    linked = EdgeWalk.of(space, graph)
+    link_orphans(linked, lambda s, d: probs[(s, d)], link_threshold)
+    wired = CollabGraph.build(graph.nodes, linked.edges, space.final_model)
     capped, _ = space.repair(wired, rng)
     roles, _, _ = dist.sample_roles(rng, capped)
     nodes = [Node(n.id, n.model, roles.get(n.id, Role.ASSISTANT)) for n in capped.nodes]
-    graph = CollabGraph.build(nodes, capped.edges, space.final_model)
-    space.check(graph)
-    return graph
+    extracted = CollabGraph.build(nodes, capped.edges, space.final_model)
+    space.check(extracted)
+    return extracted
 
 
-def _best_path(weights: Mapping[tuple[str, str], float], start: str) -> list[str]:
-    """Most probable path start -> final (Dijkstra on -log p); [] when there is none."""
-    succ: dict[str, list[tuple[str, float]]] = {}
-    for (src, dst), w in weights.items():
-        succ.setdefault(src, []).append((dst, w))
-    dist: dict[str, float] = {start: 0.0}
-    prev: dict[str, str] = {}
-    heap = [(0.0, start)]
-    while heap:
-        d, node = heapq.heappop(heap)
-        if node == FINAL:
-            path = [FINAL]
-            while path[-1] != start:
-                path.append(prev[path[-1]])
-            return path[::-1]
-        if d > dist[node]:
+def _realise(
+    walk: EdgeWalk, probs: Mapping[tuple[str, str], float], threshold: float, max_out: int
+) -> None:
+    """Add edges with p > ``threshold``, highest first, <= ``max_out`` per source, no cycles.
+
+    The official ``realize_mask``: the out-edge count starts at zero on every call and an
+    edge already in the walk counts when it is met again.
+    """
+    ranked = sorted((e for e, p in probs.items() if p > threshold), key=lambda e: -probs[e])
+    out_count: dict[str, int] = {}
+    for src, dst in ranked:
+        if out_count.get(src, 0) >= max_out or walk.closes_cycle(src, dst):
             continue
-        for nxt, w in succ.get(node, []):
-            if d + w < dist.get(nxt, math.inf):
-                dist[nxt], prev[nxt] = d + w, node
-                heapq.heappush(heap, (d + w, nxt))
-    return []
-
-
-def _link(walk: EdgeWalk, start: str, path: list[str]) -> None:
-    """Add ``path``'s edges until ``start`` reaches final; fall back to a direct final edge."""
-    current = start
-    for nxt in path[1:]:
-        if walk.reaches(current, FINAL):
-            return
-        if walk.closes_cycle(current, nxt):
-            break
-        walk.add(current, nxt)
-        current = nxt
-    if not walk.reaches(current, FINAL):
-        walk.add(current, FINAL)
+        walk.add(src, dst)
+        out_count[src] = out_count.get(src, 0) + 1
