@@ -12,10 +12,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from suite.core.distribution import GraphDistribution
-from suite.core.edges import EdgeWalk, link_orphans
 from suite.core.errors import ConfigError
-from suite.core.gradient import grad_log_prob
-from suite.core.graph import FINAL, CollabGraph, Node, Role
+from suite.core.extract import extract
+from suite.core.gradient import Adam, grad_log_prob, reinforce_grad
+from suite.core.graph import CollabGraph
 from suite.search.searcher import (
     RECOMMEND,
     BestSoFar,
@@ -27,9 +27,6 @@ from suite.search.searcher import (
     feasible_sample,
     repair_report,
 )
-
-PARAMS = ("edge_logits", "role_logits", "model_logits")
-_BETAS, _EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults, which GPTSwarm uses
 
 
 class ReinforceSearcher(Searcher):
@@ -107,9 +104,7 @@ class ReinforceSearcher(Searcher):
         super().setup(ctx)
         self._dist = GraphDistribution(ctx.space)
         self._batch = self.batch_option or ctx.batch_size
-        self._m = {k: np.zeros_like(getattr(self._dist, k)) for k in PARAMS}
-        self._v = {k: np.zeros_like(getattr(self._dist, k)) for k in PARAMS}
-        self._step = 0
+        self._adam = Adam(self._dist, self.lr)
         self._avg, self._avg_n = 0.0, 0  # moving average of batch utilities, batches averaged
         self._drawn: dict[int, dict[str, np.ndarray]] = {}  # asked: grad log p at sample time
         self._batch_grads: list[tuple[dict[str, np.ndarray], float, float]] = []
@@ -149,13 +144,9 @@ class ReinforceSearcher(Searcher):
         log_probs = np.array([lp for _, _, lp in self._batch_grads])
         b = self._baseline_value()
         weights = utilities - b
-        loss_grad = {
-            k: -np.mean([w * g[k] for g, w in zip(grads, weights, strict=True)], axis=0)
-            for k in PARAMS
-        }
-        self._adam_step(loss_grad)
+        self._adam.step(self._dist, reinforce_grad(grads, list(weights)))
         self._last_update = {
-            "step": self._step,
+            "step": self._adam.steps,
             "loss": -float(np.mean(log_probs * weights)),
             "baseline": b,
             "utility": float(utilities.mean()),
@@ -165,19 +156,6 @@ class ReinforceSearcher(Searcher):
             self._avg = decay * self._avg + (1 - decay) * float(utilities.mean())
             self._avg_n += 1
         self._batch_grads = []
-
-    def _adam_step(self, loss_grad: Mapping[str, np.ndarray]) -> None:
-        """Adam (torch's defaults) descending the loss, on every logit array."""
-        self._step += 1
-        b1, b2 = _BETAS
-        for key in PARAMS:
-            g = loss_grad[key]
-            self._m[key] = b1 * self._m[key] + (1 - b1) * g
-            self._v[key] = b2 * self._v[key] + (1 - b2) * g * g
-            m_hat = self._m[key] / (1 - b1**self._step)
-            v_hat = self._v[key] / (1 - b2**self._step)
-            step = self.lr * m_hat / (np.sqrt(v_hat) + _EPS)
-            setattr(self._dist, key, getattr(self._dist, key) - step)
 
     def _baseline_value(self) -> float:
         """0, or the bias-corrected moving average of earlier batches (0 before the first)."""
@@ -204,7 +182,7 @@ class ReinforceSearcher(Searcher):
     def _state(self) -> dict[str, Any]:
         return {
             "dist": self._dist.state(),
-            "adam": {"step": self._step, "m": _lists(self._m), "v": _lists(self._v)},
+            "adam": self._adam.state(),
             "baseline": {"avg": self._avg, "n": self._avg_n},
             "drawn": {str(k): _lists(g) for k, g in self._drawn.items()},
             "batch": [[_lists(g), u, lp] for g, u, lp in self._batch_grads],
@@ -215,8 +193,7 @@ class ReinforceSearcher(Searcher):
 
     def _load_state(self, state: Mapping[str, Any]) -> None:
         self._dist = GraphDistribution.from_state(self.ctx.space, dict(state["dist"]))
-        self._step = int(state["adam"]["step"])
-        self._m, self._v = _arrays(state["adam"]["m"]), _arrays(state["adam"]["v"])
+        self._adam.load_state(state["adam"])
         self._avg, self._avg_n = float(state["baseline"]["avg"]), int(state["baseline"]["n"])
         self._drawn = {int(k): _arrays(g) for k, g in state["drawn"].items()}
         self._batch_grads = [(_arrays(g), float(u), float(lp)) for g, u, lp in state["batch"]]
@@ -231,73 +208,3 @@ def _lists(arrays: Mapping[str, np.ndarray]) -> dict[str, Any]:
 
 def _arrays(lists: Mapping[str, Any]) -> dict[str, np.ndarray]:
     return {k: np.array(v, dtype=float) for k, v in lists.items()}
-
-
-# ---- §5 step 4: extracting the final graph ---------------------------------------------------
-def extract(
-    dist: GraphDistribution,
-    rng: np.random.Generator,
-    edge_threshold: float = 0.55,
-    max_out_edges: int = 2,
-    link_threshold: float = 0.2,
-    mask_threshold: float = 0.0,
-) -> CollabGraph:
-    """The paper's final graph from learned logits (PAPER.md §5 step 4); passes ``space.check``.
-
-    Every p here is the *unshifted* sigmoid(logit), as in the official ``evaluate_swarm``
-    (the sampler's p is sigmoid(logit - 2)).
-
-    1. Over all slots, realise the candidate edges with p > ``mask_threshold`` (0: all),
-       highest p first (ties in candidate order), at most ``max_out_edges`` out of a node,
-       skipping cycle-closers: every node gets its top two out-edges.
-    2. Shuffle the slots; in that order each takes its highest-logit model that still fits
-       the integer budget.
-    3. Again add the edges with p > ``edge_threshold`` the same way (a fresh out-edge count;
-       an edge already there counts). After step 1 this adds nothing with the defaults, as
-       in the official code; it matters when ``mask_threshold`` is raised.
-    4. Drop the slots that got no model, with their edges.
-    5. Link each node that cannot reach ``final`` to the most probable node that can, over
-       edges with p >= ``link_threshold`` (:func:`~suite.core.edges.link_orphans`); nodes
-       that stay unlinked are unused (not run, not charged).
-    6. Enforce the FLOPs cap (``space.repair``).
-    7. Sample roles of the running nodes (2,000 tries, then all assistants).
-    """
-    space = dist.space
-    probs = {e: dist.raw_edge_prob(*e) for e in space.candidate_edges}
-    walk = EdgeWalk(space, space.node_ids)
-    _realise(walk, probs, mask_threshold, max_out_edges)
-    order = [int(i) for i in rng.permutation(space.max_nodes)]
-    picks = space.pick_models(
-        order, lambda slot, aff: aff[int(np.argmax(dist.model_logits[slot][list(aff)]))]
-    )
-    _realise(walk, probs, edge_threshold, max_out_edges)
-    models = {p.node_id: space.models[p.model].name for p in picks}
-    kept = [sid for sid in space.node_ids if sid in models]
-    edges = [(s, d) for s, d in walk.edges if s in models and (d in models or d == FINAL)]
-    graph = CollabGraph.build([Node(i, models[i]) for i in kept], edges, space.final_model)
-    linked = EdgeWalk.of(space, graph)
-    link_orphans(linked, lambda s, d: probs[(s, d)], link_threshold)
-    wired = CollabGraph.build(graph.nodes, linked.edges, space.final_model)
-    capped, _ = space.repair(wired, rng)
-    roles, _, _ = dist.sample_roles(rng, capped)
-    nodes = [Node(n.id, n.model, roles.get(n.id, Role.ASSISTANT)) for n in capped.nodes]
-    extracted = CollabGraph.build(nodes, capped.edges, space.final_model)
-    space.check(extracted)
-    return extracted
-
-
-def _realise(
-    walk: EdgeWalk, probs: Mapping[tuple[str, str], float], threshold: float, max_out: int
-) -> None:
-    """Add edges with p > ``threshold``, highest first, <= ``max_out`` per source, no cycles.
-
-    The official ``realize_mask``: the out-edge count starts at zero on every call and an
-    edge already in the walk counts when it is met again.
-    """
-    ranked = sorted((e for e, p in probs.items() if p > threshold), key=lambda e: -probs[e])
-    out_count: dict[str, int] = {}
-    for src, dst in ranked:
-        if out_count.get(src, 0) >= max_out or walk.closes_cycle(src, dst):
-            continue
-        walk.add(src, dst)
-        out_count[src] = out_count.get(src, 0) + 1

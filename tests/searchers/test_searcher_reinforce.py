@@ -3,9 +3,10 @@ import json
 import numpy as np
 import pytest
 
-from searchers.reinforce import ReinforceSearcher, extract
+from searchers.reinforce import ReinforceSearcher
 from suite.core.distribution import GraphDistribution
 from suite.core.errors import ConfigError
+from suite.core.extract import extract
 from suite.core.graph import FINAL, Role
 from suite.search.searcher import Observation, SearchContext
 from suite.search.testing import SearcherContract, _world, contract_space, sim_observation
