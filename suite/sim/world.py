@@ -282,8 +282,10 @@ def run_graph(world: SimWorld, graph: CollabGraph, doc_keys: np.ndarray) -> np.n
     """Answer ids of ``final`` for every question, at id level (no text, no backend).
 
     Uses the same call signatures and sample indices as the executor, so it agrees answer for
-    answer with a text run of the ``sim`` backend on the same doc keys.
+    answer with a text run of the ``sim`` backend on the same doc keys. Like the executor,
+    it runs only the nodes that reach ``final`` (``graph.used()``).
     """
+    graph = graph.used()
     n = len(doc_keys)
     answers: dict[str, np.ndarray] = {}
     depth = graph.depths()
