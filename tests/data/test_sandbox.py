@@ -89,6 +89,10 @@ def test_a_correct_program_passes_and_a_wrong_one_fails(box: Sandbox) -> None:
 )
 def test_hostile_programs_score_zero(box: Sandbox, program: str, status: str, detail: str) -> None:
     result = box.run(program)
+    if status == "killed" and result.status == "timeout":
+        # An endless loop meets the CPU limit first on an idle machine; under heavy load its
+        # CPU second can take longer than the wall-clock limit, which then ends it instead.
+        status, detail = "timeout", "wall-clock limit"
     assert not result.passed and result.status == status and detail in result.detail, result
 
 
