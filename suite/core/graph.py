@@ -356,6 +356,11 @@ class CollabGraph:
         depth = self.depths()[FINAL]
         unused = f", {len(self.unused())} unused" if self.unused() else ""
         return (
-            f"{len(self.nodes)} nodes ({counts}){unused}, {fusers} fusers, "
-            f"{len(self.edges)} edges, depth {depth}, final={self.final_model}"
+            f"{_count(len(self.nodes), 'node')} ({counts}){unused}, {_count(fusers, 'fuser')}, "
+            f"{_count(len(self.edges), 'edge')}, depth {depth}, final={self.final_model}"
         )
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 node``, ``2 nodes``: a count with its noun in the right number."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

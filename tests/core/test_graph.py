@@ -115,3 +115,15 @@ def test_role_rules_count_only_running_nodes():
     bad = g([("n0", "m", F), ("n1", "m", A)], [("n0", FINAL)])
     with pytest.raises(InfeasibleGraphError, match="no assistant"):
         bad.validate()  # the only running node is a fuser
+
+
+def test_describe_uses_singular_for_one():
+    one = CollabGraph.from_dict(
+        {
+            "nodes": [{"id": "n0", "model": "m", "role": "assistant"}],
+            "edges": [["n0", "final"]],
+            "final_model": "m",
+        }
+    )
+    text = one.describe()
+    assert text.startswith("1 node (1x m)") and "0 fusers" in text and "1 edge," in text
