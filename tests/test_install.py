@@ -1,8 +1,9 @@
-"""A non-editable install works: the wheel carries every data file, found from any folder.
+"""Where the data files are: a checkout reads the folders git keeps; a non-editable install
+carries them all in its wheel and runs from any folder.
 
-Builds the wheel offline from a copy of the sources, installs it with ``--no-deps`` into a fresh
-venv that borrows this venv's third-party packages through a .pth, and runs the quick start
-from a folder outside the repository.
+The wheel test builds offline from a copy of the sources, installs with ``--no-deps`` into a
+fresh venv that borrows this venv's third-party packages through a .pth, and runs the quick
+start from a folder outside the repository.
 """
 
 import importlib.util
@@ -14,8 +15,6 @@ from pathlib import Path
 
 import pytest
 from helpers import OFFLINE, ROOT
-
-pytestmark = pytest.mark.slow
 
 # What a build reads; a copy keeps the checkout free of build/ and *.egg-info.
 SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "suite", "searchers",
@@ -46,6 +45,20 @@ def copy_sources(dest):
             shutil.copyfile(source, target)
 
 
+def test_a_checkout_reads_the_data_folders_where_git_keeps_them():
+    from suite.app import realgate, regress
+    from suite.config import CONF_DIR
+    from suite.data.tasks import TASKS_DIR
+    from suite.leaderboard.reference import REFERENCE_FILE
+
+    assert TASKS_DIR == ROOT / "tasks" and (TASKS_DIR / "mmlu.yaml").is_file()
+    assert regress.BASELINE == ROOT / "leaderboard" / "baselines" / "ci.json"
+    assert realgate.BASELINE == ROOT / "leaderboard" / "baselines" / "real_tiny_cpu.json"
+    assert CONF_DIR.resolve() == ROOT / "suite" / "conf"
+    assert REFERENCE_FILE.resolve() == ROOT / "suite" / "leaderboard" / "sim_reference.json"
+
+
+@pytest.mark.slow
 @pytest.mark.skipif(not CAN_BUILD, reason="an offline wheel build needs setuptools>=70.1 or wheel")
 def test_a_wheel_in_a_fresh_venv_runs_the_quick_start_from_another_folder(tmp_path):
     copy_sources(tmp_path / "src")

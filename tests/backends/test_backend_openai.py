@@ -169,6 +169,7 @@ def fake_vllm(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
 
 
+@pytest.mark.slow
 def test_launch_starts_waits_and_stops_servers_with_their_children(fake_vllm):
     pool, benv = launch_pool()
     b = OpenAIBackend.create({"pool_models": pool["models"], "launch": True, "device": "cpu"}, benv)
@@ -186,6 +187,7 @@ def test_launch_starts_waits_and_stops_servers_with_their_children(fake_vllm):
         assert not group_alive(server.proc.pid)
 
 
+@pytest.mark.slow
 def test_a_server_that_fails_to_start_is_one_line_with_its_log(fake_vllm):
     pool, benv = launch_pool()
     opts = {"pool_models": pool["models"], "launch": True, "launch_args": ["--fail"]}
@@ -199,6 +201,7 @@ def test_a_server_that_fails_to_start_is_one_line_with_its_log(fake_vllm):
 # --- a whole search through the backend --------------------------------------------------
 
 
+@pytest.mark.slow
 def test_server_dies_mid_search_then_the_rerun_resumes(tmp_path):
     counting = StubServer()  # the same search once without faults: how many requests it makes
     try:
@@ -236,6 +239,7 @@ def test_server_dies_mid_search_then_the_rerun_resumes(tmp_path):
     assert final["test_accuracy"] == pytest.approx(sum(final["test_scores"]) / 6)
 
 
+@pytest.mark.slow
 def test_a_launched_server_dies_with_a_killed_run(fake_vllm):
     script = (
         "import sys, time\n"

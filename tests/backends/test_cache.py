@@ -158,6 +158,7 @@ def _writer(path, worker, n):
         store.get_many([key])
 
 
+@pytest.mark.slow
 def test_concurrent_runs_share_one_file(tmp_path):
     path = str(tmp_path / "c.sqlite")
     ctx = multiprocessing.get_context("spawn")
@@ -199,6 +200,7 @@ def test_hits_are_charged_their_original_cost(tmp_path):
     assert meters[0][0] == meters[1][0] and meters[0][0]["search"]["calls"] == 6
 
 
+@pytest.mark.slow
 def test_rerunning_a_finished_search_replays_it_with_zero_requests(tmp_path):
     server = StubServer()
     db = tmp_path / "calls.sqlite"
@@ -231,6 +233,7 @@ def test_rerunning_a_finished_search_replays_it_with_zero_requests(tmp_path):
     assert asked and asked <= {m["hf_id"] for m in POOL["models"]}
 
 
+@pytest.mark.slow
 def test_the_sim_backend_can_be_cached_too_and_gives_the_same_trials(tmp_path):
     from suite.app import cli, run
 
