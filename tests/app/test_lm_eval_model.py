@@ -154,6 +154,7 @@ def test_lm_evals_own_cli_runs_collab_graph(graph_file: Path, tmp_path: Path) ->
     assert value == pytest.approx(sum(result.scores) / 20, abs=1e-4)
 
 
+@pytest.mark.slow
 def test_requests_for_other_data_are_refused(graph_file: Path) -> None:
     model = GraphLM(graph=str(graph_file))
     request: Any = SimpleNamespace(

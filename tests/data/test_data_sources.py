@@ -49,6 +49,7 @@ def test_stand_ins_are_seeded_honestly_named_and_byte_identical(
     assert "reasoning-gym 0.1.25" in first.source and "generated, not" in first.source
 
 
+@pytest.mark.slow
 def test_gsm8k_synthetic_rows_fit_lm_evals_gsm8k_format(empty_cache: Path) -> None:
     data.prepare("gsm8k_synthetic")
     for row in data.load_rows("gsm8k_synthetic"):

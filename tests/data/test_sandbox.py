@@ -75,7 +75,9 @@ def test_a_correct_program_passes_and_a_wrong_one_fails(box: Sandbox) -> None:
 @pytest.mark.parametrize(
     ("program", "status", "detail"),
     [
-        ("while True:\n    pass", "killed", "killed by a signal"),  # CPU limit
+        pytest.param(  # CPU limit: a second of CPU at least
+            "while True:\n    pass", "killed", "killed by a signal", marks=pytest.mark.slow
+        ),
         ("import os\nwhile True:\n    os.fork()", "failed", "refused os.fork"),  # fork bomb
         ("x = bytearray(10 * 1024**3)", "failed", "MemoryError"),  # 10 GB
         ("import socket\nsocket.create_connection(('127.0.0.1', 9))", "failed", "socket"),
