@@ -19,10 +19,11 @@ import yaml
 
 from suite.core.errors import ConfigError
 from suite.core.graph import FINAL, CallKind, CollabGraph
+from suite.core.resources import package_path
 
 GOLD, GARBLED, PAD = 0, -1, -2
 _M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
-PROFILE_DIR = Path(__file__).parent
+PROFILE_DIR = package_path("suite.sim")
 
 
 KIND_CODE = {CallKind.DIRECT: 1, CallKind.ASSISTANT: 2, CallKind.FUSER: 3, CallKind.FINAL: 4}

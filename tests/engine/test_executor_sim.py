@@ -94,6 +94,7 @@ def test_scores_go_through_the_tasks_own_filter(sess):
     assert sess.task.score(doc, "no idea") == 0.0
 
 
+@pytest.mark.slow
 def test_splits_are_seeded_and_disjoint(sess):
     test_ids = {d.doc_id for d in sess.task.test_docs}
     search_ids = {d.doc_id for d in sess.task.search_docs}

@@ -66,6 +66,7 @@ def test_learns_a_toy_objective(baseline):
     assert has_8b(searcher.recommend())
 
 
+@pytest.mark.slow
 def test_improves_expected_sim_accuracy():
     """Rewarded with the sim world's expected accuracy, the policy's expected reward rises."""
 
