@@ -210,3 +210,62 @@ def test_the_agent_llm_on_a_real_engine():
     reply = agent.ask(request)
     assert reply.text.strip() and 0 < reply.output_tokens <= 32 and reply.prompt_tokens > 5
     assert meter.tally("agent").calls == 1 and meter.tally("agent").output_tokens > 0
+
+
+def test_agent_reinforce_with_a_real_tiny_agent_ends_with_a_valid_graph(tmp_path):
+    """A whole agent_reinforce search whose agent is SmolLM2-135M on an in-process engine.
+
+    Whatever the tiny agent writes, the search ends with a feasible graph; the parse-failure
+    and fallback rates are printed for the README (not asserted: a 135M model rarely writes
+    the two blocks). The pilot is switched off and the pre-test cut to one variant per mix so
+    the loop gets agent rounds within a few minutes on 2 cores.
+    """
+    args = [
+        "backend=vllm",
+        "pool=tiny_cpu",
+        "task=gsm8k_synthetic",
+        "searcher=agent_reinforce",
+        "searcher.pilot_questions=0",
+        "searcher.pilot_mix_questions=0",
+        "searcher.pretest_variants=1",
+        "n_iterations=5",
+        "batch_size=2",
+        "test_n=2",
+        "budget.units=2",
+        "pool.models.0.serve.max_tokens=32",
+        "pool.models.1.serve.max_tokens=32",
+        "agent=vllm_engine",
+        "agent.model=smollm2",
+        "agent.weights=smollm2-135m-instruct",
+        "agent.max_tokens=200",
+        "agent.max_model_len=4096",
+        "agent.cpu_kv_cache_gib=1",
+        f"results_dir={tmp_path / 'results'}",
+        f"backend.cache.path={tmp_path / 'calls.sqlite'}",
+    ]
+    t0 = time.perf_counter()
+    done = run_cli(*args)
+    wall_s = time.perf_counter() - t0
+    assert done.returncode == 0, done.stderr[-3000:]
+    run_dir = Path(done.stdout.strip().splitlines()[-1])
+    final = json.loads((run_dir / "final.json").read_text())
+    infos = [json.loads(x)["info"] for x in (run_dir / "trials.jsonl").read_text().splitlines()]
+    assert final["status"] == "completed" and final["searcher"] == "agent_reinforce"
+    assert final["agent"] == "vllm_engine:smollm2"
+    assert 1 <= len(final["graph"]["nodes"]) <= 2  # a feasible graph of the 2-unit budget
+    init = next(i for i in infos if "init_errors" in i)
+    rounds = [i for i in infos if i.get("phase") == "loop" and i["iteration"] > 0]
+    assert rounds, "the loop made no agent round"
+    attempts = len(init["init_errors"]) + ("init_fallback" not in init)
+    attempts += sum(len(i["parse_errors"]) + ("fallback" not in i) for i in rounds)
+    failures = len(init["init_errors"]) + sum(len(i["parse_errors"]) for i in rounds)
+    fallbacks = sum("fallback" in i for i in rounds)
+    print(
+        f"\nreal tiny agent (smollm2-135m) on agent_reinforce: {wall_s:.0f} s; "
+        f"agent calls {final['agent_calls']}; "
+        f"parse failures {failures}/{attempts} attempts ({failures / attempts:.0%}); "
+        f"init fallback {'yes' if 'init_fallback' in init else 'no'}; "
+        f"update fallbacks {fallbacks}/{len(rounds)} rounds ({fallbacks / len(rounds):.0%})"
+    )
+    for i in rounds:
+        print(f"  round {i['iteration']}: errors {i['parse_errors']}")
