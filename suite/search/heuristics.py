@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 
 from suite.core.graph import FINAL, CollabGraph, Node, Role
 from suite.prompts import Message
+from suite.search import table_agent
 from suite.search.llm_search import NODE_LINE, ROLES, mix_vector, role_text
 
 MAX_IN_DEGREE = 3  # Insight 2: long contexts hurt; keep in-degree small
@@ -27,6 +28,8 @@ Row = tuple[int, str, str, float]
 def reply(messages: Sequence[Message]) -> str:
     """The heuristic agent's reply to one chat, read from its last user message."""
     user = messages[-1][1]
+    if "Last-round role-probabilities:" in user:  # maao's table rewrite (it shows a graph too)
+        return table_agent.heuristic_reply(messages)
     if "Last-round graph:" in user:
         return _update(user)
     if "Candidate model mixes" in user:
