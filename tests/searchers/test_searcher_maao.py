@@ -139,7 +139,10 @@ def test_replies_that_do_not_parse_keep_the_tables_and_are_recorded():
 def test_the_default_heuristic_agent_is_asked_through_the_agent_interface():
     """With agent=heuristic every LLM step is a metered call; the searcher never stalls."""
     searcher = started(HeuristicAgent(contract_space()))
-    assert len(run(searcher, 40)) == 30
+    trials = run(searcher, 40)
+    assert len(trials) == 30
+    notes = [t.info["update"] for t in trials if t.info.get("update", {}).get("step") == "llm"]
+    assert notes and not any(n.get("fallback") for n in notes)  # it answers maao's prompt
 
 
 def test_the_heuristic_rule_nudges_the_last_graphs_choices():
