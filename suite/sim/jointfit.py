@@ -1,10 +1,11 @@
 """Joint fit of the sim's behaviour parameters to the evidence file and the single-model targets.
 
-Fits, per pool: the 3B aggregator's ``drift`` (shared by every task) and each task's
-``drift_cap`` to the shape constraints of ``suite/sim/evidence/<pool>.yaml``; abilities to the
-single-model targets (bisection, as ``suite.sim.fit`` does); ``long_context_loss`` is read off
-the multi-needle recall rows (one to one). Prints the residual table; ``--write`` records the
-fitted values, what each was fitted to and the residuals in the profile file.
+Fits, per task, ``overload_cap`` (also used as ``drift_cap``) and ``garble_rate`` by grid search
+to the shape rows of ``suite/sim/evidence/<pool>.yaml``; ``long_context_loss`` is read off the
+multi-needle rows (one to one) and ``context_tokens`` is the models' real window. Abilities are
+unaffected (a lone node reads nothing) and stay fitted by ``suite.sim.fit``. Prints the residual
+table; ``--write`` records the values, what each was fitted to and the residuals in the profile,
+but only when every row is within its band.
 
 Loss: the sum over residual rows of ``(shortfall / tol) ** 2``, where a row's shortfall is how
 far the sim is outside the row's allowed band (0 inside) and ``tol`` its scale; every row has
@@ -31,8 +32,8 @@ from suite.sim.world import PROFILE_DIR, SimWorld, TaskProfile, expected_accurac
 FIT_TASKS = ("mmlu", "math", "humaneval", "math_synthetic", "gsm8k", "gsm8k_synthetic")
 AGGREGATOR = "llama-3.2-3b"
 """The pool's final model: its drift sets how much an aggregator loses by reading more."""
-DRIFT_GRID = (0.025, 0.04, 0.06, 0.08)
-CAP_GRID = (0.06, 0.08, 0.10, 0.12, 0.14, 0.17, 0.20)
+CAP_GRID = (0.2, 0.3, 0.4, 0.5, 0.6)
+RATE_GRID = (1.5, 4.0, 8.0)
 FIT_QUESTIONS = 2000
 
 
@@ -137,41 +138,36 @@ def shape_rows(w: SimWorld, final: str, n: int = FIT_QUESTIONS) -> list[Row]:
     return rows
 
 
-def with_params(profile: TaskProfile, drift: float, cap: float) -> TaskProfile:
-    """The profile with the aggregator's drift and the task's drift cap replaced."""
-    models = {**profile.models, AGGREGATOR: replace(profile.models[AGGREGATOR], drift=drift)}
-    return replace(profile, models=models, drift_cap=cap)
+def with_params(profile: TaskProfile, cap: float, rate: float) -> TaskProfile:
+    """The profile with the task's overload cap (also its drift cap) and rate replaced."""
+    return replace(profile, overload_cap=cap, drift_cap=cap, garble_rate=rate)
 
 
-def fit_task_cap(
-    task: str, profile: TaskProfile, drift: float, n: int = FIT_QUESTIONS
-) -> tuple[float, list[Row]]:
-    """The task's drift cap with the least loss at a given aggregator drift, and its rows."""
-    best: tuple[float, float, list[Row]] | None = None
-    for cap in CAP_GRID:
-        w = SimWorld(task, with_params(profile, drift, cap), 0)
-        rows = shape_rows(w, AGGREGATOR, n)
+def fit_task(
+    task: str, profile: TaskProfile, n: int = FIT_QUESTIONS
+) -> tuple[tuple[float, float], float, list[Row]]:
+    """The (cap, rate) with the least loss for one task, its loss and its rows."""
+    best: tuple[float, tuple[float, float], list[Row]] | None = None
+    for cap, rate in itertools.product(CAP_GRID, RATE_GRID):
+        rows = shape_rows(SimWorld(task, with_params(profile, cap, rate), 0), AGGREGATOR, n)
         loss = sum(r.loss for r in rows)
         if best is None or loss < best[0]:
-            best = (loss, cap, rows)
+            best = (loss, (cap, rate), rows)
     assert best is not None
-    return best[1], best[2]
+    return best[1], best[0], best[2]
 
 
 def joint_fit(
     pool: str, tasks: Sequence[str] = FIT_TASKS, n: int = FIT_QUESTIONS
 ) -> dict[str, Any]:
-    """Grid over the aggregator's drift; per drift, each task's best cap; least total loss wins."""
+    """Each task's (cap, rate) by grid search; the tasks share every model-level value."""
     profiles = load_profiles(pool)
-    results = []
-    for drift in DRIFT_GRID:
-        caps, rows = {}, []
-        for task in tasks:
-            caps[task], task_rows = fit_task_cap(task, profiles[task], drift, n)
-            rows += task_rows
-        results.append((sum(r.loss for r in rows), drift, caps, rows))
-    loss, drift, caps, rows = min(results, key=lambda r: r[0])
-    return {"loss": loss, "drift": drift, "caps": caps, "rows": rows}
+    params, rows, loss = {}, [], 0.0
+    for task in tasks:
+        params[task], task_loss, task_rows = fit_task(task, profiles[task], n)
+        rows += task_rows
+        loss += task_loss
+    return {"loss": loss, "params": params, "rows": rows}
 
 
 def print_rows(rows: Sequence[Row], emit: Callable[[str], None] = print) -> None:
@@ -197,21 +193,22 @@ def vote_curves(
     return {m: _curve(w, [parallel([m] * k, AGGREGATOR) for k in FANIN_WIDTHS], n) for m in names}
 
 
-def fit_cap_to_curves(
+def fit_overload_to_curves(
     task: str,
     profile: TaskProfile,
     observed: Mapping[str, Sequence[float]],
     grid: Sequence[float] = CAP_GRID,
     n: int = FIT_QUESTIONS,
 ) -> tuple[float, float]:
-    """The drift cap whose fan-in curves best match ``observed`` (least squares), and its RMSE.
+    """The overload cap whose fan-in curves best match ``observed`` (least squares), and its RMSE.
 
     This is the fit used when a pool has measured curves (recorded runs, or synthetic data
     from a known profile in the tests); the llama3 pool has only shape constraints.
     """
     scores = []
     for cap in grid:
-        sim = vote_curves(SimWorld(task, replace(profile, drift_cap=cap), 0), list(observed), n)
+        world = SimWorld(task, replace(profile, overload_cap=cap), 0)
+        sim = vote_curves(world, list(observed), n)
         err = [a - b for m, obs in observed.items() for a, b in zip(sim[m], obs, strict=True)]
         scores.append((float(np.sqrt(np.mean(np.square(err)))), cap))
     rmse, cap = min(scores)
@@ -252,27 +249,22 @@ def current_rows(pool: str, tasks: Sequence[str] = FIT_TASKS, n: int = FIT_QUEST
 
 
 def write_fit(pool: str, fit: Mapping[str, Any]) -> None:
-    """Record the fitted drift and caps, what they were fitted to and the residuals."""
+    """Record each task's fitted cap and rate, what they were fitted to and the residuals."""
     path = PROFILE_DIR / f"{pool}.yaml"
     text = path.read_text()
     data = yaml.safe_load(text)
-    data["models"][AGGREGATOR]["drift"] = fit["drift"]
-    for task, cap in fit["caps"].items():
-        data["tasks"][task]["drift_cap"] = cap
-        data["tasks"][task]["fitted"] = {
-            "drift_cap": "suite.sim.jointfit to "
-            + ", ".join(sorted({r.evidence for r in fit["rows"] if r.task == task})),
-            "residuals": {r.what: round(r.residual, 4) for r in fit["rows"] if r.task == task},
+    for task, (cap, rate) in fit["params"].items():
+        spec = data["tasks"][task]
+        spec["garble_rate"], spec["overload_cap"], spec["drift_cap"] = rate, cap, cap
+        rows = [r for r in fit["rows"] if r.task == task]
+        spec["fitted"] = {
+            "by": "python -m suite.sim.fit --joint --write (suite.sim.jointfit)",
+            "overload_cap, drift_cap, garble_rate": sorted({r.evidence for r in rows}),
+            "residuals": {r.what: round(r.residual, 4) for r in rows},
         }
     header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
-    write_atomic(
-        Path(path), header + yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
-    )
-
-
-def grid_points() -> list[tuple[float, float]]:
-    """Every (aggregator drift, cap) pair the joint fit tries."""
-    return list(itertools.product(DRIFT_GRID, CAP_GRID))
+    body = yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
+    write_atomic(Path(path), header + body)
 
 
 def run(pool: str, *, write: bool, emit: Callable[[str], None] = print) -> int:
@@ -282,7 +274,7 @@ def run(pool: str, *, write: bool, emit: Callable[[str], None] = print) -> int:
         0 when every residual row is within its band, else 1 (and nothing is written).
     """
     fit = joint_fit(pool)
-    emit(f"== joint fit of {pool} (sim): aggregator drift {fit['drift']}, caps {fit['caps']}")
+    emit(f"== joint fit of {pool} (sim): (overload cap, rate) per task {fit['params']}")
     emit(f"   loss {fit['loss']:.2f} (sum of squared shortfalls over tolerances, weight 1 each)")
     rows = long_context_rows(pool) + fit["rows"]
     print_rows(rows, emit)

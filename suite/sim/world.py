@@ -42,12 +42,15 @@ class ModelProfile:
         long_context_loss: Chance of losing the thread when the prompt fills the window,
             growing linearly with the prompt's share of it (from multi-needle recall at the
             full window, see suite/sim/evidence/).
+        reading_tokens: How much text of other answers the model reads before conflicting
+            answers start to confuse it (with the task's ``overload_cap``; None: no overload).
     """
 
     ability: float
     context_tokens: int
     drift: float
     long_context_loss: float = 0.0
+    reading_tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -71,11 +74,13 @@ class TaskProfile:
             gains ``refine_gain * share_of_right_inputs - mislead * share_of_wrong_inputs``
             (recognising a right answer is easier than being talked out of one).
         garble_rate: How fast the chance of losing the thread grows once the prompt passes
-            the model's context window.
+            the model's context window (and, with ``overload_cap``, its reading length).
         models: Per-model profiles.
         drift_cap: The most a node's drift can reach however much it reads (None: uncapped,
             the linear rule of profiles fitted before the cap existed). Published voting
             curves fall by points past their optimum, never to zero.
+        overload_cap: The most a node reading many conflicting answers past its reading
+            length loses the thread (None: no overload, as before).
     """
 
     input_tokens: int
@@ -94,6 +99,7 @@ class TaskProfile:
     garble_rate: float
     models: Mapping[str, ModelProfile]
     drift_cap: float | None = None
+    overload_cap: float | None = None
 
 
 def load_profiles(pool: str) -> dict[str, TaskProfile]:
@@ -124,6 +130,7 @@ def _read_profiles(path: str, mtime_ns: int) -> dict[str, TaskProfile]:
                 context_tokens=int(m["context_tokens"]),
                 drift=float(m["drift"]),
                 long_context_loss=float(m.get("long_context_loss", 0.0)),
+                reading_tokens=int(m["reading_tokens"]) if "reading_tokens" in m else None,
             )
             for name, m in data["models"].items()
         }
@@ -283,22 +290,34 @@ class SimWorld:
         over = np.maximum(0.0, ctx - mp.context_tokens) / mp.context_tokens
         within = mp.long_context_loss * np.minimum(ctx, mp.context_tokens) / mp.context_tokens
         lost_p = 1.0 - (1.0 - within) * np.exp(-p.garble_rate * over)
+        if p.overload_cap is not None and mp.reading_tokens is not None:
+            lost_p = 1.0 - (1.0 - lost_p) * (1.0 - self._overload(mp, ctx, counts, n_in[has]))
         lost = uniform(hash_combine(c, 3)) < lost_p
         wrong = self._pick_distractor(cum, uniform(hash_combine(c, 4)))
         garbled = np.where(uniform(hash_combine(c, 5)) < 0.5, GARBLED, wrong)
         pick = np.where(lost, garbled, pick)
         load = ctx / (p.input_tokens + p.output_tokens)  # reading more text, more chances to slip
         hops = np.maximum(0, calls.depth[has] - 1)
-        if p.drift_cap is not None:
-            # An aggregator reading many answers can overwrite a right one too (Chen et al.
-            # 2024: voting past its optimum loses points), so every reading node counts at
-            # least one hop; the cap keeps the loss at points, never a collapse.
-            drift = mp.drift * np.maximum(hops, 1) * load
+        drift = mp.drift * hops * load
+        if p.drift_cap is not None:  # saturates: later nodes spoil points, never everything
             drift = p.drift_cap * (1.0 - np.exp(-drift / p.drift_cap))
-        else:
-            drift = mp.drift * hops * load
         drifted = uniform(hash_combine(c, 6)) < drift
         return np.asarray(np.where(drifted & (pick == GOLD), wrong, pick))
+
+    def _overload(
+        self, mp: ModelProfile, ctx: np.ndarray, counts: np.ndarray, n_in: np.ndarray
+    ) -> np.ndarray:
+        """Chance that a node reading many conflicting answers loses the thread.
+
+        Grows past the model's reading length and with the inputs' disagreement (Chen et al.
+        2024: more calls hurt on hard queries, where answers conflict), saturating at the
+        task's ``overload_cap``: points lost, never a collapse.
+        """
+        p = self.profile
+        assert p.overload_cap is not None and mp.reading_tokens is not None
+        over = np.maximum(0.0, ctx - mp.reading_tokens) / mp.reading_tokens
+        disagreement = 1.0 - counts[:, 1:].max(axis=1) / np.maximum(n_in, 1)
+        return np.asarray(p.overload_cap * disagreement * (1.0 - np.exp(-p.garble_rate * over)))
 
 
 def run_graph(world: SimWorld, graph: CollabGraph, doc_keys: np.ndarray) -> np.ndarray:

@@ -100,33 +100,57 @@ def test_fanin_checker_flags_a_collapse():
     assert {v.check for v in found} == {"fanin_decline"}
 
 
-def test_without_a_cap_the_profile_behaves_as_before():
-    """Profiles without drift_cap or long_context_loss keep the original rule, answer for answer."""
+def test_without_the_new_fields_the_profile_behaves_as_before():
+    """Profiles without the new optional fields keep the original rules, answer for answer."""
     profile = load_profiles("llama3")["mmlu"]
-    assert profile.drift_cap is None
+    assert profile.drift_cap is None and profile.overload_cap is None
     assert all(m.long_context_loss == 0.0 for m in profile.models.values())
+    assert all(m.reading_tokens is None for m in profile.models.values())
 
 
-def test_fit_recovers_a_known_cap_from_synthetic_curves():
+def test_overload_costs_points_on_a_wide_fan_in_and_nothing_on_one_input():
+    profile = load_profiles("llama3")["mmlu"]
+    models = {
+        m: replace(p, context_tokens=131072, reading_tokens=p.context_tokens)
+        for m, p in profile.models.items()
+    }
+    base = replace(profile, models=models, overload_cap=0.0, garble_rate=8.0)
+    loaded = replace(base, overload_cap=0.5)
+    mid = "llama-3.2-3b"
+    keys = population(1500)
+
+    def acc(p, k):
+        return float(
+            np.mean(run_graph(SimWorld("mmlu", p, 0), parallel([mid] * k, mid), keys) == GOLD)
+        )
+
+    assert acc(loaded, 1) == acc(base, 1)
+    assert 0.0 < acc(base, 24) - acc(loaded, 24) < 0.15
+    assert acc(loaded, 24) > 0.25
+
+
+def test_fit_recovers_a_known_overload_from_synthetic_curves():
     """Curves drawn from a known profile on other questions; the fit must find its cap."""
-    profile = load_profiles("llama3")["math"]
-    models = {m: replace(p, context_tokens=131072) for m, p in profile.models.items()}
-    known = replace(profile, models=models, drift_cap=0.2)
-    truth = SimWorld("math", known, 0)
+    profile = load_profiles("llama3")["mmlu"]
+    models = {
+        m: replace(p, context_tokens=131072, reading_tokens=p.context_tokens)
+        for m, p in profile.models.items()
+    }
+    known = replace(profile, models=models, overload_cap=0.5, garble_rate=8.0)
+    truth = SimWorld("mmlu", known, 0)
     keys = population(1500, tag="synthetic-observations")
+    mid = "llama-3.2-3b"
     observed = {
-        "llama-3.2-3b": [
-            float(
-                np.mean(
-                    run_graph(truth, parallel(["llama-3.2-3b"] * k, "llama-3.2-3b"), keys) == GOLD
-                )
-            )
+        mid: [
+            float(np.mean(run_graph(truth, parallel([mid] * k, mid), keys) == GOLD))
             for k in inv.FANIN_WIDTHS
         ]
     }
-    start = replace(known, drift_cap=None)
-    cap, rmse = jointfit.fit_cap_to_curves("math", start, observed, grid=(0.05, 0.2, 0.6), n=1500)
-    assert cap == 0.2 and rmse < 0.03
+    start = replace(known, overload_cap=0.0)
+    cap, rmse = jointfit.fit_overload_to_curves(
+        "mmlu", start, observed, grid=(0.1, 0.5, 1.0), n=1500
+    )
+    assert cap == 0.5 and rmse < 0.03
 
 
 def test_long_context_rows_read_the_evidence():
