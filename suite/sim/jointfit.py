@@ -32,8 +32,8 @@ from suite.sim.world import PROFILE_DIR, SimWorld, TaskProfile, expected_accurac
 FIT_TASKS = ("mmlu", "math", "humaneval", "math_synthetic", "gsm8k", "gsm8k_synthetic")
 AGGREGATOR = "llama-3.2-3b"
 """The pool's final model: its drift sets how much an aggregator loses by reading more."""
-CAP_GRID = (0.2, 0.3, 0.4, 0.5, 0.6)
-RATE_GRID = (1.5, 4.0, 8.0)
+CAP_GRID = (0.2, 0.35, 0.5, 0.7, 0.85, 1.0)
+RATE_GRID = (4.0, 8.0)
 FIT_QUESTIONS = 2000
 
 

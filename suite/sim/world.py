@@ -290,12 +290,12 @@ class SimWorld:
         over = np.maximum(0.0, ctx - mp.context_tokens) / mp.context_tokens
         within = mp.long_context_loss * np.minimum(ctx, mp.context_tokens) / mp.context_tokens
         lost_p = 1.0 - (1.0 - within) * np.exp(-p.garble_rate * over)
-        if p.overload_cap is not None and mp.reading_tokens is not None:
-            lost_p = 1.0 - (1.0 - lost_p) * (1.0 - self._overload(mp, ctx, counts, n_in[has]))
         lost = uniform(hash_combine(c, 3)) < lost_p
         wrong = self._pick_distractor(cum, uniform(hash_combine(c, 4)))
         garbled = np.where(uniform(hash_combine(c, 5)) < 0.5, GARBLED, wrong)
         pick = np.where(lost, garbled, pick)
+        if p.overload_cap is not None and mp.reading_tokens is not None:
+            pick = self._overload(mp, ctx, inputs, c, pick)
         load = ctx / (p.input_tokens + p.output_tokens)  # reading more text, more chances to slip
         hops = np.maximum(0, calls.depth[has] - 1)
         drift = mp.drift * hops * load
@@ -305,19 +305,25 @@ class SimWorld:
         return np.asarray(np.where(drifted & (pick == GOLD), wrong, pick))
 
     def _overload(
-        self, mp: ModelProfile, ctx: np.ndarray, counts: np.ndarray, n_in: np.ndarray
+        self, mp: ModelProfile, ctx: np.ndarray, inputs: np.ndarray, c: np.ndarray, pick: np.ndarray
     ) -> np.ndarray:
-        """Chance that a node reading many conflicting answers loses the thread.
+        """Past its reading length a node may stop weighing its inputs and copy one at random.
 
-        Grows past the model's reading length and with the inputs' disagreement (Chen et al.
-        2024: more calls hurt on hard queries, where answers conflict), saturating at the
-        task's ``overload_cap``: points lost, never a collapse.
+        The chance grows with the text read past ``reading_tokens`` (rate ``garble_rate``) up
+        to the task's ``overload_cap``. Copying one input is what a reader that lost track of
+        the comparison does; it costs points (more calls can hurt, Chen et al. 2024) but never
+        falls below the inputs' own accuracy, so no aggregate goes under chance.
         """
         p = self.profile
         assert p.overload_cap is not None and mp.reading_tokens is not None
         over = np.maximum(0.0, ctx - mp.reading_tokens) / mp.reading_tokens
-        disagreement = 1.0 - counts[:, 1:].max(axis=1) / np.maximum(n_in, 1)
-        return np.asarray(p.overload_cap * disagreement * (1.0 - np.exp(-p.garble_rate * over)))
+        chance = p.overload_cap * (1.0 - np.exp(-p.garble_rate * over))
+        hit = uniform(hash_combine(c, 7)) < chance
+        valid = inputs != PAD
+        rank = np.floor(uniform(hash_combine(c, 8)) * valid.sum(axis=1)).astype(np.int64)
+        column = np.argmax(np.cumsum(valid, axis=1) > rank[:, None], axis=1)
+        copied = inputs[np.arange(len(inputs)), column]
+        return np.asarray(np.where(hit, copied, pick))
 
 
 def run_graph(world: SimWorld, graph: CollabGraph, doc_keys: np.ndarray) -> np.ndarray:

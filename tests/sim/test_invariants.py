@@ -129,15 +129,31 @@ def test_overload_costs_points_on_a_wide_fan_in_and_nothing_on_one_input():
     assert acc(loaded, 24) > 0.25
 
 
-def test_fit_recovers_a_known_overload_from_synthetic_curves():
-    """Curves drawn from a known profile on other questions; the fit must find its cap."""
+def test_a_fully_overloaded_reader_keeps_its_inputs_accuracy():
+    """Copying one input: an aggregate of 1B answers stays at the 1B's level, above chance."""
     profile = load_profiles("llama3")["mmlu"]
     models = {
         m: replace(p, context_tokens=131072, reading_tokens=p.context_tokens)
         for m, p in profile.models.items()
     }
+    world = SimWorld("mmlu", replace(profile, models=models, overload_cap=1.0, garble_rate=50.0), 0)
+    keys = population(2000)
+    small = float(
+        np.mean(run_graph(world, parallel(["llama-3.2-1b"], "llama-3.2-1b"), keys) == GOLD)
+    )
+    wide = parallel(["llama-3.2-1b"] * 40, "llama-3.2-3b")
+    assert float(np.mean(run_graph(world, wide, keys) == GOLD)) > min(small, 0.31) - 0.03 > 0.25
+
+
+def test_fit_recovers_a_known_overload_from_synthetic_curves():
+    """Curves drawn from a known profile on other questions; the fit must find its cap."""
+    profile = load_profiles("llama3")["math"]
+    models = {
+        m: replace(p, context_tokens=131072, reading_tokens=p.context_tokens)
+        for m, p in profile.models.items()
+    }
     known = replace(profile, models=models, overload_cap=0.5, garble_rate=8.0)
-    truth = SimWorld("mmlu", known, 0)
+    truth = SimWorld("math", known, 0)
     keys = population(1500, tag="synthetic-observations")
     mid = "llama-3.2-3b"
     observed = {
@@ -148,7 +164,7 @@ def test_fit_recovers_a_known_overload_from_synthetic_curves():
     }
     start = replace(known, overload_cap=0.0)
     cap, rmse = jointfit.fit_overload_to_curves(
-        "mmlu", start, observed, grid=(0.1, 0.5, 1.0), n=1500
+        "math", start, observed, grid=(0.1, 0.5, 1.0), n=1500
     )
     assert cap == 0.5 and rmse < 0.03
 
