@@ -22,6 +22,7 @@ from suite.core.errors import InfeasibleGraphError
 from suite.core.graph import CollabGraph
 from suite.core.space import GraphSpace
 from suite.core.topologies import layered, parallel
+from suite.prompts import HERE as PROMPTS_DIR
 from suite.sim.world import PROFILE_DIR, SimWorld, TaskProfile, expected_accuracy, load_profiles
 
 EVIDENCE_DIR = PROFILE_DIR / "evidence"
@@ -70,11 +71,17 @@ def sample_graphs(sp: GraphSpace, n: int, seed: int) -> Iterator[CollabGraph]:
         yield graph
 
 
-def chance(profile: TaskProfile) -> float | None:
-    """Chance accuracy of a multiple-choice task (None for open-answer tasks)."""
-    if profile.n_distractors > 4:  # MMLU-style tasks offer 4 options; others are open-ended
+def chance(task: str) -> float | None:
+    """Chance accuracy of a multiple-choice task (None for open-answer tasks).
+
+    A task is multiple-choice when its prompts file writes sim answers as letters; chance is
+    one over the number of options it lists.
+    """
+    path = PROMPTS_DIR / "tasks" / f"{task}.yaml"
+    sim = yaml.safe_load(path.read_text()).get("sim", {}) if path.exists() else {}
+    if sim.get("kind") != "letter":
         return None
-    return 1.0 / (profile.n_distractors + 1)
+    return 1.0 / len(sim["answers"])
 
 
 def max_prompt_tokens(profile: TaskProfile, graph: CollabGraph) -> int:
@@ -117,7 +124,7 @@ def below_chance(
     w: SimWorld, graphs: Sequence[CollabGraph], accs: Sequence[float], window: int
 ) -> list[Violation]:
     """Graphs under chance on a multiple-choice task whose every prompt fits ``window``."""
-    floor = chance(w.profile)
+    floor = chance(w.task)
     if floor is None:
         return []
     return [
