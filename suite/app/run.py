@@ -297,8 +297,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         cli.preflight(split_argv(args))
         import hydra
 
-        from suite.config import CONF_DIR
+        from suite.config import CONF_DIR, schema
 
+        schema.register()
         wrapped = hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(
             _job
         )

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from suite.backends.base import Backend, Completion, NodeCall
-from suite.config import did_you_mean
-from suite.core.errors import BackendError, ConfigError
+from suite.core.errors import BackendError, ConfigError, did_you_mean
 
 MODES = ("readwrite", "read", "off")
 KEY_VERSION = 1  # bump when the key material changes, so old rows are never misread

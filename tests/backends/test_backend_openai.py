@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from suite.app import cli
 from suite.backends.base import BackendEnv, NodeCall
 from suite.backends.openai import OpenAIBackend
 from suite.config import build_space
@@ -111,12 +112,11 @@ def stub():
 
 def env():
     space = build_space(POOL, "mmlu", TokenProfile(213, 215), 3)
-    return BackendEnv("mmlu", "tiny_cpu", space, None, lambda d: None)
+    return BackendEnv("mmlu", "tiny_cpu", space, None, lambda d: None, POOL["models"])
 
 
 def backend(url, **options):
     opts = {
-        "pool_models": POOL["models"],
         "endpoints": {m: url for m in MODELS},
         "backoff_s": 0.01,
         **options,
@@ -202,14 +202,19 @@ def test_dead_endpoint(monkeypatch):
     [
         ({"endpoints": {}}, "no endpoint for ['gemma-3-270m', 'smollm2-135m']"),
         ({"endpoints": {"gpt-9": "http://x/v1"}}, "not in the pool"),
-        ({"concurency": 2}, "did you mean 'concurrency'"),
     ],
 )
 def test_config_errors_are_one_line(options, needle):
-    opts = {"pool_models": POOL["models"], "endpoints": {m: "http://x/v1" for m in MODELS}}
+    opts = {"endpoints": {m: "http://x/v1" for m in MODELS}}
     with pytest.raises(ConfigError) as err:
         OpenAIBackend.create({**opts, **options}, env())
     assert needle in str(err.value) and "\n" not in str(err.value)
+
+
+def test_an_unknown_option_is_refused_by_the_schema():
+    with pytest.raises(ConfigError) as err:
+        cli.compose(["backend=openai", "backend.concurency=2"])
+    assert "did you mean 'concurrency'" in str(err.value) and "\n" not in str(err.value)
 
 
 FAKE_SERVER = """
@@ -256,12 +261,12 @@ def launch_pool():
     llama = yaml.safe_load((ROOT / "suite/conf/pool/llama3.yaml").read_text())
     pool = {**llama, "models": llama["models"][:2]}
     space = build_space(pool, "mmlu", TokenProfile(213, 215), 3)
-    return pool, BackendEnv("mmlu", "llama3", space, None, lambda d: None)
+    return pool, BackendEnv("mmlu", "llama3", space, None, lambda d: None, pool["models"])
 
 
 def test_launch_starts_waits_and_stops_servers_with_their_children(fake_vllm):
-    pool, benv = launch_pool()
-    b = OpenAIBackend.create({"pool_models": pool["models"], "launch": True, "device": "cpu"}, benv)
+    _, benv = launch_pool()
+    b = OpenAIBackend.create({"launch": True, "device": "cpu"}, benv)
     servers = list(b.servers.values())
     try:
         assert sorted(b.servers) == ["llama-3.2-1b", "llama-3.2-3b"]
@@ -277,8 +282,8 @@ def test_launch_starts_waits_and_stops_servers_with_their_children(fake_vllm):
 
 
 def test_a_server_that_fails_to_start_is_one_line_with_its_log(fake_vllm):
-    pool, benv = launch_pool()
-    opts = {"pool_models": pool["models"], "launch": True, "launch_args": ["--fail"]}
+    _, benv = launch_pool()
+    opts = {"launch": True, "launch_args": ["--fail"]}
     with pytest.raises(BackendError) as err:
         OpenAIBackend.create(opts, benv)
     message = str(err.value)
@@ -377,7 +382,7 @@ def test_a_launched_server_dies_with_a_killed_run(fake_vllm):
         "from test_backend_openai import launch_pool\n"
         "from suite.backends.openai import OpenAIBackend\n"
         "pool, benv = launch_pool()\n"
-        "b = OpenAIBackend.create({'pool_models': pool['models'], 'launch': True}, benv)\n"
+        "b = OpenAIBackend.create({'launch': True}, benv)\n"
         "print(*[s.proc.pid for s in b.servers.values()], flush=True)\n"
         "time.sleep(120)\n"
     )
