@@ -68,8 +68,9 @@ def _preset_params(plain: Sequence[str]) -> dict[str, Any]:
     from hydra.errors import HydraException
     from omegaconf import OmegaConf
 
-    from suite.config import CONF_DIR
+    from suite.config import CONF_DIR, schema
 
+    schema.register()  # the YAML files name their schemas
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             cfg = compose(config_name="config", overrides=list(plain), return_hydra_config=True)
