@@ -124,7 +124,7 @@ def compose(overrides: Sequence[str]) -> dict[str, Any]:
         _no_added_keys(cfg, "")
         data = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     except (HydraException, OmegaConfBaseException) as exc:
-        raise schema_error(exc) from exc
+        raise _schema_error(exc) from exc
     if not isinstance(data, dict):
         raise ConfigError("the composed config is not a mapping")
     data.pop("hydra", None)
@@ -150,11 +150,11 @@ def _no_added_keys(node: Any, path: str) -> None:
         if path == "" and name == "hydra":
             continue
         if allowed and name not in allowed:
-            raise ConfigError(unknown_key(f"{path}{name}", allowed, node))
+            raise ConfigError(_unknown_key(f"{path}{name}", allowed, node))
         _no_added_keys(value, f"{path}{name}.")
 
 
-def unknown_key(key: str, choices: Sequence[str], node: Any) -> str:
+def _unknown_key(key: str, choices: Sequence[str], node: Any) -> str:
     """``unknown config key 'searcher.x' (searcher=random has no 'x'); did you mean ...?``."""
     group, _, rest = key.partition(".")
     leaf = key.rsplit(".", 1)[-1]
@@ -164,7 +164,7 @@ def unknown_key(key: str, choices: Sequence[str], node: Any) -> str:
     return f"unknown config key '{key}'{where}; {did_you_mean(leaf, sorted(choices))}"
 
 
-def schema_error(exc: BaseException) -> ConfigError:
+def _schema_error(exc: BaseException) -> ConfigError:
     """One line for what composing refused: a wrong type, an unknown key, a missing value."""
     from omegaconf import DictConfig
     from omegaconf.errors import (
@@ -189,7 +189,7 @@ def schema_error(exc: BaseException) -> ConfigError:
             choices = [f.name for f in dataclasses.fields(owner)]
         else:
             choices = [str(k) for k in parent] if isinstance(parent, DictConfig) else []
-        return ConfigError(unknown_key(key, choices, parent if parent is not None else {}))
+        return ConfigError(_unknown_key(key, choices, parent if parent is not None else {}))
     if isinstance(found, MissingMandatoryValue):
         return ConfigError(f"{key} has no value; set it in its YAML file or with {key}=...")
     kind = KINDS.get(_expected_type(found)) if isinstance(found, ValidationError) else None
