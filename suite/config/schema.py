@@ -309,6 +309,8 @@ def register() -> None:
     from hydra.core.config_store import ConfigStore  # Hydra is slow to import; only to compose
 
     store = ConfigStore.instance()
+    if f"{RUN_SCHEMA}.yaml" in store.list(""):  # stored already (each store costs a few ms)
+        return
     store.store(name=RUN_SCHEMA, node=RunSchema)
     for group, options in OPTION_SCHEMAS.items():
         for option, node in options.items():
