@@ -8,6 +8,7 @@ of each, then the sample -> evaluate -> agent-update loop of :mod:`suite.search.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -17,7 +18,7 @@ from suite.core.graph import CollabGraph
 from suite.core.space import Mix
 from suite.search import llm_search as ls
 from suite.search.agent_loop import AgentLoopSearcher
-from suite.search.searcher import AgentRequest, Observation, Proposal
+from suite.search.searcher import AgentRequest, Observation, Proposal, feasible_sample, pick
 
 
 class AgentReinforceSearcher(AgentLoopSearcher):
@@ -58,7 +59,7 @@ class AgentReinforceSearcher(AgentLoopSearcher):
         self.phase = "pilot"
         self.queue: list[dict[str, Any]] = []
         self.singles: dict[str, float] = {}
-        self.mix_accuracy: dict[str, float] = {}
+        self.mix_accuracy: dict[Mix, float] = {}
         self.pretest: list[tuple[list[int], float]] = []
         self.init_notes: dict[str, Any] = {}
 
@@ -85,16 +86,16 @@ class AgentReinforceSearcher(AgentLoopSearcher):
         space, rng = self.ctx.space, self.ctx.rng
         plan: list[dict[str, Any]] = []
         if self.pilot_questions:
-            for m in space.models:
-                if m.unit_cost <= space.budget_units:
-                    plan.append(
-                        {
-                            "phase": "pilot",
-                            "single": m.name,
-                            "n_docs": self.pilot_questions,
-                            "graph": CollabGraph.single(m.name).to_dict(),
-                        }
-                    )
+            for k in space.affordable(space.budget_units):
+                name = space.models[k].name
+                plan.append(
+                    {
+                        "phase": "pilot",
+                        "single": name,
+                        "n_docs": self.pilot_questions,
+                        "graph": CollabGraph.single(name).to_dict(),
+                    }
+                )
         if self.pilot_mix_questions:
             mixes = space.feasible_mixes()
             allowance = math.floor(self.pilot_share * self.ctx.eval_budget + 1e-9)
@@ -104,7 +105,7 @@ class AgentReinforceSearcher(AgentLoopSearcher):
                 self.init_notes = {"pilot_mixes": f"{room} of {len(mixes)} (pilot_share)"}
                 mixes = tuple(mixes[k] for k in keep)
             for mix in mixes:
-                graph, _ = space.repair(self.prior.sample(rng, mix=mix).full, rng)
+                graph = feasible_sample(self.prior, rng, mix)[1]
                 plan.append(
                     {
                         "phase": "pilot",
@@ -124,9 +125,7 @@ class AgentReinforceSearcher(AgentLoopSearcher):
         plan = []
         for vec in vectors:
             for variant in self._variants(vec):
-                graph, _ = self.ctx.space.repair(
-                    half.sample(self.ctx.rng, mix=variant).full, self.ctx.rng
-                )
+                graph = feasible_sample(half, self.ctx.rng, variant)[1]
                 plan.append(
                     {
                         "phase": "pretest",
@@ -140,8 +139,7 @@ class AgentReinforceSearcher(AgentLoopSearcher):
         return plan
 
     def _initial_mixes(self) -> tuple[list[Mix], dict[str, Any]]:
-        space, agent = self.ctx.space, self.ctx.agent
-        assert agent is not None
+        space, agent = self.ctx.space, self.agent
         mixes = space.feasible_mixes()
         self.data_text = self._data_block()
         messages = ls.render(
@@ -150,13 +148,13 @@ class AgentReinforceSearcher(AgentLoopSearcher):
             insights=ls.insights("init"),
             data=self.data_text,
             keys=", ".join(f"{k}={m}" for k, m in enumerate(space.model_names)),
-            mixes="\n".join(ls.mix_vector(space, m) for m in mixes),
-            example=ls.mix_vector(space, mixes[-1]),
+            mixes="\n".join(ls.mix_vector(m) for m in mixes),
+            example=ls.mix_vector(mixes[-1]),
         )
         fields = {
             "mixes": [list(m) for m in mixes],
             "singles": self.singles,
-            "mix_accuracy": [[json_mix, a] for json_mix, a in self._mix_pairs()],
+            "mix_accuracy": [[list(m), a] for m, a in self.mix_accuracy.items()],
             "model_names": list(space.model_names),
         }
         errors: list[str] = []
@@ -167,20 +165,15 @@ class AgentReinforceSearcher(AgentLoopSearcher):
                 return vectors, {"init_attempts": len(errors) + 1, "init_errors": errors}
             except ProposalParseError as exc:
                 errors.append(str(exc))
-        ranked = sorted(mixes, key=lambda m: -self.mix_accuracy.get(str(list(m)), 0.0))
+        ranked = sorted(mixes, key=lambda m: -self.mix_accuracy.get(m, 0.0))
         return list(ranked[:2]), {"init_errors": errors, "init_fallback": "two best pilot mixes"}
-
-    def _mix_pairs(self) -> list[tuple[list[int], float]]:
-        return [
-            ([int(x) for x in k.strip("[]").split(",")], a) for k, a in self.mix_accuracy.items()
-        ]
 
     def _data_block(self) -> str:
         space = self.ctx.space
         lines = [f"- single {m}: {a:.2f}" for m, a in self.singles.items()]
         lines += [
-            f"- random graph with mix {space.format_mix(tuple(m))}: {a:.2f}"
-            for m, a in self._mix_pairs()
+            f"- random graph with mix {space.format_mix(m)}: {a:.2f}"
+            for m, a in self.mix_accuracy.items()
         ]
         return "\n".join(lines) or "(no pilot data)"
 
@@ -201,7 +194,7 @@ class AgentReinforceSearcher(AgentLoopSearcher):
         """The best pre-test variant wins; ties at random (§6 step 3)."""
         top = max(r for _, r in self.pretest)
         tied = [m for m, r in self.pretest if r == top]
-        self.mix = tuple(tied[int(self.ctx.rng.integers(len(tied)))])
+        self.mix = tuple(pick(self.ctx.rng, tied))
         self.phase = "loop"
 
     def _observe_prelude(self, proposal: Proposal, observation: Observation) -> None:
@@ -209,7 +202,7 @@ class AgentReinforceSearcher(AgentLoopSearcher):
         if info.get("phase") == "pilot" and "single" in info:
             self.singles[str(info["single"])] = observation.reward
         elif info.get("phase") == "pilot":
-            self.mix_accuracy[str(list(info["mix"]))] = observation.reward
+            self.mix_accuracy[tuple(int(c) for c in info["mix"])] = observation.reward
         else:
             self.pretest.append((list(info["mix"]), observation.reward))
 
@@ -220,7 +213,8 @@ class AgentReinforceSearcher(AgentLoopSearcher):
             "phase": self.phase,
             "queue": self.queue,
             "singles": self.singles,
-            "mix_accuracy": self.mix_accuracy,
+            # checkpoints keep the mix keys as text, e.g. "[3, 0, 1]"
+            "mix_accuracy": {str(list(m)): a for m, a in self.mix_accuracy.items()},
             "pretest": self.pretest,
             "init_notes": self.init_notes,
         }
@@ -230,6 +224,8 @@ class AgentReinforceSearcher(AgentLoopSearcher):
         self.phase = str(state["phase"])
         self.queue = [dict(q) for q in state["queue"]]
         self.singles = {str(k): float(v) for k, v in state["singles"].items()}
-        self.mix_accuracy = {str(k): float(v) for k, v in state["mix_accuracy"].items()}
+        self.mix_accuracy = {
+            tuple(json.loads(k)): float(v) for k, v in state["mix_accuracy"].items()
+        }
         self.pretest = [(list(m), float(r)) for m, r in state["pretest"]]
         self.init_notes = dict(state["init_notes"])

@@ -14,7 +14,17 @@ from suite.core.distribution import GraphDistribution
 from suite.core.errors import ConfigError, ProposalParseError
 from suite.core.graph import CollabGraph
 from suite.search import llm_search as ls
-from suite.search.searcher import AgentRequest, Observation, Proposal, SearchContext, Searcher
+from suite.search.searcher import (
+    RECOMMEND,
+    AgentRequest,
+    Observation,
+    Proposal,
+    SearchContext,
+    Searcher,
+    check_choice,
+    feasible_sample,
+    random_mix,
+)
 
 
 class LlmProposalSearcher(Searcher):
@@ -34,8 +44,7 @@ class LlmProposalSearcher(Searcher):
         self, warmup: int = 3, top_k: int = 5, max_attempts: int = 3, recommend: str = "best"
     ) -> None:
         super().__init__()
-        if recommend not in ("best", "last"):
-            raise ConfigError(f"searcher.recommend must be 'best' or 'last', got '{recommend}'")
+        check_choice("recommend", recommend, RECOMMEND)
         if warmup < 1 or top_k < 1 or max_attempts < 1:
             raise ConfigError("searcher.warmup, top_k and max_attempts must be >= 1")
         self.warmup, self.top_k, self.max_attempts = warmup, top_k, max_attempts
@@ -46,17 +55,12 @@ class LlmProposalSearcher(Searcher):
     def setup(self, ctx: SearchContext) -> None:
         """Keep the context and build the prior for random graphs; the agent is required."""
         super().setup(ctx)
-        if ctx.agent is None:
-            raise ConfigError("searcher 'llm_proposal' needs an agent; set agent=heuristic")
         self.prior = GraphDistribution(ctx.space)
 
     def _random(self) -> CollabGraph:
-        mixes = self.ctx.space.feasible_mixes()
-        mix = mixes[int(self.ctx.rng.integers(len(mixes)))]
-        graph, _ = self.ctx.space.repair(
-            self.prior.sample(self.ctx.rng, mix=mix).full, self.ctx.rng
-        )
-        return graph
+        """A prior graph with a uniformly drawn mix (warm-up and fallback)."""
+        mix = random_mix(self.ctx.space, self.ctx.rng)
+        return feasible_sample(self.prior, self.ctx.rng, mix)[1]
 
     def _propose(self, number: int) -> Proposal:
         if number < self.warmup or not self.history:
@@ -66,8 +70,7 @@ class LlmProposalSearcher(Searcher):
         return Proposal(graph, number, self.ctx.batch_size, info)
 
     def _ask_agent(self, round_: int) -> tuple[CollabGraph, dict[str, Any]]:
-        space, agent = self.ctx.space, self.ctx.agent
-        assert agent is not None
+        space, agent = self.ctx.space, self.agent
         top = sorted(self.history, key=lambda gs: -gs[1])[: self.top_k]
         shown = "\n\n".join(f"Accuracy {s:.2f}:\n{ls.role_text(g)}" for g, s in top)
         costs = ", ".join(f"{m.name}={m.unit_cost}" for m in space.models)
@@ -121,12 +124,10 @@ class LlmProposalSearcher(Searcher):
 
     def _state(self) -> dict[str, Any]:
         return {
-            "rng": self.rng_state(self.ctx.rng),
             "history": ls.jsonable_pairs(self.history),
             "last": None if self.last is None else self.last.to_dict(),
         }
 
     def _load_state(self, state: Mapping[str, Any]) -> None:
-        self.set_rng_state(self.ctx.rng, state["rng"])
         self.history = ls.pairs_from_json(state["history"])
         self.last = None if state["last"] is None else CollabGraph.from_dict(state["last"])

@@ -12,11 +12,20 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from suite.core.distribution import reaches
+from suite.core.edges import EdgeWalk
 from suite.core.errors import ConfigError
 from suite.core.graph import FINAL, CollabGraph, Node, Role
 from suite.core.space import Mix
-from suite.search.searcher import Observation, Proposal, SearchContext, Searcher
+from suite.search.searcher import (
+    RECOMMEND,
+    Observation,
+    Proposal,
+    SearchContext,
+    Searcher,
+    check_choice,
+    pick,
+    repair_report,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -71,8 +80,7 @@ class OptunaTpeSearcher(Searcher):
     ) -> None:
         super().__init__(**unknown)
         # Types were checked by the schema (suite/config/schema.py OptunaTpeSchema); values here.
-        if fixed_mix not in ("random", "search"):
-            raise ConfigError(f"searcher.fixed_mix must be 'random' or 'search', got '{fixed_mix}'")
+        check_choice("fixed_mix", fixed_mix, ("random", "search"))
         if questions_per_trial is not None and questions_per_trial < 1:
             raise ConfigError(
                 f"searcher.questions_per_trial must be null or an integer >= 1, "
@@ -85,8 +93,7 @@ class OptunaTpeSearcher(Searcher):
             )
         if study_name is not None and not str(study_name).strip():
             raise ConfigError("searcher.study_name must be null or a non-empty name")
-        if recommend not in ("best", "last"):
-            raise ConfigError(f"searcher.recommend must be 'best' or 'last', got '{recommend}'")
+        check_choice("recommend", recommend, RECOMMEND)
         if n_startup_trials < 0:
             raise ConfigError(
                 f"searcher.n_startup_trials must be an integer >= 0, got {n_startup_trials!r}"
@@ -106,7 +113,7 @@ class OptunaTpeSearcher(Searcher):
         self._sampler_seed = int(ctx.rng.integers(2**31 - 1))
         self._mix: Mix | None = None
         if self.fixed_mix == "random":  # PAPER.md §8: one random feasible mix, drawn once
-            self._mix = self._mixes[int(ctx.rng.integers(len(self._mixes)))]
+            self._mix = pick(ctx.rng, self._mixes)
         self.study_name = self.study_name_option or _default_name(
             ctx, self.fixed_mix, self._sampler_seed
         )
@@ -168,32 +175,18 @@ class OptunaTpeSearcher(Searcher):
         mix = self._mix
         if mix is None:
             mix = self._mixes[self._labels.index(trial.suggest_categorical("mix", self._labels))]
-        names = [m for m, c in zip(space.model_names, mix, strict=True) for _ in range(c)]
+        names = space.mix_names(mix)
         ids = space.node_ids[: len(names)]
         roles = {i: Role(trial.suggest_categorical(f"role_{i}", ROLE_CHOICES)) for i in ids}
-        adj: dict[str, set[str]] = {i: set() for i in [*ids, FINAL]}
-        edges, skipped = [], 0
-        for src, dst in space.candidate_edges:
-            if src not in adj or dst not in adj:
-                continue
-            if trial.suggest_categorical(f"edge_{src}_{dst}", EDGE_CHOICES):
-                if reaches(adj, dst, src):
-                    skipped += 1  # would close a cycle: refused, as at insertion in §1
-                    continue
-                adj[src].add(dst)
-                edges.append((src, dst))
+        walk, skipped = EdgeWalk(space, ids), 0
+        for src, dst in walk.candidates():  # every edge variable is suggested, cycle-closers too
+            wanted = trial.suggest_categorical(f"edge_{src}_{dst}", EDGE_CHOICES)
+            if wanted and not walk.try_add(src, dst):
+                skipped += 1  # would close a cycle: refused, as at insertion in §1
         nodes = [Node(i, m, roles[i]) for i, m in zip(ids, names, strict=True)]
-        built = CollabGraph.build(nodes, edges, space.final_model)
+        built = CollabGraph.build(nodes, walk.edges, space.final_model)
         graph, deleted = space.repair(built, self.ctx.rng)
-        added = set(graph.edges) - set(built.edges)
-        notes = {
-            "cycle_edges_skipped": skipped,
-            "deleted_by_repair": list(deleted),
-            "linked_to_final": [i for i in graph.node_ids if (i, FINAL) in added],
-            "fusers_demoted": [
-                n.id for n in graph.nodes if n.role is not roles[n.id] and n.role is Role.ASSISTANT
-            ],
-        }
+        notes = {"cycle_edges_skipped": skipped, **repair_report(built, graph, deleted)}
         return mix, graph, notes
 
     def _observe(self, proposal: Proposal, observation: Observation) -> None:
@@ -222,7 +215,7 @@ class OptunaTpeSearcher(Searcher):
         """Before any trial: the mix's nodes as assistants, each straight into ``final``."""
         space = self.ctx.space
         mix = self._mix or self._mixes[0]
-        names = [m for m, c in zip(space.model_names, mix, strict=True) for _ in range(c)]
+        names = space.mix_names(mix)
         nodes = [Node(i, m) for i, m in zip(space.node_ids, names, strict=False)]
         graph = CollabGraph.build(nodes, [(n.id, FINAL) for n in nodes], space.final_model)
         return space.repair(graph, np.random.default_rng(0))[0]
@@ -232,7 +225,6 @@ class OptunaTpeSearcher(Searcher):
         api = _optuna()
         sampler = self._sampler
         return {
-            "rng": self.rng_state(self.ctx.rng),
             "sampler_seed": self._sampler_seed,
             "tpe_rng": _random_state(sampler._rng.rng),
             "startup_rng": _random_state(sampler._random_sampler._rng.rng),
@@ -248,7 +240,6 @@ class OptunaTpeSearcher(Searcher):
         storage the stored trials are kept and only those it lacks are added.
         """
         api = _optuna()
-        self.set_rng_state(self.ctx.rng, state["rng"])
         self._sampler_seed = int(state["sampler_seed"])
         self._mix = None if state["mix"] is None else tuple(int(c) for c in state["mix"])
         have = len(self._study.trials)
@@ -287,7 +278,7 @@ def _storage(api: Any, url: str | None) -> Any:
     path = Path(url.split(":///", 1)[1])
     path.parent.mkdir(parents=True, exist_ok=True)
     if url.startswith("journal:///"):
-        from optuna.storages.journal import JournalFileBackend
+        from optuna.storages.journal import JournalFileBackend  # lazy, as _optuna() is
 
         return api.storages.JournalStorage(JournalFileBackend(str(path)))
     return api.storages.RDBStorage(url)

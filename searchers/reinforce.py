@@ -13,10 +13,22 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from suite.core.distribution import GraphDistribution, reaches
+from suite.core.distribution import GraphDistribution
+from suite.core.edges import EdgeWalk
 from suite.core.errors import ConfigError
+from suite.core.gradient import grad_log_prob
 from suite.core.graph import FINAL, CollabGraph, Node, Role
-from suite.search.searcher import Observation, Proposal, SearchContext, Searcher
+from suite.search.searcher import (
+    RECOMMEND,
+    BestSoFar,
+    Observation,
+    Proposal,
+    SearchContext,
+    Searcher,
+    check_choice,
+    feasible_sample,
+    repair_report,
+)
 
 PARAMS = ("edge_logits", "role_logits", "model_logits")
 _BETAS, _EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults, which GPTSwarm uses
@@ -67,16 +79,10 @@ class ReinforceSearcher(Searcher):
             raise ConfigError(f"searcher.lr must be a positive number, got {lr!r}")
         if batch is not None and batch < 1:
             raise ConfigError(f"searcher.batch must be null or an integer >= 1, got {batch!r}")
-        if baseline not in ("none", "moving_average"):
-            raise ConfigError(
-                f"searcher.baseline must be 'none' or 'moving_average', got '{baseline}'"
-            )
+        check_choice("baseline", baseline, ("none", "moving_average"))
         if not 0.0 <= baseline_decay < 1.0:
             raise ConfigError(f"searcher.baseline_decay must be in [0, 1), got {baseline_decay!r}")
-        if recommend not in ("extracted", "best", "last"):
-            raise ConfigError(
-                f"searcher.recommend must be 'extracted', 'best' or 'last', got '{recommend}'"
-            )
+        check_choice("recommend", recommend, ("extracted", *RECOMMEND))
         for key, value in (("edge_threshold", edge_threshold), ("link_threshold", link_threshold)):
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"searcher.{key} must be a probability in [0, 1], got {value!r}")
@@ -103,28 +109,25 @@ class ReinforceSearcher(Searcher):
         # extraction draws its own shuffle and roles: recommend() is repeatable and leaves
         # the search's generator alone
         self._extract_seed = int(ctx.rng.integers(2**63 - 1))
-        self._best: tuple[float, CollabGraph] | None = None
-        self._ties = 0
-        self._last: CollabGraph | None = None
+        self._seen = BestSoFar()
 
     # ---- ask/tell ----------------------------------------------------------------------------
     def _propose(self, number: int) -> Proposal:
-        rng = self.ctx.rng
-        draw = self._dist.sample(rng)  # §5 step 1: each question gets its own graph
-        graph, deleted = self.ctx.space.repair(draw.full, rng)
-        self._drawn[number] = self._dist.grad_log_prob(draw.full, draw.order)
+        # §5 step 1: each question gets its own graph
+        draw, graph, deleted = feasible_sample(self._dist, self.ctx.rng)
+        self._drawn[number] = grad_log_prob(self._dist, draw.full, draw.order)
         info: dict[str, Any] = {
             "iteration": number // self._batch,
             "log_prob": draw.log_prob,
             "role_fallback": draw.role_fallback,
-            **repair_notes(draw.full, graph, deleted),
+            **repair_report(draw.full, graph, deleted),
         }
         if self._last_update is not None:
             info["update"], self._last_update = self._last_update, None
         return Proposal(graph, number, 1, info)
 
     def _observe(self, proposal: Proposal, observation: Observation) -> None:
-        self._track(proposal.graph, observation.reward)
+        self._seen.observe(proposal.graph, observation.reward, self.ctx.rng)
         grad = self._drawn.pop(proposal.number)
         self._batch_grads.append((grad, observation.reward, float(proposal.info["log_prob"])))
         if len(self._batch_grads) >= self._batch:
@@ -173,15 +176,6 @@ class ReinforceSearcher(Searcher):
             return 0.0
         return self._avg / (1 - self.baseline_decay**self._avg_n)
 
-    def _track(self, graph: CollabGraph, reward: float) -> None:
-        self._last = graph
-        if self._best is None or reward > self._best[0]:
-            self._best, self._ties = (reward, graph), 1
-        elif reward == self._best[0]:
-            self._ties += 1  # reservoir sampling keeps each tied graph with equal chance
-            if self.ctx.rng.random() < 1.0 / self._ties:
-                self._best = (reward, graph)
-
     # ---- the result --------------------------------------------------------------------------
     @property
     def distribution(self) -> GraphDistribution:
@@ -190,10 +184,9 @@ class ReinforceSearcher(Searcher):
 
     def recommend(self) -> CollabGraph:
         """The extracted graph (§5 step 4), or the best / last observed with that option."""
-        if self.recommend_mode == "best" and self._best is not None:
-            return self._best[1]
-        if self.recommend_mode == "last" and self._last is not None:
-            return self._last
+        chosen = self._seen.chosen(self.recommend_mode)
+        if chosen is not None:
+            return chosen
         edge_thr, max_out, link_thr = self.thresholds
         rng = np.random.default_rng(self._extract_seed)
         return extract(self._dist, rng, edge_thr, max_out, link_thr)
@@ -201,7 +194,6 @@ class ReinforceSearcher(Searcher):
     # ---- state -------------------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
         return {
-            "rng": self.rng_state(self.ctx.rng),
             "dist": self._dist.state(),
             "adam": {"step": self._step, "m": _lists(self._m), "v": _lists(self._v)},
             "baseline": {"avg": self._avg, "n": self._avg_n},
@@ -209,13 +201,10 @@ class ReinforceSearcher(Searcher):
             "batch": [[_lists(g), u, lp] for g, u, lp in self._batch_grads],
             "last_update": self._last_update,
             "extract_seed": self._extract_seed,
-            "best": None if self._best is None else [self._best[0], self._best[1].to_dict()],
-            "ties": self._ties,
-            "last": None if self._last is None else self._last.to_dict(),
+            **self._seen.state(),
         }
 
     def _load_state(self, state: Mapping[str, Any]) -> None:
-        self.set_rng_state(self.ctx.rng, state["rng"])
         self._dist = GraphDistribution.from_state(self.ctx.space, dict(state["dist"]))
         self._step = int(state["adam"]["step"])
         self._m, self._v = _arrays(state["adam"]["m"]), _arrays(state["adam"]["v"])
@@ -224,26 +213,7 @@ class ReinforceSearcher(Searcher):
         self._batch_grads = [(_arrays(g), float(u), float(lp)) for g, u, lp in state["batch"]]
         self._last_update = None if state["last_update"] is None else dict(state["last_update"])
         self._extract_seed = int(state["extract_seed"])
-        best = state["best"]
-        self._best = None if best is None else (float(best[0]), CollabGraph.from_dict(best[1]))
-        self._ties = int(state["ties"])
-        self._last = None if state["last"] is None else CollabGraph.from_dict(state["last"])
-
-
-def repair_notes(
-    sampled: CollabGraph, repaired: CollabGraph, deleted: tuple[str, ...]
-) -> dict[str, list[str]]:
-    """What ``space.repair`` changed: deleted nodes, edges added into final, demoted fusers."""
-    added = set(repaired.edges) - set(sampled.edges)
-    return {
-        "deleted_by_repair": list(deleted),
-        "linked_to_final": [i for i in repaired.node_ids if (i, FINAL) in added],
-        "fusers_demoted": [
-            n.id
-            for n in repaired.nodes
-            if n.role is Role.ASSISTANT and sampled.node(n.id).role is Role.FUSER
-        ],
-    }
+        self._seen.load_state(state)
 
 
 def _lists(arrays: Mapping[str, np.ndarray]) -> dict[str, Any]:
@@ -277,39 +247,28 @@ def extract(
     """
     space = dist.space
     order = [int(i) for i in rng.permutation(space.max_nodes)]
-    models = _greedy_models(dist, order)
-    kept = [space.node_ids[s] for s in order if space.node_ids[s] in models]
-    adj: dict[str, set[str]] = {i: set() for i in [*kept, FINAL]}
-    probs = {e: dist.edge_prob(*e) for e in space.candidate_edges if e[0] in adj and e[1] in adj}
+    picks = space.pick_models(
+        order, lambda slot, aff: aff[int(np.argmax(dist.model_logits[slot][list(aff)]))]
+    )
+    models = {p.node_id: space.models[p.model].name for p in picks}
+    kept = [p.node_id for p in picks]
+    walk = EdgeWalk(space, kept)
+    probs = {e: dist.edge_prob(*e) for e in walk.candidates()}
     ranked = sorted((e for e, p in probs.items() if p > edge_threshold), key=lambda e: -probs[e])
     for src, dst in ranked:
-        if len(adj[src]) < max_out_edges and not reaches(adj, dst, src):
-            adj[src].add(dst)
+        if len(walk.adj[src]) < max_out_edges:
+            walk.try_add(src, dst)
     links = {e: -math.log(p) for e, p in probs.items() if p >= link_threshold}
     for node in kept:
-        if not reaches(adj, node, FINAL):
-            _link(adj, node, _best_path(links, node))
-    edges = [(s, d) for s in kept for d in sorted(adj[s])]
-    wired = CollabGraph.build([Node(i, models[i]) for i in kept], edges, space.final_model)
+        if not walk.reaches(node, FINAL):
+            _link(walk, node, _best_path(links, node))
+    wired = CollabGraph.build([Node(i, models[i]) for i in kept], walk.edges, space.final_model)
     capped, _ = space.repair(wired, rng)
     roles, _, _ = dist.sample_roles(rng, capped)
     nodes = [Node(n.id, n.model, roles.get(n.id, Role.ASSISTANT)) for n in capped.nodes]
     graph = CollabGraph.build(nodes, capped.edges, space.final_model)
     space.check(graph)
     return graph
-
-
-def _greedy_models(dist: GraphDistribution, order: list[int]) -> dict[str, str]:
-    """Step 4.1: the highest-logit affordable model per slot, in the shuffled order."""
-    space, left, out = dist.space, dist.space.budget_units, {}
-    for slot in order:
-        affordable = [k for k, m in enumerate(space.models) if m.unit_cost <= left]
-        if not affordable:
-            break  # the budget only shrinks: no later slot fits either
-        k = affordable[int(np.argmax(dist.model_logits[slot][affordable]))]
-        out[space.node_ids[slot]] = space.models[k].name
-        left -= space.models[k].unit_cost
-    return out
 
 
 def _best_path(weights: Mapping[tuple[str, str], float], start: str) -> list[str]:
@@ -336,15 +295,15 @@ def _best_path(weights: Mapping[tuple[str, str], float], start: str) -> list[str
     return []
 
 
-def _link(adj: dict[str, set[str]], start: str, path: list[str]) -> None:
+def _link(walk: EdgeWalk, start: str, path: list[str]) -> None:
     """Add ``path``'s edges until ``start`` reaches final; fall back to a direct final edge."""
     current = start
     for nxt in path[1:]:
-        if reaches(adj, current, FINAL):
+        if walk.reaches(current, FINAL):
             return
-        if reaches(adj, nxt, current):  # would close a cycle
+        if walk.closes_cycle(current, nxt):
             break
-        adj[current].add(nxt)
+        walk.add(current, nxt)
         current = nxt
-    if not reaches(adj, current, FINAL):
-        adj[current].add(FINAL)
+    if not walk.reaches(current, FINAL):
+        walk.add(current, FINAL)

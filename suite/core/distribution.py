@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from suite.core.edges import EdgeWalk
 from suite.core.errors import InfeasibleGraphError, ProposalParseError
 from suite.core.graph import FINAL, CollabGraph, Node, Role
-from suite.core.space import GraphSpace, Mix
+from suite.core.space import Edge, GraphSpace, Mix, ModelPick
 
 ROLES = (Role.ASSISTANT, Role.FUSER)
 _P_MIN = 1e-4
@@ -52,25 +53,6 @@ def _softmax(x: np.ndarray) -> np.ndarray:
     return np.asarray(z / z.sum())
 
 
-def reaches(adj: dict[str, set[str]], src: str, dst: str) -> bool:
-    """True when ``dst`` can be reached from ``src`` over the adjacency sets ``adj``.
-
-    Adding the edge ``a -> b`` closes a cycle exactly when ``reaches(adj, b, a)``.
-    """
-    stack, seen = [src], {src}
-    while stack:
-        for nxt in adj[stack.pop()]:
-            if nxt == dst:
-                return True
-            if nxt not in seen:
-                seen.add(nxt)
-                stack.append(nxt)
-    return False
-
-
-_reaches = reaches
-
-
 class GraphDistribution:
     """Edge, role and model logits over a :class:`GraphSpace` (PAPER.md §4).
 
@@ -96,21 +78,21 @@ class GraphDistribution:
         self.edge_logits = np.zeros(len(space.candidate_edges))
         self.role_logits = np.zeros((n, len(ROLES)))
         self.model_logits = np.zeros((n, p))
-        self._edge_index = {e: k for k, e in enumerate(space.candidate_edges)}
-        self._slot = {sid: k for k, sid in enumerate(space.node_ids)}
 
     # ---- probabilities ---------------------------------------------------------------------
     def edge_prob(self, src: str, dst: str) -> float:
         """Probability that the candidate edge src->dst is added (when it closes no cycle)."""
-        return _sigmoid(float(self.edge_logits[self._edge_index[(src, dst)]]) - self.edge_shift)
+        return _sigmoid(
+            float(self.edge_logits[self.space.edge_index[(src, dst)]]) - self.edge_shift
+        )
 
     def role_probs(self, node_id: str) -> np.ndarray:
         """Softmax over (assistant, fuser) for a slot."""
-        return _softmax(self.role_logits[self._slot[node_id]])
+        return _softmax(self.role_logits[self.space.slot_index[node_id]])
 
     def model_probs(self, node_id: str, affordable: Sequence[int]) -> np.ndarray:
         """Softmax of a slot's model logits restricted to the affordable pool indices."""
-        return _softmax(self.model_logits[self._slot[node_id]][list(affordable)])
+        return _softmax(self.model_logits[self.space.slot_index[node_id]][list(affordable)])
 
     # ---- sampling --------------------------------------------------------------------------
     def sample(self, rng: np.random.Generator, mix: Mix | None = None) -> Draw:
@@ -149,40 +131,48 @@ class GraphDistribution:
         """Step 2: models in shuffled order, each from those that still fit the budget."""
         ids = self.space.node_ids
         if mix is not None:
-            names = [m for m, c in zip(self.space.model_names, mix, strict=True) for _ in range(c)]
+            names = self.space.mix_names(mix)
             if len(names) > len(ids):
                 raise InfeasibleGraphError(f"mix {mix} has more nodes than the space's {len(ids)}")
             return {ids[slot]: name for slot, name in zip(order, names, strict=False)}, 0.0
-        left, logp, out = self.space.budget_units, 0.0, {}
-        for slot in order:
-            affordable = [k for k, m in enumerate(self.space.models) if m.unit_cost <= left]
-            if not affordable:
-                break
+
+        def draw(slot: int, affordable: tuple[int, ...]) -> int:
             probs = self.model_probs(ids[slot], affordable)
-            pick = int(rng.choice(len(affordable), p=probs))
-            logp += math.log(probs[pick])
-            out[ids[slot]] = self.space.models[affordable[pick]].name
-            left -= self.space.models[affordable[pick]].unit_cost
-        return out, logp
+            return affordable[int(rng.choice(len(affordable), p=probs))]
+
+        picks = self.space.pick_models(order, draw)
+        return self._named(picks), self._models_log_prob(picks)
+
+    def _named(self, picks: Sequence[ModelPick]) -> dict[str, str]:
+        """Slot id -> model name of a budget walk."""
+        return {p.node_id: self.space.models[p.model].name for p in picks}
+
+    def _models_log_prob(self, picks: Sequence[ModelPick]) -> float:
+        """Sum of log p(model pick) over a budget walk, in its order."""
+        logp = 0.0
+        for p in picks:
+            logp += math.log(self.model_probs(p.node_id, p.affordable)[p.affordable.index(p.model)])
+        return logp
 
     def _sample_edges(
         self, rng: np.random.Generator, ids: Sequence[str]
-    ) -> tuple[list[tuple[str, str]], float]:
+    ) -> tuple[list[Edge], float]:
         """Step 3: visit candidate edges in fixed order; cycle-closing ones are skipped."""
-        kept = set(ids) | {FINAL}
-        adj: dict[str, set[str]] = {i: set() for i in kept}
-        edges, logp = [], 0.0
-        for src, dst in self.space.candidate_edges:
-            if src not in kept or dst not in kept or _reaches(adj, dst, src):
-                continue
+        walk = EdgeWalk(self.space, ids)
+        decisions = walk.run(lambda src, dst: bool(rng.random() < self.edge_prob(src, dst)))
+        return walk.edges, self._edges_log_prob(decisions, 0.0)
+
+    def edge_decisions(self, full: CollabGraph) -> list[tuple[Edge, bool]]:
+        """The edge decisions step 3 makes to produce ``full``: each visited edge, taken or not."""
+        taken = set(full.edges)
+        return EdgeWalk(self.space, full.node_ids).run(lambda src, dst: (src, dst) in taken)
+
+    def _edges_log_prob(self, decisions: Sequence[tuple[Edge, bool]], logp: float) -> float:
+        """``logp`` plus log p(edge decision) over ``decisions``, in their order."""
+        for (src, dst), taken in decisions:
             p = self.edge_prob(src, dst)
-            if rng.random() < p:
-                adj[src].add(dst)
-                edges.append((src, dst))
-                logp += math.log(p)
-            else:
-                logp += math.log1p(-p)
-        return edges, logp
+            logp += math.log(p) if taken else math.log1p(-p)
+        return logp
 
     def _role_step(self, node_id: str, pred_roles: Sequence[Role]) -> np.ndarray:
         """P(assistant), P(fuser) for a node given its predecessors' roles (step 4)."""
@@ -221,7 +211,7 @@ class GraphDistribution:
                     k = int(rng.choice(2, p=probs))
                     roles[i] = ROLES[k]
                     logp += math.log(probs[k])
-            if _roles_ok(wired, roles):
+            if wired.role_fault(roles) is None:
                 return roles, logp, False
         roles = dict.fromkeys(live, Role.ASSISTANT)
         return roles, self._roles_log_prob(wired, roles), True
@@ -232,34 +222,14 @@ class GraphDistribution:
 
         Returns ``-inf`` for realisations the sampler cannot produce.
         """
-        ids = self.space.node_ids
-        models = {n.id: n.model for n in full.nodes}
         logp = 0.0
         if mix is None:
-            left = self.space.budget_units
-            cost = {m.name: (k, m.unit_cost) for k, m in enumerate(self.space.models)}
-            for slot in order:
-                affordable = [k for k, m in enumerate(self.space.models) if m.unit_cost <= left]
-                if not affordable:
-                    break
-                if ids[slot] not in models:
-                    return -math.inf
-                k, c = cost[models[ids[slot]]]
-                if k not in affordable:
-                    return -math.inf
-                logp += math.log(self.model_probs(ids[slot], affordable)[affordable.index(k)])
-                left -= c
-        taken = set(full.edges)
-        adj: dict[str, set[str]] = {i: set() for i in [*full.node_ids, FINAL]}
-        for src, dst in self.space.candidate_edges:
-            if src not in adj or dst not in adj or _reaches(adj, dst, src):
-                continue
-            p = self.edge_prob(src, dst)
-            if (src, dst) in taken:
-                adj[src].add(dst)
-                logp += math.log(p)
-            else:
-                logp += math.log1p(-p)
+            try:
+                picks = self.space.replay_models(order, {n.id: n.model for n in full.nodes})
+            except InfeasibleGraphError:
+                return -math.inf
+            logp = self._models_log_prob(picks)
+        logp = self._edges_log_prob(self.edge_decisions(full), logp)
         live = full.reaches_final()
         roles = {n.id: n.role for n in full.nodes if n.id in live}
         return logp + self._roles_log_prob(full, roles)
@@ -275,14 +245,6 @@ class GraphDistribution:
                 logp += math.log(p) if p > 0 else -math.inf
         return logp
 
-    def grad_log_prob(
-        self, full: CollabGraph, order: Sequence[int], mix: Mix | None = None
-    ) -> dict[str, np.ndarray]:
-        """The gradient of :meth:`log_prob` w.r.t. the logits (see :mod:`suite.core.gradient`)."""
-        from suite.core.gradient import grad_log_prob
-
-        return grad_log_prob(self, full, order, mix)
-
     def mode(self) -> CollabGraph:
         """The most likely graph, built greedily.
 
@@ -291,30 +253,21 @@ class GraphDistribution:
         are wired into it so the result is executable.
         """
         ids = self.space.node_ids
-        left, models = self.space.budget_units, {}
-        for sid in ids:
-            affordable = [k for k, m in enumerate(self.space.models) if m.unit_cost <= left]
-            if not affordable:
-                break
-            k = affordable[int(np.argmax(self.model_probs(sid, affordable)))]
-            models[sid] = self.space.models[k].name
-            left -= self.space.models[k].unit_cost
+        picks = self.space.pick_models(
+            range(len(ids)), lambda slot, aff: aff[int(np.argmax(self.model_probs(ids[slot], aff)))]
+        )
+        models = self._named(picks)
         kept = [sid for sid in ids if sid in models]
-        adj: dict[str, set[str]] = {i: set() for i in [*kept, FINAL]}
-        edges = []
-        for src, dst in self.space.candidate_edges:
-            keep = src in adj and dst in adj and self.edge_prob(src, dst) > 0.5
-            if keep and not _reaches(adj, dst, src):
-                adj[src].add(dst)
-                edges.append((src, dst))
-        edges += [(i, FINAL) for i in kept if not adj[i]]
+        walk = EdgeWalk(self.space, kept)
+        walk.run(lambda src, dst: self.edge_prob(src, dst) > 0.5)
+        edges = walk.edges + [(i, FINAL) for i in kept if not walk.adj[i]]
         wired = CollabGraph.build([Node(i, models[i]) for i in kept], edges, self.space.final_model)
         roles: dict[str, Role] = {}
         for layer in wired.layers()[:-1]:
             for i in layer:
                 probs = self._role_step(i, [roles[p] for p in wired.preds(i)])
                 roles[i] = ROLES[int(np.argmax(probs))]
-        if not _roles_ok(wired, roles):
+        if wired.role_fault(roles) is not None:
             roles = dict.fromkeys(kept, Role.ASSISTANT)
         nodes = [Node(i, models[i], roles[i]) for i in kept]
         return prune(CollabGraph.build(nodes, edges, self.space.final_model))
@@ -327,16 +280,11 @@ class GraphDistribution:
             node_ids: Restrict the table to these slots (the agent sees only kept nodes);
                 edge lines keep their index in the full candidate list.
         """
-        keep = set(self.space.node_ids if node_ids is None else node_ids) | {FINAL}
-        lines = ["Edge-probabilities:"]
-        for k, (src, dst) in enumerate(self.space.candidate_edges):
-            if src in keep and dst in keep:
-                lines.append(f"{k}: src={src}, dst={dst}, prob={self.edge_prob(src, dst):.3f}")
-        lines.append("Role-probabilities:")
-        slots = [s for s in self.space.node_ids if s in keep]
+        slots = self._slots(node_ids)
+        everyone = range(len(self.space.models))
+        lines = ["Edge-probabilities:", *self.edge_lines(slots), "Role-probabilities:"]
         lines += [f"{s}: fuser={self.role_probs(s)[1]:.3f}" for s in slots]
         lines.append("Model-probabilities:")
-        everyone = range(len(self.space.models))
         for s in slots:
             probs = self.model_probs(s, everyone)
             cells = ", ".join(
@@ -344,6 +292,19 @@ class GraphDistribution:
             )
             lines.append(f"{s}: {cells}")
         return "\n".join(lines)
+
+    def edge_lines(self, node_ids: Sequence[str] | None = None) -> list[str]:
+        """The table's edge lines among ``node_ids`` (all slots by default) and ``final``."""
+        index = self.space.edge_index
+        return [
+            f"{index[(src, dst)]}: src={src}, dst={dst}, prob={self.edge_prob(src, dst):.3f}"
+            for src, dst in self.space.edges_among(self._slots(node_ids))
+        ]
+
+    def _slots(self, node_ids: Sequence[str] | None) -> list[str]:
+        """``node_ids`` in canonical slot order (every slot when None)."""
+        keep = set(self.space.node_ids if node_ids is None else node_ids)
+        return [s for s in self.space.node_ids if s in keep]
 
     def from_table(self, text: str) -> GraphDistribution:
         """A copy with every probability named in ``text`` (the :meth:`as_table` format) set.
@@ -374,12 +335,12 @@ class GraphDistribution:
             return
         role = re.fullmatch(r"(\w+):\s*fuser=([0-9.eE+-]+)", line)
         if role:
-            self.role_logits[self._slot[role[1]]] = [0.0, _logit(float(role[2]))]
+            self.role_logits[self.space.slot_index[role[1]]] = [0.0, _logit(float(role[2]))]
             return
         slot, _, rest = line.partition(":")
         cells = dict(c.strip().split("=") for c in rest.split(","))
         row = [math.log(max(float(cells[m]), _P_MIN)) for m in self.space.model_names]
-        self.model_logits[self._slot[slot.strip()]] = row
+        self.model_logits[self.space.slot_index[slot.strip()]] = row
 
     # ---- state -----------------------------------------------------------------------------
     def copy(self) -> GraphDistribution:
@@ -417,18 +378,6 @@ def _logit(p: float) -> float:
         raise ValueError(f"probability {p} is outside [0, 1]")
     q = min(max(p, _P_MIN), 1 - _P_MIN)
     return math.log(q / (1 - q))
-
-
-def _roles_ok(wired: CollabGraph, roles: dict[str, Role]) -> bool:
-    """Role rules over the nodes that reach ``final`` (PAPER.md §1)."""
-    if Role.ASSISTANT not in roles.values():
-        return False
-    for i, role in roles.items():
-        if role is Role.FUSER:
-            pred_roles = [roles[p] for p in wired.preds(i) if p in roles]
-            if Role.FUSER in pred_roles or Role.ASSISTANT not in pred_roles:
-                return False
-    return True
 
 
 def prune(graph: CollabGraph) -> CollabGraph:

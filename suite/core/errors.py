@@ -34,6 +34,10 @@ class ProposalParseError(SuiteError):
     """An LLM proposal is not a valid graph (retried, then a recorded fallback)."""
 
 
+class ForeignScriptError(ProposalParseError):
+    """An LLM reply is written (partly) in a non-Latin script; the paper then drops the history."""
+
+
 class StorageError(SuiteError):
     """Results cannot be written (disk full, permissions); what was written stays valid."""
 

@@ -1,7 +1,8 @@
 """The analytic gradient of a GraphDistribution's log-probability (REINFORCE's update, PAPER.md §5).
 
-Kept apart from :mod:`suite.core.distribution`, which owns sampling and scoring; this module only
-differentiates what ``log_prob`` computes, term by term.
+Kept apart from :mod:`suite.core.distribution`, which owns sampling and scoring (and does not
+import this module); this one differentiates what ``log_prob`` computes, term by term, over the
+same walks.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from suite.core.distribution import ROLES, GraphDistribution, reaches
-from suite.core.graph import FINAL, CollabGraph, Role
+from suite.core.distribution import ROLES, GraphDistribution
+from suite.core.graph import CollabGraph, Role
 from suite.core.space import Mix
 
 
@@ -20,6 +21,8 @@ def grad_log_prob(
     dist: GraphDistribution, full: CollabGraph, order: Sequence[int], mix: Mix | None = None
 ) -> dict[str, np.ndarray]:
     """The gradient of :meth:`GraphDistribution.log_prob` w.r.t. the edge, role and model logits.
+
+    Call it with a distribution and a realisation it drew (``draw.full``, ``draw.order``).
 
     Each term of ``log_prob`` is differentiated where it is computed: an edge decision
     adds ``1 - p`` (taken) or ``-p`` (not taken) to its logit; a model pick adds
@@ -40,15 +43,9 @@ def grad_log_prob(
         return grad
     if mix is None:
         _grad_models(dist, full, order, grad["model_logits"])
-    taken = set(full.edges)
-    adj: dict[str, set[str]] = {i: set() for i in [*full.node_ids, FINAL]}
-    for src, dst in dist.space.candidate_edges:
-        if src not in adj or dst not in adj or reaches(adj, dst, src):
-            continue
-        p = dist.edge_prob(src, dst)
-        if (src, dst) in taken:
-            adj[src].add(dst)
-        grad["edge_logits"][dist._edge_index[(src, dst)]] += float((src, dst) in taken) - p
+    index = dist.space.edge_index
+    for edge, taken in dist.edge_decisions(full):
+        grad["edge_logits"][index[edge]] += float(taken) - dist.edge_prob(*edge)
     _grad_roles(dist, full, grad["role_logits"])
     return grad
 
@@ -57,18 +54,11 @@ def _grad_models(
     dist: GraphDistribution, full: CollabGraph, order: Sequence[int], out: np.ndarray
 ) -> None:
     """Model-pick terms of :func:`grad_log_prob` (restricted softmax per slot)."""
-    models = {n.id: n.model for n in full.nodes}
-    index = {m.name: k for k, m in enumerate(dist.space.models)}
-    left = dist.space.budget_units
-    for slot in order:
-        affordable = [k for k, m in enumerate(dist.space.models) if m.unit_cost <= left]
-        if not affordable:
-            break
-        sid = dist.space.node_ids[slot]
-        k = index[models[sid]]
-        out[slot, affordable] -= dist.model_probs(sid, affordable)
-        out[slot, k] += 1.0
-        left -= dist.space.models[k].unit_cost
+    picks = dist.space.replay_models(order, {n.id: n.model for n in full.nodes})
+    for pick in picks:
+        affordable = list(pick.affordable)
+        out[pick.slot, affordable] -= dist.model_probs(pick.node_id, affordable)
+        out[pick.slot, pick.model] += 1.0
 
 
 def _grad_roles(dist: GraphDistribution, full: CollabGraph, out: np.ndarray) -> None:
@@ -82,7 +72,7 @@ def _grad_roles(dist: GraphDistribution, full: CollabGraph, out: np.ndarray) -> 
             pred_roles = [roles[p] for p in full.preds(i) if p in roles]
             if Role.FUSER in pred_roles:
                 continue  # forced assistant: probability 1, no parameters
-            slot, probs = dist._slot[i], dist.role_probs(i)
+            slot, probs = dist.space.slot_index[i], dist.role_probs(i)
             if not pred_roles:
                 out[slot] -= probs
                 out[slot, ROLES.index(roles[i])] += 1.0

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -41,6 +41,18 @@ class Node:
     id: str
     model: str
     role: Role = Role.ASSISTANT
+
+
+def fuser_fault(pred_roles: Collection[Role]) -> str | None:
+    """Why a fuser with these predecessor roles breaks the role rules (PAPER.md §1), or None.
+
+    A fuser needs an assistant predecessor and may have no fuser predecessor.
+    """
+    if Role.FUSER in pred_roles:
+        return "has a fuser predecessor"
+    if Role.ASSISTANT not in pred_roles:
+        return "has no assistant predecessor"
+    return None
 
 
 def _node_key(node_id: str) -> tuple[int, str]:
@@ -214,17 +226,32 @@ class CollabGraph:
         dangling = [i for i in self.node_ids if i not in self.reaches_final()]
         if dangling:
             raise InfeasibleGraphError(f"nodes {dangling} have no path to '{FINAL}'")
-        roles = {n.id: n.role for n in self.nodes}
+        fault = self.role_fault()
+        if fault is not None:
+            raise InfeasibleGraphError(fault)
+
+    def role_fault(self, roles: Mapping[str, Role] | None = None) -> str | None:
+        """The first broken role rule (PAPER.md §1), or None when every rule holds.
+
+        At least one assistant; every fuser has an assistant predecessor and no fuser
+        predecessor (:func:`fuser_fault`).
+
+        Args:
+            roles: Roles to check, by node id (default: the nodes' own). Nodes left out, and
+                predecessors left out, are not counted: samplers check only the nodes that
+                reach ``final``.
+        """
+        if roles is None:
+            roles = {n.id: n.role for n in self.nodes}
         if Role.ASSISTANT not in roles.values():
-            raise InfeasibleGraphError("graph has no assistant node; at least one is required")
-        for n in self.nodes:
-            if n.role is not Role.FUSER:
+            return "graph has no assistant node; at least one is required"
+        for node_id, role in roles.items():
+            if role is not Role.FUSER:
                 continue
-            pred_roles = [roles[p] for p in self._pred[n.id]]
-            if Role.FUSER in pred_roles:
-                raise InfeasibleGraphError(f"fuser {n.id} has a fuser predecessor")
-            if Role.ASSISTANT not in pred_roles:
-                raise InfeasibleGraphError(f"fuser {n.id} has no assistant predecessor")
+            fault = fuser_fault([roles[p] for p in self._pred[node_id] if p in roles])
+            if fault is not None:
+                return f"fuser {node_id} {fault}"
+        return None
 
     # ---- serialisation ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -5,6 +5,7 @@ A GraphSpace is built once per run from config and shared read-only by every com
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -12,10 +13,30 @@ import numpy as np
 
 from suite.core.cost import ModelSpec, TokenProfile, cap_flops, graph_flops, graph_latency_s
 from suite.core.errors import ConfigError, InfeasibleGraphError
-from suite.core.graph import FINAL, CollabGraph, Node, Role
+from suite.core.graph import FINAL, CollabGraph, Node, Role, fuser_fault
 
 Mix = tuple[int, ...]
 """Node counts per model, aligned with ``GraphSpace.models`` (smallest model first)."""
+
+Edge = tuple[str, str]
+"""A directed edge ``(src, dst)`` between node ids (``final`` only as ``dst``)."""
+
+
+@dataclass(frozen=True)
+class ModelPick:
+    """One step of the budget walk (:meth:`GraphSpace.pick_models`).
+
+    Attributes:
+        slot: The slot's index into ``GraphSpace.node_ids``.
+        node_id: The slot's id, ``n<slot>``.
+        affordable: Pool indices of the models that fit the budget left at this step.
+        model: The pool index the slot took (one of ``affordable``).
+    """
+
+    slot: int
+    node_id: str
+    affordable: tuple[int, ...]
+    model: int
 
 
 @dataclass(frozen=True)
@@ -80,17 +101,81 @@ class GraphSpace:
         return tuple(f"n{i}" for i in range(self.max_nodes))
 
     @cached_property
-    def candidate_edges(self) -> tuple[tuple[str, str], ...]:
+    def slot_index(self) -> dict[str, int]:
+        """Each slot id's position in :attr:`node_ids` (its row in the logit arrays)."""
+        return {sid: k for k, sid in enumerate(self.node_ids)}
+
+    @cached_property
+    def candidate_edges(self) -> tuple[Edge, ...]:
         """The N(N-1) ordered pairs of distinct slots, then each slot into ``final`` (§1)."""
         ids = self.node_ids
         pairs = [(a, b) for a in ids for b in ids if a != b]
         return tuple(pairs + [(a, FINAL) for a in ids])
 
     @cached_property
+    def edge_index(self) -> dict[Edge, int]:
+        """Each candidate edge's position in :attr:`candidate_edges`."""
+        return {e: k for k, e in enumerate(self.candidate_edges)}
+
+    def edges_among(self, node_ids: Iterable[str]) -> tuple[Edge, ...]:
+        """The candidate edges whose both ends are in ``node_ids`` or ``final``, in order."""
+        keep = {*node_ids, FINAL}
+        return tuple((s, d) for s, d in self.candidate_edges if s in keep and d in keep)
+
+    @cached_property
     def cap_flops(self) -> float:
         """The graph FLOPs cap (PAPER.md §3): reference complete DAG of budget+1 nodes."""
         smallest = min(self.models, key=lambda m: (m.size_rank, m.params))
         return cap_flops(self.budget_units, smallest, self.specs[self.final_model], self.tokens)
+
+    # ---- the budget rule -------------------------------------------------------------------
+    def affordable(self, left_units: int) -> tuple[int, ...]:
+        """Pool indices of the models whose unit cost fits ``left_units``, in pool order."""
+        return tuple(k for k, m in enumerate(self.models) if m.unit_cost <= left_units)
+
+    def pick_models(
+        self, order: Iterable[int], choose: Callable[[int, tuple[int, ...]], int]
+    ) -> tuple[ModelPick, ...]:
+        """Give slots models while the budget lasts (PAPER.md §4 step 2).
+
+        Slots are visited in ``order``; each takes ``choose(slot, affordable)``, one of the
+        pool indices that still fit the budget left. The walk stops at the first slot no
+        model fits: the budget only shrinks, so no later slot fits either.
+
+        Returns:
+            The steps taken, in visiting order.
+        """
+        left, picks = self.budget_units, []
+        for slot in order:
+            affordable = self.affordable(left)
+            if not affordable:
+                break
+            k = choose(slot, affordable)
+            picks.append(ModelPick(slot, self.node_ids[slot], affordable, k))
+            left -= self.models[k].unit_cost
+        return tuple(picks)
+
+    def replay_models(
+        self, order: Iterable[int], models: Mapping[str, str]
+    ) -> tuple[ModelPick, ...]:
+        """The budget walk that gives slots ``models`` (node id -> model name) in ``order``.
+
+        Raises:
+            InfeasibleGraphError: if the walk cannot produce them: a slot it visits has no
+                model, or its model does not fit the budget left.
+        """
+        index = {m.name: k for k, m in enumerate(self.models)}
+
+        def given(slot: int, affordable: tuple[int, ...]) -> int:
+            node_id = self.node_ids[slot]
+            if node_id not in models:
+                raise InfeasibleGraphError(f"slot {node_id} has no model")
+            k = index[models[node_id]]
+            if k not in affordable:
+                raise InfeasibleGraphError(f"{models[node_id]} does not fit the budget left")
+            return k
+
+        return self.pick_models(order, given)
 
     # ---- mixes -----------------------------------------------------------------------------
     def feasible_mixes(self) -> tuple[Mix, ...]:
@@ -99,6 +184,11 @@ class GraphSpace:
         Returns every distinct mix whose leftover budget is the minimum, in enumeration order
         (largest model's count outermost, ascending).
         """
+        return self._feasible_mixes
+
+    @cached_property
+    def _feasible_mixes(self) -> tuple[Mix, ...]:
+        """:meth:`feasible_mixes`, enumerated once (searchers draw from it every proposal)."""
         order = sorted(range(len(self.models)), key=lambda i: -self.models[i].size_rank)
         filler, larger = order[-1], order[:-1]
         mixes: list[tuple[int, Mix]] = []
@@ -128,6 +218,10 @@ class GraphSpace:
         """The graph's node counts per pool model."""
         counts = graph.model_counts()
         return tuple(counts.get(name, 0) for name in self.model_names)
+
+    def mix_names(self, mix: Mix) -> tuple[str, ...]:
+        """A mix's models, one entry per node, in pool order (smallest first)."""
+        return tuple(m for m, c in zip(self.model_names, mix, strict=True) for _ in range(c))
 
     def mix_units(self, mix: Mix) -> int:
         """Budget units a mix spends."""
@@ -244,9 +338,7 @@ def _mend(graph: CollabGraph) -> CollabGraph:
         for i in layer:
             role = wired.node(i).role
             pred_roles = [roles[p] for p in wired.preds(i)]
-            if role is Role.FUSER and (
-                Role.FUSER in pred_roles or Role.ASSISTANT not in pred_roles
-            ):
+            if role is Role.FUSER and fuser_fault(pred_roles) is not None:
                 role = Role.ASSISTANT
             roles[i] = role
     nodes = [Node(n.id, n.model, roles[n.id]) for n in wired.nodes]

@@ -19,6 +19,8 @@ from suite.backends.base import AnswerKey, Doc
 from suite.config import TaskConfig
 from suite.core.errors import ConfigError, DataError
 from suite.data import cache as data
+from suite.data.layout import data_dir
+from suite.data.sandbox import Sandbox
 from suite.prompts import PromptSet
 from suite.sim import answers
 
@@ -89,7 +91,7 @@ class TaskAdapter:
         manager = TaskManager(
             include_path=str(include),
             include_defaults=False,
-            metadata={"data_dir": str(data.data_dir())},
+            metadata={"data_dir": str(data_dir())},
         )
         try:
             loaded = manager.load([self.cfg.lm_eval_task])["tasks"]
@@ -245,7 +247,5 @@ class TaskAdapter:
             "test_n": len(self.test_docs),
         }
         if self.task.config.unsafe_code:  # the task runs model code: say how it was confined
-            from suite.data.sandbox import Sandbox
-
             record["sandbox"] = Sandbox().guarantees()
         return record

@@ -10,7 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from suite.core.graph import FINAL, CollabGraph, Role
-from suite.leaderboard.build import Group, Leaderboard
+from suite.leaderboard.build import Group, Row
+from suite.leaderboard.figure import legend, panels, save, title
+from suite.leaderboard.load import Run
+from suite.leaderboard.text import plural
 
 SHAPES = {Role.ASSISTANT: "o", Role.FUSER: "s"}
 FINAL_SHAPE = "*"
@@ -58,11 +61,10 @@ def draw(ax: Any, graph: CollabGraph, model_colour: dict[str, str]) -> None:
         ax.spines[side].set_visible(False)
 
 
-def found_graphs(board: Leaderboard, group: Group, out: Path) -> list[str]:
+def found_graphs(group: Group, out: Path) -> list[str]:
     """One panel per searcher row: the found graph of its median-accuracy seed."""
+    # matplotlib stays a lazy import (about a second to import): see figure.pyplot.
     from matplotlib.lines import Line2D
-
-    from suite.leaderboard.plots import _panels, representative, save
 
     rows = [r for r in group.rows if r.kind == "searcher" and r.runs]
     if not rows:
@@ -72,13 +74,14 @@ def found_graphs(board: Leaderboard, group: Group, out: Path) -> list[str]:
         graph for _, run in graphs for graph in [CollabGraph.from_dict(run.graph)]
     )
     colour = {m: MODEL_COLOURS[i % len(MODEL_COLOURS)] for i, m in enumerate(models)}
-    fig, axes = _panels(len(rows), 4.4, 3.4)
+    fig, axes = panels(len(rows), 4.4, 3.4)
     for ax, (row, run) in zip(axes, graphs, strict=True):
         graph = CollabGraph.from_dict(run.graph)
+        score = row.scores[row.runs.index(run)]
         draw(ax, graph, colour)
         ax.set_title(
-            f"{row.name}\nseed {run.seed}: test acc. {100 * run.test_accuracy:.0f}% "
-            f"(median of {len(row.runs)}), {len(graph.nodes)} nodes",
+            f"{row.name}\nseed {run.seed}: {_short(row.metric)} {100 * score:.0f}% "
+            f"(median of {len(row.runs)}), {plural(len(graph.nodes), 'node')}",
             fontsize=8,
         )
     handles = [Line2D([], [], ls="", marker="o", color=c, label=m) for m, c in colour.items()]
@@ -87,16 +90,25 @@ def found_graphs(board: Leaderboard, group: Group, out: Path) -> list[str]:
         Line2D([], [], ls="", marker="s", mfc="white", mec="black", label="fuser node"),
         Line2D([], [], ls="", marker="*", mfc="white", mec="black", ms=11, label="final node"),
     ]
-    fig.legend(
-        handles=handles, loc="outside lower center", ncol=min(4, len(handles)), frameon=False
-    )
+    legend(fig, handles, [str(h.get_label()) for h in handles])
     k = group.key
-    fig.suptitle(
+    title(
+        fig,
         f"Found graphs, {k.task}, {k.budget_units} units, {k.backend} / {k.pool}: colour = model, "
         "shape = role, edges left to right into the final node",
-        fontsize=9,
     )
     return save(fig, out, f"graphs_{k.slug}")
+
+
+def representative(row: Row) -> Run:
+    """The run whose primary metric is the median of the row's (lower median; lowest seed)."""
+    ordered = sorted(zip(row.scores, row.runs, strict=True), key=lambda t: (t[0], t[1].seed))
+    return ordered[(len(ordered) - 1) // 2][1]
+
+
+def _short(metric: str) -> str:
+    """``expected acc.`` / ``test acc.`` for a panel title."""
+    return metric.replace("accuracy", "acc.")
 
 
 def _model_order(graphs: Any) -> list[str]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from suite.config import CONF_DIR
 from suite.core.errors import DataError
 from suite.core.graph import CollabGraph
 from suite.engine.results import SCHEMA_VERSION
@@ -105,6 +106,8 @@ class Single:
     cost_flops: float
     latency_s: float
     simulated: bool
+    graph: Mapping[str, Any] = field(default_factory=dict)
+    world_seed: int | None = None  # sim only; suite.evaluate files predating it used world 0
 
 
 @dataclass
@@ -301,8 +304,6 @@ def _dedupe(runs: list[Run], root: Path) -> tuple[list[Run], list[Excluded]]:
 
 
 def _pool_configs() -> dict[str, Any]:
-    from suite.config import CONF_DIR
-
     out = {}
     for path in sorted((CONF_DIR / "pool").glob("*.yaml")):
         out[path.stem] = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -331,11 +332,22 @@ def _single(path: Path, pools: Mapping[str, Any]) -> Single | Excluded:
             cost_flops=float(record["cost_flops"]),
             latency_s=float(record["latency_s"]),
             simulated=bool(record.get("simulated", record["backend"] == "sim")),
+            graph=graph.to_dict(),
+            world_seed=_world_seed(record),
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return Excluded(path, "unreadable", f"single-model file: {type(exc).__name__}: {exc}")
     except Exception as exc:  # an invalid graph raises the suite's own errors
         return Excluded(path, "unreadable", f"single-model file: {exc}")
+
+
+def _world_seed(record: Mapping[str, Any]) -> int | None:
+    """The sim world a single-model file was scored in; None off sim."""
+    if record.get("backend") != "sim":
+        return None
+    info = record.get("backend_info") or {}
+    # suite.evaluate does not record it yet; conf/backend/sim.yaml pins world_seed 0.
+    return int(info.get("world_seed", 0))
 
 
 def _pool_of(models: tuple[str, ...], pools: Mapping[str, Any]) -> str:

@@ -5,9 +5,10 @@ The sim world knows every graph's accuracy over its simulated question populatio
 The best known graph of a (pool, task, budget) cell is the best canonical layout of every
 feasible mix (``suite.sim.fit.best_per_mix``'s search, screened on 1,000 questions, the top 5
 rescored on 4,000), precomputed into ``sim_reference.json`` beside this module because it
-takes minutes at 48 units, and raised to any better graph a run found. Entries carry a digest
-of the world profile and space they were computed for; a stale entry is ignored (regret then
-counts against the best found graph only, and the tables say so).
+takes minutes at 48 units. Regret counts against that entry only, never against the best graph
+of the folder, so the same run has the same regret in every build; the file's version (a digest
+of its cells) is printed beside every regret. Entries carry a digest of the world profile and
+space they were computed for; a cell without an up-to-date entry has no regret.
 
 ``python -m suite.leaderboard.reference --tasks mmlu,math --budgets 6,12,24,48`` recomputes
 and rewrites the file.
@@ -18,9 +19,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import multiprocessing
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from functools import cache
 from pathlib import Path
@@ -33,6 +36,7 @@ from suite.core.cost import TokenProfile
 from suite.core.graph import CollabGraph
 from suite.core.io import write_atomic
 from suite.core.space import GraphSpace
+from suite.core.topologies import family
 from suite.sim.world import SimWorld, expected_accuracy, load_profiles
 
 REFERENCE_FILE = Path(__file__).with_name("sim_reference.json")
@@ -126,9 +130,6 @@ class Oracle:
         if n <= 1:
             results = [_expected(job) for job in todo.values()]
         else:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
             ctx = multiprocessing.get_context("fork")
             with ProcessPoolExecutor(n, mp_context=ctx) as executor:
                 results = list(executor.map(_expected, todo.values(), chunksize=8))
@@ -159,6 +160,13 @@ def _expected(job: tuple[str, str, int, str]) -> float:
     return expected_accuracy(_world(pool, task, world_seed), graph, QUESTIONS)
 
 
+@cache
+def reference_version() -> str:
+    """Version of :data:`REFERENCE_FILE`: a digest of its cells (changes with any entry)."""
+    blob = json.dumps(_read_reference(), sort_keys=True)
+    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
 def _read_reference() -> dict[str, Any]:
     if not REFERENCE_FILE.exists():
         return {}
@@ -168,8 +176,6 @@ def _read_reference() -> dict[str, Any]:
 
 def compute(pool: str, task: str, units: int, world_seed: int = 0) -> dict[str, Any]:
     """The best canonical layout of every feasible mix of one cell (minutes at 48 units)."""
-    from suite.core.topologies import family
-
     world, space = _world(pool, task, world_seed), _space(pool, task, units)
     scored: list[tuple[float, CollabGraph]] = []
     for mix in space.feasible_mixes():

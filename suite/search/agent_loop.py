@@ -12,12 +12,21 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from suite.core.distribution import GraphDistribution
-from suite.core.errors import ConfigError, ProposalParseError, SuiteError
+from suite.core.errors import ConfigError, ForeignScriptError, ProposalParseError, SuiteError
 from suite.core.graph import CollabGraph
 from suite.core.space import Mix
 from suite.prompts import Message
 from suite.search import llm_search as ls
-from suite.search.searcher import AgentRequest, Observation, Proposal, SearchContext, Searcher
+from suite.search.searcher import (
+    RECOMMEND,
+    AgentRequest,
+    Observation,
+    Proposal,
+    SearchContext,
+    Searcher,
+    check_choice,
+    feasible_sample,
+)
 
 
 class AgentLoopSearcher(Searcher):
@@ -49,12 +58,8 @@ class AgentLoopSearcher(Searcher):
         latency_weight: float = 0.01,
     ) -> None:
         super().__init__()
-        if recommend not in ("best", "last"):
-            raise ConfigError(f"searcher.recommend must be 'best' or 'last', got '{recommend}'")
-        if objective not in ("accuracy", "accuracy_latency"):
-            raise ConfigError(
-                f"searcher.objective must be 'accuracy' or 'accuracy_latency', got '{objective}'"
-            )
+        check_choice("recommend", recommend, RECOMMEND)
+        check_choice("objective", objective, ("accuracy", "accuracy_latency"))
         if max_attempts < 1 or history_rounds < 0:
             raise ConfigError("searcher.max_attempts must be >= 1 and history_rounds >= 0")
         self.recommend_mode = recommend
@@ -75,10 +80,8 @@ class AgentLoopSearcher(Searcher):
         self._best_before = 0.0
 
     def setup(self, ctx: SearchContext) -> None:
-        """Keep the context; the agent is required."""
+        """Keep the context and build the edge table and the prior; the agent is required."""
         super().setup(ctx)
-        if ctx.agent is None:
-            raise ConfigError(f"searcher '{self.name}' needs an agent; set agent=heuristic")
         self.table = ls.table_distribution(ctx.space, self.initial_table_prob)
         self.prior = GraphDistribution(ctx.space)
 
@@ -96,8 +99,7 @@ class AgentLoopSearcher(Searcher):
         info: dict[str, Any] = {"phase": "loop", "iteration": self.iteration, "mix": list(self.mix)}
         if self.graph is None:
             # Iteration 0 (§6 step 4): a prior sample with the mix, edges about 0.12.
-            draw = self.prior.sample(self.ctx.rng, mix=self.mix)
-            graph, deleted = self.ctx.space.repair(draw.full, self.ctx.rng)
+            _, graph, deleted = feasible_sample(self.prior, self.ctx.rng, self.mix)
             info["deleted_by_repair"] = list(deleted)
         else:
             graph, notes = self._agent_round()
@@ -109,8 +111,7 @@ class AgentLoopSearcher(Searcher):
     def _agent_round(self) -> tuple[CollabGraph, dict[str, Any]]:
         """One update call (§6 steps 6-8), with retries and the table-sample fallback."""
         assert self.graph is not None and self.mix is not None
-        agent = self.ctx.agent
-        assert agent is not None
+        agent = self.agent
         errors: list[str] = []
         history = self.history_rounds if sum(self.mix) <= self.max_history_mix else 0
         for _ in range(self.max_attempts):
@@ -120,7 +121,7 @@ class AgentLoopSearcher(Searcher):
                 graph, table = self._apply(reply.text)
             except ProposalParseError as exc:
                 errors.append(str(exc))
-                if "non-English" in str(exc):
+                if isinstance(exc, ForeignScriptError):
                     history = 0  # the paper drops the history after a foreign-script reply
                 continue
             self.table = table
@@ -163,15 +164,11 @@ class AgentLoopSearcher(Searcher):
             "graph": self.graph.to_dict(),
             "accuracy": self.last_reward_accuracy,
             "best_accuracy": self._best_before,
-            "table": [[s, d, self.table.edge_prob(s, d)] for s, d in self._table_edges(ids)],
+            "table": [[s, d, self.table.edge_prob(s, d)] for s, d in space.edges_among(ids)],
             "sizes": {m.name: m.size_rank for m in space.models},
             "objective": self.objective,
         }
         return AgentRequest("update", (messages[0], *past, messages[1]), fields)
-
-    def _table_edges(self, ids: list[str]) -> list[tuple[str, str]]:
-        keep = {*ids, "final"}
-        return [(s, d) for s, d in self.ctx.space.candidate_edges if s in keep and d in keep]
 
     def _apply(self, text: str) -> tuple[CollabGraph, GraphDistribution]:
         """Parse a reply into the next graph and table (§6 step 8), or raise with the reason."""
@@ -230,7 +227,6 @@ class AgentLoopSearcher(Searcher):
     # ---- state -----------------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
         return {
-            "rng": self.rng_state(self.ctx.rng),
             "mix": None if self.mix is None else list(self.mix),
             "graph": None if self.graph is None else self.graph.to_dict(),
             "last_reward": self.last_reward,
@@ -248,7 +244,6 @@ class AgentLoopSearcher(Searcher):
         }
 
     def _load_state(self, state: Mapping[str, Any]) -> None:
-        self.set_rng_state(self.ctx.rng, state["rng"])
         self.mix = None if state["mix"] is None else tuple(state["mix"])
         self.graph = None if state["graph"] is None else CollabGraph.from_dict(state["graph"])
         self.last_reward = state["last_reward"]

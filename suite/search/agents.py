@@ -14,6 +14,7 @@ from suite.backends.chat_http import ChatEndpoint, approx_tokens
 from suite.core.errors import ConfigError
 from suite.core.meter import Meter
 from suite.core.space import GraphSpace
+from suite.search import heuristics
 from suite.search.searcher import Agent, AgentReply, AgentRequest
 
 
@@ -42,8 +43,6 @@ class HeuristicAgent:
 
     def ask(self, request: AgentRequest) -> AgentReply:
         """Answer by the rules for the request's purpose."""
-        from suite.search import heuristics
-
         text = heuristics.reply(request.purpose, request.fields, self.space)
         prompt = "".join(content for _, content in request.messages)
         return AgentReply(text, approx_tokens(prompt), approx_tokens(text))
@@ -118,7 +117,6 @@ class MeteredAgent:
     def __init__(self, inner: Agent, meter: Meter) -> None:
         self.inner = inner
         self.meter = meter
-        self.calls = 0
 
     @property
     def name(self) -> str:
@@ -128,7 +126,6 @@ class MeteredAgent:
     def ask(self, request: AgentRequest) -> AgentReply:
         """Forward the call and meter its tokens (agent FLOPs are not modelled: 0)."""
         reply = self.inner.ask(request)
-        self.calls += 1
         self.meter.charge_call("agent", self.inner.name, _Usage(reply), 0.0)
         return reply
 

@@ -6,12 +6,12 @@ the searchers parse it exactly as they parse an LLM's reply.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from suite.core.graph import FINAL, CollabGraph, Node, Role
 from suite.core.space import GraphSpace
+from suite.search.llm_search import mix_vector, role_text
 
 MAX_IN_DEGREE = 3  # Insight 2: long contexts hurt; keep in-degree small
 MAX_DEPTH = 3  # Insight 2: deep chains let later nodes overwrite right answers
@@ -40,8 +40,7 @@ def _init(fields: Mapping[str, Any]) -> str:
     k = names.index(best_model)
     rest = [m for m in mixes if m != first] or mixes
     second = max(rest, key=lambda m: (m[k], measured.get(m, -1.0), -sum(m)))
-    vec = [json.dumps({str(i): c for i, c in enumerate(m)}) for m in (first, second)]
-    return "\n".join(vec)
+    return "\n".join(mix_vector(m) for m in (first, second))
 
 
 def _update(fields: Mapping[str, Any], space: GraphSpace) -> str:
@@ -86,8 +85,8 @@ def _next_graph(
     sinks = [i for i in ids if not any(s == i for s, _ in edges)]
     edges += [(i, FINAL) for i in sinks]
     indeg = {i: sum(d == i for _, d in edges) for i in ids}
-    models = [m for m, c in zip(space.model_names, mix, strict=True) for _ in range(c)]
-    models.sort(key=lambda m: -sizes.get(m, 0))  # larger models where more inputs arrive
+    # larger models where more inputs arrive
+    models = sorted(space.mix_names(tuple(mix)), key=lambda m: -sizes.get(m, 0))
     order = sorted(ids, key=lambda i: (-indeg[i], ids.index(i)))
     chosen = dict(zip(order, models, strict=False))
     roles = dict.fromkeys(ids, Role.ASSISTANT)
@@ -98,10 +97,7 @@ def _next_graph(
             if len(preds) >= 2 and Role.FUSER not in preds:
                 roles[i] = Role.FUSER  # a multi-input node fuses its assistants' answers
     final = CollabGraph.build([Node(i, chosen[i], roles[i]) for i in ids], edges, space.final_model)
-    return "\n".join(
-        line.replace("role=assistant", "role=IO").replace("role=fuser", "role=REV")
-        for line in final.as_text().splitlines()
-    )
+    return role_text(final)
 
 
 def _ok(ids: list[str], edges: list[tuple[str, str]]) -> bool:
@@ -140,10 +136,10 @@ def _propose(fields: Mapping[str, Any], space: GraphSpace) -> str:
         spare = space.budget_units - space.units(best)
         for k, n in sorted(enumerate(nodes), key=lambda kn: space.specs[kn[1].model].size_rank):
             cost = space.specs[n.model].unit_cost
-            bigger = [m for m in space.models if m.unit_cost > cost and m.unit_cost - cost <= spare]
+            fits = [space.models[j] for j in space.affordable(spare + cost)]
+            bigger = [m for m in fits if m.unit_cost > cost]
             if bigger:
                 nodes[k] = Node(n.id, bigger[0].name, n.role)
                 break
     graph = CollabGraph.build(nodes, edges, space.final_model)
-    text = graph.as_text().replace("role=assistant", "role=IO").replace("role=fuser", "role=REV")
-    return "Graph:\n" + text
+    return "Graph:\n" + role_text(graph)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from functools import cache
 from string import Template
 from typing import Any
@@ -17,7 +17,7 @@ import numpy as np
 import yaml
 
 from suite.core.distribution import GraphDistribution
-from suite.core.errors import InfeasibleGraphError, ProposalParseError
+from suite.core.errors import ForeignScriptError, InfeasibleGraphError, ProposalParseError
 from suite.core.graph import FINAL, CollabGraph, Node, Role
 from suite.core.space import GraphSpace, Mix
 from suite.prompts import HERE as PROMPTS_DIR
@@ -60,12 +60,10 @@ def role_text(graph: CollabGraph) -> str:
 
 def edge_table(dist: GraphDistribution, node_ids: Sequence[str]) -> str:
     """The edge-probability lines among ``node_ids`` (the agent's table, PAPER.md §6)."""
-    table = dist.as_table(node_ids)
-    edges = table.split("Role-probabilities:")[0]
-    return "\n".join(edges.splitlines()[1:])
+    return "\n".join(dist.edge_lines(node_ids))
 
 
-def mix_vector(space: GraphSpace, mix: Mix) -> str:
+def mix_vector(mix: Mix) -> str:
     """A mix as the paper's JSON count vector keyed by pool index: ``{"0": 3, "1": 0, ...}``."""
     return json.dumps({str(k): c for k, c in enumerate(mix)})
 
@@ -97,10 +95,11 @@ def split_blocks(text: str) -> tuple[str, str | None]:
     """The ``Graph:`` block and the ``Edge-probabilities:`` block (None when absent).
 
     Raises:
-        ProposalParseError: when there is no ``Graph:`` block or the text is in a foreign script.
+        ForeignScriptError: when the text is in a foreign script.
+        ProposalParseError: when there is no ``Graph:`` block.
     """
     if _FOREIGN.search(text):
-        raise ProposalParseError("the reply contains non-English text")
+        raise ForeignScriptError("the reply contains non-English text")
     match = re.search(r"Graph\s*:", text)
     if not match:
         raise ProposalParseError("the reply has no 'Graph:' block")
@@ -188,11 +187,6 @@ def prefix_ids(mix: Mix) -> list[str]:
     return [f"n{i}" for i in range(sum(mix))]
 
 
-def mix_models(space: GraphSpace, mix: Mix) -> list[str]:
-    """A mix's models, smallest first, one entry per node."""
-    return [m for m, c in zip(space.model_names, mix, strict=True) for _ in range(c)]
-
-
 def jsonable_pairs(history: Sequence[tuple[CollabGraph, float]]) -> list[Any]:
     """Graph/score pairs as JSON data."""
     return [[g.to_dict(), s] for g, s in history]
@@ -201,8 +195,3 @@ def jsonable_pairs(history: Sequence[tuple[CollabGraph, float]]) -> list[Any]:
 def pairs_from_json(data: Sequence[Any]) -> list[tuple[CollabGraph, float]]:
     """Inverse of :func:`jsonable_pairs`."""
     return [(CollabGraph.from_dict(g), float(s)) for g, s in data]
-
-
-def fields_of(graph: CollabGraph) -> Mapping[str, Any]:
-    """A graph as the structured field the heuristic agent reads."""
-    return graph.to_dict()

@@ -1,21 +1,28 @@
-"""The Searcher interface (ask/tell, as in Optuna) and the values that cross it.
+"""The Searcher interface (ask/tell, as in Optuna), the values that cross it, and its helpers.
 
-Searchers propose graphs and learn from observations; they never execute anything.
+Searchers propose graphs and learn from observations; they never execute anything. The helpers
+at the end hold the rules several searchers share (option checks, random draws, best-so-far).
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import numpy as np
 
+from suite.core.distribution import Draw, GraphDistribution
 from suite.core.errors import ConfigError, SuiteError
-from suite.core.graph import CollabGraph
-from suite.core.space import GraphSpace
+from suite.core.graph import FINAL, CollabGraph, Role
+from suite.core.space import GraphSpace, Mix
 from suite.prompts import Message
+
+T = TypeVar("T")
+
+RECOMMEND = ("best", "last")
+"""The ``recommend`` choices of most searchers: the best observed graph or the last one."""
 
 
 @dataclass(frozen=True)
@@ -145,9 +152,22 @@ class Searcher(abc.ABC):
             raise SuiteError(f"searcher '{self.name}' used before setup(ctx)")
         return self._ctx
 
+    @property
+    def agent(self) -> Agent:
+        """The context's agent LLM (searchers with ``uses_agent`` get one at setup)."""
+        if self.ctx.agent is None:
+            raise SuiteError(f"searcher '{self.name}' has no agent")
+        return self.ctx.agent
+
     def setup(self, ctx: SearchContext) -> None:
-        """Receive the space and generator; called once, before the first ``ask``."""
+        """Receive the space and generator; called once, before the first ``ask``.
+
+        Raises:
+            ConfigError: if the searcher ``uses_agent`` and the context has none.
+        """
         self._ctx = ctx
+        if self.uses_agent and ctx.agent is None:
+            raise ConfigError(f"searcher '{self.name}' needs an agent; set agent=heuristic")
 
     def ask(self) -> Proposal | None:
         """Return the next graph to evaluate, or None when done."""
@@ -178,18 +198,21 @@ class Searcher(abc.ABC):
         """The graph the search returns (its best or its last: a searcher option)."""
 
     def state(self) -> dict[str, Any]:
-        """JSON-able state for checkpoints; subclasses extend ``_state``/``_load_state``."""
-        return {"asked": self._asked, **self._state()}
+        """JSON-able state for checkpoints: the ask count, the generator, then ``_state()``."""
+        return {"asked": self._asked, "rng": self.rng_state(self.ctx.rng), **self._state()}
 
     def load_state(self, state: Mapping[str, Any]) -> None:
         """Restore :meth:`state` on a searcher already given the same context."""
         self._asked = int(state["asked"])
+        self.set_rng_state(self.ctx.rng, state["rng"])
         self._load_state(state)
 
     def _state(self) -> dict[str, Any]:
+        """The subclass's own JSON-able state (the base keeps the ask count and generator)."""
         return {}
 
     def _load_state(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`_state` (the generator is already restored)."""
         return None
 
     @staticmethod
@@ -201,3 +224,100 @@ class Searcher(abc.ABC):
     def set_rng_state(rng: np.random.Generator, state: Mapping[str, Any]) -> None:
         """Restore :meth:`rng_state` into a generator."""
         rng.bit_generator.state = dict(state)
+
+
+# ---- helpers the searchers share ------------------------------------------------------------
+def check_choice(key: str, value: object, choices: Sequence[str]) -> str:
+    """``value`` when it is one of ``choices``.
+
+    Raises:
+        ConfigError: ``searcher.<key> must be 'a', 'b' or 'c', got '<value>'``.
+    """
+    if value not in choices:
+        *head, tail = [f"'{c}'" for c in choices]
+        listed = f"{', '.join(head)} or {tail}" if head else tail
+        raise ConfigError(f"searcher.{key} must be {listed}, got '{value}'")
+    return str(value)
+
+
+def pick(rng: np.random.Generator, options: Sequence[T]) -> T:
+    """One of ``options``, uniformly, with one ``rng.integers`` draw."""
+    return options[int(rng.integers(len(options)))]
+
+
+def random_mix(space: GraphSpace, rng: np.random.Generator) -> Mix:
+    """A least-leftover mix drawn uniformly (PAPER.md §8's random baselines)."""
+    return pick(rng, space.feasible_mixes())
+
+
+def feasible_sample(
+    dist: GraphDistribution, rng: np.random.Generator, mix: Mix | None = None
+) -> tuple[Draw, CollabGraph, tuple[str, ...]]:
+    """Sample ``dist`` (with ``mix`` when given), then ``space.repair`` the realisation.
+
+    Returns:
+        The draw, the feasible graph and the ids of the nodes repair deleted.
+    """
+    draw = dist.sample(rng, mix=mix)
+    graph, deleted = dist.space.repair(draw.full, rng)
+    return draw, graph, deleted
+
+
+def repair_report(
+    before: CollabGraph, after: CollabGraph, deleted: tuple[str, ...]
+) -> dict[str, list[str]]:
+    """What ``space.repair`` changed: deleted nodes, edges added into final, demoted fusers."""
+    added = set(after.edges) - set(before.edges)
+    return {
+        "deleted_by_repair": list(deleted),
+        "linked_to_final": [i for i in after.node_ids if (i, FINAL) in added],
+        "fusers_demoted": [
+            n.id
+            for n in after.nodes
+            if n.role is Role.ASSISTANT and before.node(n.id).role is Role.FUSER
+        ],
+    }
+
+
+class BestSoFar:
+    """The best observed graph, ties broken uniformly at random, and the last observed one.
+
+    Ties use reservoir sampling on the searcher's generator, so each tied graph is kept with
+    equal chance. :meth:`state` gives the ``best``, ``ties`` and ``last`` checkpoint keys.
+    """
+
+    def __init__(self) -> None:
+        self.best: tuple[float, CollabGraph] | None = None
+        self.ties = 0
+        self.last: CollabGraph | None = None
+
+    def observe(self, graph: CollabGraph, reward: float, rng: np.random.Generator) -> None:
+        """Record one observation (draws from ``rng`` only on a tie)."""
+        self.last = graph
+        if self.best is None or reward > self.best[0]:
+            self.best, self.ties = (reward, graph), 1
+        elif reward == self.best[0]:
+            self.ties += 1  # reservoir sampling keeps each tied graph with equal chance
+            if rng.random() < 1.0 / self.ties:
+                self.best = (reward, graph)
+
+    def chosen(self, mode: str) -> CollabGraph | None:
+        """The ``best`` or ``last`` graph for that mode; None before any, or for another mode."""
+        if mode == "best":
+            return None if self.best is None else self.best[1]
+        return self.last if mode == "last" else None
+
+    def state(self) -> dict[str, Any]:
+        """JSON-able ``best``, ``ties`` and ``last``."""
+        return {
+            "best": None if self.best is None else [self.best[0], self.best[1].to_dict()],
+            "ties": self.ties,
+            "last": None if self.last is None else self.last.to_dict(),
+        }
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state`."""
+        best = state["best"]
+        self.best = None if best is None else (float(best[0]), CollabGraph.from_dict(best[1]))
+        self.ties = int(state["ties"])
+        self.last = None if state["last"] is None else CollabGraph.from_dict(state["last"])

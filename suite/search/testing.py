@@ -19,6 +19,7 @@ from suite.core.cost import TokenProfile
 from suite.core.errors import SuiteError
 from suite.core.graph import CollabGraph
 from suite.core.space import GraphSpace
+from suite.search.agents import HeuristicAgent
 from suite.search.searcher import Agent, Observation, Proposal, SearchContext, Searcher
 from suite.sim.world import GOLD, SimWorld, load_profiles, population, run_graph
 
@@ -61,8 +62,6 @@ class SearcherContract:
 
     def agent(self) -> Agent | None:
         """The agent LLM searchers get (the heuristic one; override to script replies)."""
-        from suite.search.agents import HeuristicAgent
-
         return HeuristicAgent(self.space())
 
     def context(self, seed: int) -> SearchContext:

@@ -18,11 +18,12 @@ from lm_eval.tasks import TaskManager
 
 from suite import config
 from suite.app import cli, evaluate
-from suite.app.lm_eval_model import GraphLM, load_graph, suite_task_of
+from suite.app.lm_eval_model import GraphLM, suite_task_of
 from suite.core.errors import ConfigError, DataError
 from suite.core.graph import FINAL, CollabGraph, Node, Role
 from suite.engine import session
 from suite.engine.loop import evaluate as run_graph_on
+from suite.engine.results import load_graph
 
 REPO = Path(__file__).resolve().parents[2]
 TASKS = REPO / "tasks"

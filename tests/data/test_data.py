@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from suite.core.errors import DataError
+from suite.core.io import cache_dir
 from suite.data import cache as data
 from suite.data.cache import DatasetInfo
 
@@ -243,7 +244,7 @@ def test_cache_dir_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("TTSGB_CACHE_DIR", "/some/where")
     assert data.data_dir() == Path("/some/where/data")
     monkeypatch.delenv("TTSGB_CACHE_DIR")
-    assert data.cache_dir() == Path.home() / ".cache" / "tts-graph-bench"
+    assert cache_dir() == Path.home() / ".cache" / "tts-graph-bench"
 
 
 # --- the command line --------------------------------------------------------------------------
