@@ -118,6 +118,23 @@ class LlmProposalSchema:
 
 
 @dataclass
+class MaaoSchema:
+    """``searcher/maao.yaml``."""
+
+    name: str
+    cycles: int
+    lr: float
+    batch: int | None
+    reset_adam: bool
+    max_attempts: int
+    recommend: str
+    mask_threshold: float
+    edge_threshold: float
+    max_out_edges: int
+    link_threshold: float
+
+
+@dataclass
 class OptunaTpeSchema:
     """``searcher/optuna_tpe.yaml``."""
 
@@ -136,6 +153,7 @@ class RandomSchema:
 
     name: str
     recommend: str
+    link_threshold: float
 
 
 @dataclass
@@ -148,6 +166,7 @@ class ReinforceSchema:
     baseline: str
     baseline_decay: float
     recommend: str
+    mask_threshold: float
     edge_threshold: float
     max_out_edges: int
     link_threshold: float
@@ -276,6 +295,7 @@ OPTION_SCHEMAS: dict[str, dict[str, type]] = {
     "searcher": {
         "agent_reinforce": AgentReinforceSchema,
         "llm_proposal": LlmProposalSchema,
+        "maao": MaaoSchema,
         "optuna_tpe": OptunaTpeSchema,
         "random": RandomSchema,
         "reinforce": ReinforceSchema,

@@ -35,11 +35,12 @@ from suite.config import CONF_DIR, build_space
 from suite.core.cost import TokenProfile
 from suite.core.graph import CollabGraph
 from suite.core.io import write_atomic
+from suite.core.resources import package_path
 from suite.core.space import GraphSpace
 from suite.core.topologies import family
 from suite.sim.world import SimWorld, expected_accuracy, load_profiles
 
-REFERENCE_FILE = Path(__file__).with_name("sim_reference.json")
+REFERENCE_FILE = package_path("suite.leaderboard") / "sim_reference.json"
 QUESTIONS = 4000  # simulated questions behind every expected accuracy the leaderboard reports
 SCREEN_QUESTIONS = 1000
 RESCORE_TOP = 5

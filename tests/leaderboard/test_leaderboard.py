@@ -8,13 +8,11 @@ import csv
 import io
 import itertools
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from helpers import run_cli
 
 from suite.app.leaderboard import build_all
 from suite.core.errors import DataError
@@ -22,8 +20,6 @@ from suite.core.topologies import parallel
 from suite.leaderboard import build, load
 from suite.leaderboard.reference import Oracle, reference_version
 
-ROOT = Path(__file__).resolve().parents[2]
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 GRAPH = parallel(["llama-3.2-1b", "llama-3.2-1b"], "llama-3.2-3b").to_dict()
 BETTER = parallel(["llama-3.1-8b", "llama-3.2-3b"], "llama-3.2-3b").to_dict()
 _COUNTER = itertools.count()
@@ -117,17 +113,6 @@ def board_of(root):
 def row(board, name, units=12):
     group = next(g for g in board.groups if g.key.budget_units == units)
     return next(r for r in group.rows if r.name == name)
-
-
-def cli(*args, cwd=ROOT):
-    return subprocess.run(
-        [sys.executable, "-m", "suite.leaderboard", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=ENV,
-        timeout=300,
-    )
 
 
 def test_rows_aggregate_over_seeds_with_ci_se_rank_and_paired_tests(tmp_path):
@@ -296,6 +281,7 @@ def test_planted_markup_is_escaped_everywhere(tmp_path):
     assert "<script>" not in tex and "\\ensuremath{<}script\\ensuremath{>}" in tex
 
 
+@pytest.mark.slow
 def test_one_seed_warns_and_strict_fails(tmp_path):
     make_run(tmp_path, "random", 0)
     make_run(tmp_path, "reinforce", 0)
@@ -304,12 +290,13 @@ def test_one_seed_warns_and_strict_fails(tmp_path):
     single_seed = row(board, "random")
     assert single_seed.ci is None and single_seed.se is None and "1 seed" in single_seed.note
     assert len(board.warnings) == 1 and "random" in board.warnings[0]
-    res = cli(tmp_path, "--out", tmp_path / "lb", "--no-plots")
+    res = run_cli("suite.leaderboard", tmp_path, "--out", tmp_path / "lb", "--no-plots")
     assert res.returncode == 0 and "warning:" in res.stderr and "1 seed" in res.stderr
-    res = cli(tmp_path, "--out", tmp_path / "lb", "--no-plots", "--strict")
+    res = run_cli("suite.leaderboard", tmp_path, "--out", tmp_path / "lb", "--no-plots", "--strict")
     assert res.returncode == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("setup", "message"),
     [
@@ -331,7 +318,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, setup, message):
         make_run(results, "random", 0, schema_version=2)
     if setup == "all_failed":
         make_run(results, "random", 0, status="failed")
-    res = cli(results, "--out", tmp_path / "lb")
+    res = run_cli("suite.leaderboard", results, "--out", tmp_path / "lb")
     assert res.returncode == 2, res.stderr
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
@@ -343,13 +330,14 @@ def test_load_raises_data_error_for_a_missing_folder(tmp_path):
         load.load(tmp_path / "nope")
 
 
+@pytest.mark.slow
 def test_about_file_in_the_output_folder_goes_under_the_readme_header(tmp_path):
     make_run(tmp_path / "r", "random", 0)
     make_run(tmp_path / "r", "random", 1)
     out = tmp_path / "lb"
     out.mkdir()
     (out / "ABOUT.md").write_text("Swept at commit abc in 14 minutes.\n")
-    res = cli(tmp_path / "r", "--out", out, "--no-plots")
+    res = run_cli("suite.leaderboard", tmp_path / "r", "--out", out, "--no-plots")
     assert res.returncode == 0, res.stderr
     readme = (out / "README.md").read_text()
     assert readme.index("Swept at commit abc") < readme.index("## mmlu")
