@@ -79,15 +79,16 @@ class MaaoSearcher(Searcher):
         mask_threshold: float = 0.0,
     ) -> None:
         super().__init__()
+        # Types were checked by the schema (suite/config/schema.py MaaoSchema); ranges here.
         _check_counts(cycles=cycles, max_attempts=max_attempts, max_out_edges=max_out_edges)
         if batch is not None:
             _check_counts(batch=batch)
-        if not isinstance(lr, int | float) or isinstance(lr, bool) or lr <= 0:
+        if lr <= 0:
             raise ConfigError(f"searcher.lr must be a positive number, got {lr!r}")
         check_choice("recommend", recommend, ("extracted", *RECOMMEND))
         thresholds = (edge_threshold, link_threshold, mask_threshold)
         for option, prob in zip(("edge", "link", "mask"), thresholds, strict=True):
-            if not isinstance(prob, int | float) or not 0.0 <= prob <= 1.0:
+            if not 0.0 <= prob <= 1.0:
                 raise ConfigError(
                     f"searcher.{option}_threshold must be a probability in [0, 1], got {prob!r}"
                 )
@@ -220,8 +221,8 @@ class MaaoSearcher(Searcher):
         self._seen.load_state(state)
 
 
-def _check_counts(**counts: object) -> None:
-    """Raise a one-line ConfigError unless every option is an integer >= 1."""
+def _check_counts(**counts: int) -> None:
+    """Raise a one-line ConfigError unless every option is at least 1."""
     for key, value in counts.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        if value < 1:
             raise ConfigError(f"searcher.{key} must be an integer >= 1, got {value!r}")

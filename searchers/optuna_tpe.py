@@ -80,8 +80,9 @@ class OptunaTpeSearcher(Searcher):
         **unknown: Any,
     ) -> None:
         super().__init__(**unknown)
+        # Types were checked by the schema (suite/config/schema.py OptunaTpeSchema); values here.
         check_choice("fixed_mix", fixed_mix, ("random", "search"))
-        if questions_per_trial is not None and not _is_int(questions_per_trial, 1):
+        if questions_per_trial is not None and questions_per_trial < 1:
             raise ConfigError(
                 f"searcher.questions_per_trial must be null or an integer >= 1, "
                 f"got {questions_per_trial!r}"
@@ -94,7 +95,7 @@ class OptunaTpeSearcher(Searcher):
         if study_name is not None and not str(study_name).strip():
             raise ConfigError("searcher.study_name must be null or a non-empty name")
         check_choice("recommend", recommend, RECOMMEND)
-        if not _is_int(n_startup_trials, 0):
+        if n_startup_trials < 0:
             raise ConfigError(
                 f"searcher.n_startup_trials must be an integer >= 0, got {n_startup_trials!r}"
             )
@@ -261,10 +262,6 @@ def _optuna() -> Any:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna
-
-
-def _is_int(value: Any, minimum: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 
 
 def _default_name(ctx: SearchContext, fixed_mix: str, sampler_seed: int) -> str:

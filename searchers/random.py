@@ -48,7 +48,7 @@ class RandomSearcher(Searcher):
     def __init__(self, recommend: str = "best", link_threshold: float = 0.2) -> None:
         super().__init__()
         self.recommend_mode = check_choice("recommend", recommend, RECOMMEND)
-        if not isinstance(link_threshold, int | float) or not 0.0 <= link_threshold <= 1.0:
+        if not 0.0 <= link_threshold <= 1.0:  # its type was checked by the schema
             raise ConfigError(
                 f"searcher.link_threshold must be a probability in [0, 1], got {link_threshold!r}"
             )

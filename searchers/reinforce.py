@@ -73,14 +73,13 @@ class ReinforceSearcher(Searcher):
         **unknown: Any,
     ) -> None:
         super().__init__(**unknown)
-        if not isinstance(lr, int | float) or isinstance(lr, bool) or lr <= 0:
+        # Types were checked by the schema (suite/config/schema.py ReinforceSchema); ranges here.
+        if lr <= 0:
             raise ConfigError(f"searcher.lr must be a positive number, got {lr!r}")
-        if batch is not None and (
-            not isinstance(batch, int) or isinstance(batch, bool) or batch < 1
-        ):
+        if batch is not None and batch < 1:
             raise ConfigError(f"searcher.batch must be null or an integer >= 1, got {batch!r}")
         check_choice("baseline", baseline, ("none", "moving_average"))
-        if not isinstance(baseline_decay, int | float) or not 0.0 <= baseline_decay < 1.0:
+        if not 0.0 <= baseline_decay < 1.0:
             raise ConfigError(f"searcher.baseline_decay must be in [0, 1), got {baseline_decay!r}")
         check_choice("recommend", recommend, ("extracted", *RECOMMEND))
         for key, value in (
@@ -88,9 +87,9 @@ class ReinforceSearcher(Searcher):
             ("link_threshold", link_threshold),
             ("mask_threshold", mask_threshold),
         ):
-            if not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+            if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"searcher.{key} must be a probability in [0, 1], got {value!r}")
-        if not isinstance(max_out_edges, int) or max_out_edges < 1:
+        if max_out_edges < 1:
             raise ConfigError(
                 f"searcher.max_out_edges must be an integer >= 1, got {max_out_edges!r}"
             )

@@ -19,7 +19,7 @@ import numpy as np
 
 from suite import config
 from suite.app import cli
-from suite.config import CONF_DIR, registry
+from suite.config import CONF_DIR, registry, schema
 from suite.core.errors import StorageError, SuiteError, one_line
 from suite.engine import loop, results, session
 from suite.engine.summary import final_record, print_summary, progress_bar
@@ -265,6 +265,7 @@ def _hydra(job: _Job, args: Sequence[str]) -> None:
     """
     import hydra  # heavy: loaded on use, so importing this module (for execute) stays light
 
+    schema.register()  # the YAML files name their schemas, which Hydra finds in its ConfigStore
     wrapped = hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(job)
     saved = sys.argv
     sys.argv = [saved[0], *args]

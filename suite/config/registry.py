@@ -9,8 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from suite.config import did_you_mean
-from suite.core.errors import ConfigError
+from suite.core.errors import ConfigError, did_you_mean
 
 REGISTRY: dict[str, dict[str, str]] = {
     "searcher": {

@@ -101,8 +101,9 @@ def test_bad_override_is_one_line_exit_2(tmp_path):
 def test_joblib_launcher_preset_composes():
     from hydra import compose, initialize_config_dir
 
-    from suite.config import CONF_DIR
+    from suite.config import CONF_DIR, schema
 
+    schema.register()  # the YAML files name their schemas, which Hydra finds in its ConfigStore
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(
             config_name="config",

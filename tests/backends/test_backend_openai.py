@@ -12,6 +12,7 @@ import pytest
 from helpers import ROOT, backend_env, group_alive, run_cli
 from helpers.openai_stub import MODELS, POOL, StubServer, launch_pool, search_args
 
+from suite.app import cli
 from suite.backends.base import NodeCall
 from suite.backends.openai import OpenAIBackend
 from suite.core.errors import BackendError, ConfigError
@@ -33,7 +34,6 @@ def env():
 
 def backend(url, **options):
     opts = {
-        "pool_models": POOL["models"],
         "endpoints": {m: url for m in MODELS},
         "backoff_s": 0.01,
         **options,
@@ -119,14 +119,19 @@ def test_dead_endpoint(monkeypatch):
     [
         ({"endpoints": {}}, "no endpoint for ['gemma-3-270m', 'smollm2-135m']"),
         ({"endpoints": {"gpt-9": "http://x/v1"}}, "not in the pool"),
-        ({"concurency": 2}, "did you mean 'concurrency'"),
     ],
 )
 def test_config_errors_are_one_line(options, needle):
-    opts = {"pool_models": POOL["models"], "endpoints": {m: "http://x/v1" for m in MODELS}}
+    opts = {"endpoints": {m: "http://x/v1" for m in MODELS}}
     with pytest.raises(ConfigError) as err:
         OpenAIBackend.create({**opts, **options}, env())
     assert needle in str(err.value) and "\n" not in str(err.value)
+
+
+def test_an_unknown_option_is_refused_by_the_schema():
+    with pytest.raises(ConfigError) as err:
+        cli.compose(["backend=openai", "backend.concurency=2"])
+    assert "did you mean 'concurrency'" in str(err.value) and "\n" not in str(err.value)
 
 
 FAKE_SERVER = """
@@ -171,8 +176,8 @@ def fake_vllm(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_launch_starts_waits_and_stops_servers_with_their_children(fake_vllm):
-    pool, benv = launch_pool()
-    b = OpenAIBackend.create({"pool_models": pool["models"], "launch": True, "device": "cpu"}, benv)
+    _, benv = launch_pool()
+    b = OpenAIBackend.create({"launch": True, "device": "cpu"}, benv)
     servers = list(b.servers.values())
     try:
         assert sorted(b.servers) == ["llama-3.2-1b", "llama-3.2-3b"]
@@ -189,8 +194,8 @@ def test_launch_starts_waits_and_stops_servers_with_their_children(fake_vllm):
 
 @pytest.mark.slow
 def test_a_server_that_fails_to_start_is_one_line_with_its_log(fake_vllm):
-    pool, benv = launch_pool()
-    opts = {"pool_models": pool["models"], "launch": True, "launch_args": ["--fail"]}
+    _, benv = launch_pool()
+    opts = {"launch": True, "launch_args": ["--fail"]}
     with pytest.raises(BackendError) as err:
         OpenAIBackend.create(opts, benv)
     message = str(err.value)
@@ -247,7 +252,7 @@ def test_a_launched_server_dies_with_a_killed_run(fake_vllm):
         "from helpers.openai_stub import launch_pool\n"
         "from suite.backends.openai import OpenAIBackend\n"
         "pool, benv = launch_pool()\n"
-        "b = OpenAIBackend.create({'pool_models': pool['models'], 'launch': True}, benv)\n"
+        "b = OpenAIBackend.create({'launch': True}, benv)\n"
         "print(*[s.proc.pid for s in b.servers.values()], flush=True)\n"
         "time.sleep(120)\n"
     )

@@ -2,6 +2,7 @@
 against a fake ``vllm`` module (one ``LLM.generate`` per model per layer, per-call sampling
 parameters, the CPU settings). The real engine runs in test_backend_vllm_real.py."""
 
+import dataclasses
 import importlib.machinery
 import importlib.util
 import json
@@ -12,6 +13,7 @@ import types
 import pytest
 from helpers import backend_env, pool, run_cli
 
+from suite.app import cli
 from suite.backends.base import Doc
 from suite.backends.serving import ServeSpec, cpu_environment, serve_specs
 from suite.backends.vllm import VllmBackend
@@ -87,9 +89,7 @@ def env_of(pool, units=3):
 
 
 def tiny_backend(**options):
-    return VllmBackend.create(
-        {"pool_models": TINY["models"], "device": "cpu", **options}, env_of(TINY)
-    )
+    return VllmBackend.create({"device": "cpu", **options}, env_of(TINY))
 
 
 GRAPH = CollabGraph.from_dict(
@@ -139,7 +139,7 @@ def test_one_generate_per_model_per_layer_with_per_call_parameters(fake_vllm):
 
 def test_gpu_settings_come_from_the_pool(fake_vllm):
     pool = {**LLAMA, "models": LLAMA["models"][:2]}
-    backend = VllmBackend.create({"pool_models": pool["models"], "device": "cuda"}, env_of(pool))
+    backend = VllmBackend.create({"device": "cuda"}, env_of(pool))
     backend.generate("llama-3.2-1b", [])
     assert FakeLLM.instances == []  # engines start on first use only
     backend.engine("llama-3.2-3b")
@@ -152,9 +152,7 @@ def test_gpu_settings_come_from_the_pool(fake_vllm):
 
 def test_a_prompt_longer_than_the_context_is_a_backend_error(fake_vllm):
     models = [{**m, "serve": {**m["serve"], "max_model_len": 8}} for m in TINY["models"]]
-    backend = VllmBackend.create(
-        {"pool_models": models, "device": "cpu"}, env_of({**TINY, "models": models})
-    )
+    backend = VllmBackend.create({"device": "cpu"}, env_of({**TINY, "models": models}))
     docs = [Doc("q0", "a question that is certainly longer than eight words in total", {})]
     with pytest.raises(BackendError, match="max_model_len 8"):
         Executor(backend, load("mmlu"), env_of(TINY).space.specs, Meter(1), "mmlu").run(
@@ -165,15 +163,23 @@ def test_a_prompt_longer_than_the_context_is_a_backend_error(fake_vllm):
 @pytest.mark.parametrize(
     ("options", "needle"),
     [
-        ({"devise": "cpu"}, "did you mean 'device'"),
         ({"device": "tpu"}, "auto, cpu or cuda"),
-        ({"pool_models": None}, "pool_models must be the pool's model list"),
     ],
 )
 def test_option_errors_are_one_line(fake_vllm, options, needle):
     with pytest.raises(ConfigError) as err:
-        VllmBackend.create({"pool_models": TINY["models"], **options}, env_of(TINY))
+        VllmBackend.create(options, env_of(TINY))
     assert needle in str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_pool_models_come_from_the_session_and_options_from_the_schema(fake_vllm):
+    no_models = dataclasses.replace(env_of(TINY), pool_models=())
+    with pytest.raises(ConfigError, match=r"pool\.models must be the pool's model list"):
+        VllmBackend.create({}, no_models)
+    with pytest.raises(ConfigError) as err:
+        cli.compose(["backend=vllm", "backend.devise=cpu"])
+    assert "did you mean 'device'" in str(err.value) and "\n" not in str(err.value)
+    assert "pool_models" not in cli.compose(["backend=vllm"])["backend"]
 
 
 def test_unknown_serve_key_and_missing_weights(fake_vllm, tmp_path, monkeypatch):
@@ -201,7 +207,7 @@ def test_cpu_environment_uses_the_cores_we_have():
 @pytest.mark.skipif(HAVE_VLLM, reason="vLLM is installed here")
 def test_missing_extra_names_the_pip_command_in_one_line():
     with pytest.raises(ConfigError) as err:
-        VllmBackend.create({"pool_models": TINY["models"]}, env_of(TINY))
+        VllmBackend.create({}, env_of(TINY))
     assert 'pip install -e ".[gpu]"' in str(err.value) and '".[cpu]"' in str(err.value)
     proc = run_cli("suite.run", "backend=vllm", "pool=tiny_cpu", "results_dir=/tmp", timeout=120)
     errors = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
@@ -222,5 +228,5 @@ def test_the_agent_llm_on_an_engine_is_metered_as_search_cost(fake_vllm):
     assert agent.name == "vllm_engine:smollm2" and meter.tally("agent").calls == 1
     ((_, params),) = FakeLLM.instances[0].batches[0]
     assert params.max_tokens == 64 and params.temperature == 0.1
-    with pytest.raises(ConfigError, match="did you mean 'temperature'"):
-        registry.resolve("agent", "vllm_engine").create({**options, "temprature": 1}, None)
+    with pytest.raises(ConfigError, match="did you mean 'temperature'"):  # its schema's check
+        cli.compose(["agent=vllm_engine", "agent.temprature=1"])

@@ -74,8 +74,8 @@ def calls(model, n, max_tokens=48):
 def test_in_process_engine_batch_tokens_and_determinism():
     from suite.backends.vllm import VllmBackend
 
-    pool, env = env_of(["smollm2-135m"])
-    backend = VllmBackend.create({"pool_models": pool["models"]}, env)
+    _, env = env_of(["smollm2-135m"])
+    backend = VllmBackend.create({}, env)
     try:
         started = time.perf_counter()
         backend.engine("smollm2-135m")
@@ -158,8 +158,8 @@ def test_tiny_search_on_vllm_then_cache_replay(tmp_path):
 def test_openai_backend_launches_a_real_vllm_server_and_stops_it():
     from suite.backends.openai import OpenAIBackend
 
-    pool, env = env_of(["smollm2-135m"])
-    options = {"pool_models": pool["models"], "launch": True, "startup_timeout_s": 600}
+    _, env = env_of(["smollm2-135m"])
+    options = {"launch": True, "startup_timeout_s": 600}
     t0 = time.perf_counter()
     backend = OpenAIBackend.create(options, env)
     server = backend.servers["smollm2-135m"]

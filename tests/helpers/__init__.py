@@ -96,4 +96,6 @@ def tiny_space() -> GraphSpace:
 def backend_env(pool_cfg: Mapping[str, Any], units: int = 3) -> BackendEnv:
     """What a backend is created with, for a pool on mmlu with a ``units`` budget."""
     space = build_space(pool_cfg, "mmlu", MMLU_TOKENS, units)
-    return BackendEnv("mmlu", str(pool_cfg["name"]), space, None, lambda d: None)
+    return BackendEnv(
+        "mmlu", str(pool_cfg["name"]), space, None, lambda d: None, pool_cfg["models"]
+    )

@@ -53,8 +53,9 @@ def test_a_sweep_runs_through_the_launcher_and_skips_finished_cells(tmp_path, la
 def test_slurm_preset_composes():
     from hydra import compose, initialize_config_dir
 
-    from suite.config import CONF_DIR
+    from suite.config import CONF_DIR, schema
 
+    schema.register()  # the YAML files name their schemas, which Hydra finds in its ConfigStore
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(
             config_name="config",
