@@ -191,7 +191,7 @@ def test_evaluate_missing_file_and_unknown_model():
 def test_help_lists_the_config_groups():
     proc = run_cli("suite.run", "--help")
     assert proc.returncode == 0
-    assert "searcher: agent_reinforce, llm_proposal, optuna_tpe, random, reinforce" in proc.stdout
+    assert "searcher: agent_reinforce, llm_proposal, maao, optuna_tpe, random, reinforce" in proc.stdout
 
 
 @pytest.mark.parametrize("searcher", ["agent_reinforce", "textgrad", "llm_proposal"])
