@@ -139,14 +139,17 @@ def _search_and_test(
     sess: Any, conf: Any, store: Any, config_yaml: str, resuming: bool, quiet: bool
 ) -> dict[str, Any]:
     from suite.config import registry
-    from suite.engine import loop
-    from suite.engine.summary import final_record, print_summary, progress_bar
+    from suite.engine import loop, pilot
+    from suite.engine.session import progress
+    from suite.engine.summary import final_record, pilot_fields, print_summary, progress_bar
     from suite.search.searcher import SearchContext
 
     searcher_rng, stream_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(conf.seed).spawn(2)
     )
     searcher = registry.resolve("searcher", conf.searcher)(**conf.searcher_options)
+    # The pilot is a task-level study outside the search budget, cached and shared by runs.
+    study = pilot.ensure(sess, conf, progress) if searcher.needs_pilot else None
     searcher.setup(
         SearchContext(
             sess.space,
@@ -155,6 +158,7 @@ def _search_and_test(
             conf.batch_size,
             conf.eval_budget,
             agent=sess.agent,
+            pilot=study[0].for_searcher() if study else None,
         )
     )
     stream = loop.DocStream(sess.task.search_docs, stream_rng)
@@ -210,6 +214,7 @@ def _search_and_test(
             sess.executor, sess.task.score_many, graph, sess.task.test_docs, "test"
         )
         record = final_record(sess, conf, graph, test, totals, label)
+        record.update(pilot_fields(conf, study))
         store.finish(record)
         if not quiet:
             print_summary(record, store.run_dir)

@@ -67,6 +67,8 @@ class RunConfig:
     pool: Mapping[str, Any]
     budget_units: int
     agent: str = "heuristic"
+    pretest_question_evals: int = 0
+    extra_question_evals: int = 0
     agent_options: Mapping[str, Any] = field(default_factory=dict)
     resume: str = "auto"
     raw: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
@@ -83,8 +85,14 @@ class RunConfig:
 
     @property
     def eval_budget(self) -> int:
-        """Question evaluations the search may spend: iterations x batch size."""
-        return self.n_iterations * self.batch_size
+        """Question evaluations the search may spend, the same for every searcher.
+
+        Iterations x batch size, plus ``budget.pretest_question_evals`` (room for stages before
+        the loop, e.g. Agent-REINFORCE's pre-test) and ``budget.extra_question_evals`` (the
+        equal-total-budget view: another searcher's pilot cost given as search budget).
+        """
+        extra = self.pretest_question_evals + self.extra_question_evals
+        return self.n_iterations * self.batch_size + extra
 
 
 def _int(data: Mapping[str, Any], key: str, where: str, minimum: int = 0) -> int:
@@ -118,7 +126,7 @@ def load(cfg: Mapping[str, Any]) -> RunConfig:
     for key in ("input_tokens", "output_tokens", "search_n", "test_n"):
         _int(task, key, "task.", 1)
     budget = dict(cfg["budget"])
-    _check_keys(budget, {"units"}, "budget.")
+    _check_keys(budget, {"units", "pretest_question_evals", "extra_question_evals"}, "budget.")
     searcher = dict(cfg["searcher"])
     backend = dict(cfg["backend"])
     agent = dict(cfg.get("agent") or {"name": "heuristic"})
@@ -138,6 +146,12 @@ def load(cfg: Mapping[str, Any]) -> RunConfig:
         backend_options=backend,
         pool=dict(cfg["pool"]),
         budget_units=_int(budget, "units", "budget.", 1),
+        pretest_question_evals=_int(
+            {"pretest_question_evals": 0, **budget}, "pretest_question_evals", "budget."
+        ),
+        extra_question_evals=_int(
+            {"extra_question_evals": 0, **budget}, "extra_question_evals", "budget."
+        ),
         agent=str(agent.pop("name")),
         agent_options=agent,
         resume=resume,
