@@ -99,9 +99,7 @@ def test_a_run_builds_the_pilot_first_and_records_it_apart_from_the_search(cache
     assert json.loads(other.read_text())["pilot"]["cached"] is True
 
 
-def test_other_searchers_have_no_pilot_and_can_get_its_evaluations_as_extra_budget(
-    cache, tmp_path
-):
+def test_other_searchers_have_no_pilot_and_can_get_its_evaluations_as_extra_budget(cache, tmp_path):
     final = run_final(tmp_path, "searcher=random", "budget.extra_question_evals=60", "test_n=10")
     record = json.loads(final.read_text())
     assert record["pilot"] is None and not (cache / "pilot").exists()
