@@ -88,13 +88,14 @@ class Pilot:
         }
 
     def record(self, cached: bool) -> dict[str, Any]:
-        """final.json's ``pilot`` field: its digest, size and cost, and whether it was reused."""
+        """final.json's ``pilot`` field: digest, size, cost, its rows, and whether it was reused."""
         return {
             "digest": self.digest,
             "cached": cached,
-            "questions": self.key["questions"],
+            "questions": len(self.doc_ids),
             "rows": len(self.singles) + len(self.mixes),
             **dict(self.cost),
+            **self.for_searcher(),
         }
 
 
@@ -202,16 +203,19 @@ def measure(sess: Session, key: Mapping[str, Any], digest: str) -> Pilot:
     chosen = [docs[int(i)] for i in order]
     meter = Meter(0)
     executor = Executor(sess.backend, sess.prompts, sess.space.specs, meter, sess.conf.task.name)
+    plan = rows(sess, rng)
+    # One executor batch per row, as the search loop evaluates one graph per batch (the sim
+    # backend's answers depend on the widest call of a batch, so batching rows together would
+    # change them).
     singles: dict[str, float] = {}
     mixes = []
-    n_rows = 0
-    for kind, label, graph in rows(sess, rng):
-        result = loop.evaluate(executor, sess.task.score_many, graph, chosen, "pilot")
-        n_rows += 1
+    for kind, label, graph in plan:
+        accuracy = loop.evaluate(executor, sess.task.score_many, graph, chosen, "pilot").accuracy
         if kind == "single":
-            singles[str(label)] = result.accuracy
+            singles[str(label)] = accuracy
         else:
-            mixes.append((tuple(label), graph.to_dict(), result.accuracy))
+            mixes.append((tuple(label), graph.to_dict(), accuracy))
+    n_rows = len(plan)
     tally = meter.tally("pilot")
     cost = {
         "question_evals": n_rows * len(chosen),

@@ -83,6 +83,8 @@ def test_a_run_builds_the_pilot_first_and_records_it_apart_from_the_search(cache
     prior = record["pilot"]
     assert prior["cached"] is False and prior["questions"] == 30
     assert prior["question_evals"] == 30 * prior["rows"] and prior["calls"] > 0
+    assert set(prior["singles"]) == {"llama-3.2-1b", "llama-3.2-3b", "llama-3.1-8b"}
+    assert len(prior["mix_accuracy"]) == prior["rows"] - 3  # recorded with the run
     assert record["budget"] == {
         "search_question_evals": 40,
         "loop_question_evals": 30,
