@@ -180,6 +180,9 @@ def ensure(sess: Session, conf: RunConfig, say: Callable[[str], None]) -> tuple[
 def rows(sess: Session, rng: np.random.Generator) -> list[tuple[str, Any, CollabGraph]]:
     """The pilot's graphs: each affordable single model, then one random graph per mix.
 
+    Singles are the models one call of which fits the budget (the paper's data block also
+    lists the 70B, which no mix at budget 12 can hold; the suite does not pay for it).
+
     A mix's graph is one draw of the numeric prior with that mix, repaired to the cap (edges
     about 0.12), as the official ``RandomOptimizedSwarm`` draws its graphs; the official
     code hard-codes its pilot table, so this is the suite's reading of "random graph".
