@@ -94,7 +94,8 @@ class AgentReinforceSearcher(AgentLoopSearcher):
         plan = []
         for vec in vectors:
             for variant in self._variants(vec):
-                graph = feasible_sample(half, self.ctx.rng, variant)[1]
+                # all-assistant (IO), as the official pre-test graphs are
+                graph = ls.all_assistant(feasible_sample(half, self.ctx.rng, variant)[1])
                 plan.append(
                     {
                         "phase": "pretest",
@@ -120,15 +121,9 @@ class AgentReinforceSearcher(AgentLoopSearcher):
             mixes="\n".join(ls.mix_vector(m) for m in mixes),
             example=ls.mix_vector(mixes[-1]),
         )
-        fields = {
-            "mixes": [list(m) for m in mixes],
-            "singles": self.singles,
-            "mix_accuracy": [[list(m), a] for m, a in self.mix_accuracy.items()],
-            "model_names": list(space.model_names),
-        }
         errors: list[str] = []
         for _ in range(self.max_attempts):
-            reply = agent.ask(AgentRequest("init", messages, fields))
+            reply = agent.ask(AgentRequest("init", messages))
             try:
                 vectors = ls.parse_mix_vectors(reply.text, space)[:2]
                 return vectors, {"init_attempts": len(errors) + 1, "init_errors": errors}
@@ -139,9 +134,9 @@ class AgentReinforceSearcher(AgentLoopSearcher):
 
     def _data_block(self) -> str:
         space = self.ctx.space
-        lines = [f"- single {m}: {a:.2f}" for m, a in self.singles.items()]
+        lines = [f"- single {m}: {ls.percent(a)}" for m, a in self.singles.items()]
         lines += [
-            f"- random graph with mix {space.format_mix(m)}: {a:.2f}"
+            f"- random graph with mix {space.format_mix(m)}: {ls.percent(a)}"
             for m, a in self.mix_accuracy.items()
         ]
         return "\n".join(lines) or "(no pilot data)"

@@ -44,10 +44,11 @@ class OptunaTpeSearcher(Searcher):
     order, smallest first. Each kept slot has a role variable (``role_n3``) and each
     candidate edge between kept slots or into ``final`` a 0/1 variable (``edge_n3_n7``,
     ``edge_n3_final``). Edges are added in candidate order, skipping those that would close
-    a cycle; then ``space.repair`` wires nodes without successors into ``final``, demotes
-    fusers that break the role rules and deletes smallest-class nodes while the FLOPs cap
-    is exceeded, so infeasible settings are repaired rather than rejected (what changed is
-    recorded in the trial's info). The trial's value is the observed reward.
+    a cycle; then ``space.repair`` demotes fusers that break the role rules and deletes
+    smallest-class nodes while the FLOPs cap is exceeded, so infeasible settings are
+    repaired rather than rejected (what changed is recorded in the trial's info). Nodes
+    with no path to ``final`` stay unused (not run, not charged), as in the official
+    ``realize_bayes``. The trial's value is the observed reward.
 
     With ``storage`` the study persists (optuna-dashboard can open it) and a rerun resumes:
     Optuna's sampler reads the stored trials, trial numbering continues after them, trials
@@ -185,7 +186,11 @@ class OptunaTpeSearcher(Searcher):
         nodes = [Node(i, m, roles[i]) for i, m in zip(ids, names, strict=True)]
         built = CollabGraph.build(nodes, walk.edges, space.final_model)
         graph, deleted = space.repair(built, self.ctx.rng)
-        notes = {"cycle_edges_skipped": skipped, **repair_report(built, graph, deleted)}
+        notes = {
+            "cycle_edges_skipped": skipped,
+            **repair_report(built, graph, deleted),
+            "unused": list(graph.unused()),
+        }
         return mix, graph, notes
 
     def _observe(self, proposal: Proposal, observation: Observation) -> None:

@@ -23,7 +23,7 @@ LETTERS = "ABCD"
 def _data_dir(data_dir: str | None) -> Path:
     """Return the prepared-data folder.
 
-    This must agree with ``suite.data.cache.data_dir()``: ``$TTSGB_CACHE_DIR/data``, else
+    This must agree with ``suite.data.layout.data_dir()``: ``$TTSGB_CACHE_DIR/data``, else
     ``~/.cache/tts-graph-bench/data``. A ``data_dir`` given in the task metadata wins.
     """
     if data_dir:

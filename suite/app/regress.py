@@ -24,12 +24,13 @@ import yaml
 
 from suite import __version__
 from suite.app import cli, realgate
+from suite.app.run import execute
 from suite.config import CONF_DIR
 from suite.core.errors import DataError
 from suite.core.io import write_atomic
+from suite.core.resources import shipped
 
-ROOT = Path(__file__).resolve().parents[2]
-BASELINE = ROOT / "leaderboard" / "baselines" / "ci.json"
+BASELINE = shipped("_baselines", "leaderboard/baselines") / "ci.json"
 PRESET = "ci_regression"
 ALPHA = 0.05
 
@@ -43,8 +44,6 @@ def matrix(preset: str = PRESET) -> dict[str, list[str]]:
 
 def run_matrix(preset: str = PRESET, extra: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
     """Every cell's per-seed test accuracy: ``{"task/searcher": {"seeds": [...], ...}}``."""
-    from suite.app.run import execute
-
     grid = matrix(preset)
     cells: dict[str, dict[str, Any]] = {}
     adapters: dict[Any, Any] = {}
@@ -77,7 +76,7 @@ def run_matrix(preset: str = PRESET, extra: Sequence[str] = ()) -> dict[str, dic
 
 def compare(base: dict[str, Any], now: dict[str, Any]) -> list[dict[str, Any]]:
     """Per cell: means, mean difference and the one-sided paired t-test's p-value."""
-    from scipy import stats
+    from scipy import stats  # heavy: imported only when a gate compares against a baseline
 
     rows = []
     for key, cell in now.items():

@@ -9,33 +9,42 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from suite import config
 from suite.app import cli
+from suite.config import CONF_DIR, registry
+from suite.core.errors import StorageError, SuiteError, one_line
+from suite.engine import loop, pilot, results, session
+from suite.engine.summary import final_record, pilot_fields, print_summary, progress_bar
+from suite.search.searcher import SearchContext
 
-_FLAGS_WITH_VALUE = {
-    "--cfg",
-    "-c",
-    "--package",
-    "-p",
-    "--config-path",
-    "-cp",
-    "--config-name",
-    "-cn",
-    "--config-dir",
-    "-cd",
-    "--experimental-rerun",
-    "--shell-completion",
-    "-sc",
-    "--info",
-}
-_failures: list[str] = []  # jobs of a -m sweep that failed in this process
+_FLAGS_WITH_VALUE = frozenset(
+    {
+        "--cfg",
+        "-c",
+        "--package",
+        "-p",
+        "--config-path",
+        "-cp",
+        "--config-name",
+        "-cn",
+        "--config-dir",
+        "-cd",
+        "--experimental-rerun",
+        "--shell-completion",
+        "-sc",
+        "--info",
+    }
+)
 # Jobs that launchers run in other processes (joblib, submitit, SLURM) append their failures to
-# this file, which main() names per sweep; main() exits 2 if any job failed anywhere.
+# this file, which _sweep() names per sweep; the sweep exits 2 if any job failed anywhere.
 FAILURES_ENV = "TTSGB_SWEEP_FAILURES"
 
 
@@ -68,9 +77,6 @@ def execute(
     ``interrupted``) before re-raising. ``quiet`` drops the progress bar and summary;
     ``adapters`` lets a caller running many cells reuse loaded tasks.
     """
-    from suite import config
-    from suite.engine import results
-
     conf = config.load(cfg_data)
     parent = run_dir.parent
     claim = results.claim_cell(parent, conf.seed, conf.digest) if multirun else None
@@ -97,8 +103,6 @@ def _claimed(
     adapters: dict[Any, Any] | None,
 ) -> dict[str, Any]:
     """The run of :func:`execute` once the cell is this process's: resume or start, then run."""
-    from suite.engine import results, session
-
     parent = run_dir.parent
     sess = session.build(conf, adapters)
     found = (
@@ -117,16 +121,9 @@ def _claimed(
 
 
 def _completed(parent: Path, conf: Any) -> bool:
-    import json
-
-    for final in parent.glob(f"*-s{conf.seed}/final.json"):
-        try:
-            record = json.loads(final.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if record.get("status") == "completed" and record.get("config_digest") == conf.digest:
-            return True
-    return False
+    """True when the cell already has a completed run of this experiment."""
+    runs = results.cell_runs(parent, conf.seed, conf.digest)
+    return any(record.get("status") == "completed" for _, record in runs)
 
 
 def _drop_if_empty(run_dir: Path) -> None:
@@ -138,18 +135,12 @@ def _drop_if_empty(run_dir: Path) -> None:
 def _search_and_test(
     sess: Any, conf: Any, store: Any, config_yaml: str, resuming: bool, quiet: bool
 ) -> dict[str, Any]:
-    from suite.config import registry
-    from suite.engine import loop, pilot
-    from suite.engine.session import progress
-    from suite.engine.summary import final_record, pilot_fields, print_summary, progress_bar
-    from suite.search.searcher import SearchContext
-
     searcher_rng, stream_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(conf.seed).spawn(2)
     )
     searcher = registry.resolve("searcher", conf.searcher)(**conf.searcher_options)
     # The pilot is a task-level study outside the search budget, cached and shared by runs.
-    study = pilot.ensure(sess, conf, progress) if searcher.needs_pilot else None
+    study = pilot.ensure(sess, conf, session.progress) if searcher.needs_pilot else None
     searcher.setup(
         SearchContext(
             sess.space,
@@ -229,60 +220,83 @@ def _search_and_test(
 
 def _record_stop(store: Any, status: str, reason: str) -> None:
     """Mark the run stopped; if even that cannot be written, the original error still wins."""
-    from suite.core.errors import StorageError
-
     with contextlib.suppress(StorageError):
         store.finish({"status": status, "reason": reason})
 
 
-def _job(cfg: Any) -> None:
-    """Hydra's task function: one run; SuiteErrors end a single run with exit code 2."""
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import OmegaConf
+@dataclass(frozen=True)
+class _Job:
+    """Hydra's task function: one run; SuiteErrors end a single run with exit code 2.
 
-    from suite.core.errors import SuiteError, one_line
+    In a sweep a failed cell is recorded instead and the other cells go on: in ``failures``,
+    which the caller reads once Hydra returns, and in the file named by ``FAILURES_ENV`` when
+    that is set (a launcher may run the job in another process, with its own copy of this).
+    """
 
-    hc = HydraConfig.get()
-    run_dir = Path(hc.runtime.output_dir)
-    data = OmegaConf.to_container(cfg, resolve=True)
-    multirun = str(hc.mode) == "RunMode.MULTIRUN"
+    failures: list[str] = field(default_factory=list)
+
+    def __call__(self, cfg: Any) -> None:
+        """Run the job Hydra composed ``cfg`` for."""
+        # Hydra loads on use, so importing this module (for execute) stays light
+        from hydra.core.hydra_config import HydraConfig
+        from omegaconf import OmegaConf
+
+        hc = HydraConfig.get()
+        run_dir = Path(hc.runtime.output_dir)
+        data = OmegaConf.to_container(cfg, resolve=True)
+        multirun = str(hc.mode) == "RunMode.MULTIRUN"
+        try:
+            execute(dict(data), OmegaConf.to_yaml(cfg, resolve=True), run_dir, multirun)  # type: ignore[arg-type]
+        except SuiteError as exc:
+            print(one_line(exc), file=sys.stderr, flush=True)
+            if not multirun:
+                sys.exit(exc.exit_code)
+            _drop_if_empty(run_dir)  # a cell that failed before its first record leaves no folder
+            cell = f"{run_dir.parent}/s{cfg.seed}: {one_line(exc).removeprefix('error: ')}"
+            self.failures.append(cell)
+            shared = os.environ.get(FAILURES_ENV)
+            if shared:
+                with open(shared, "a", encoding="utf-8") as fh:  # one short append per failed job
+                    fh.write(cell.replace("\n", " ") + "\n")
+
+
+def _hydra(job: _Job, args: Sequence[str]) -> None:
+    """Run Hydra's command line on ``args`` with ``job`` as its task function.
+
+    ``hydra.main`` parses the process's ``sys.argv`` and has no public way to take a list, so
+    ``args`` go through ``sys.argv`` for this one call only; the old value is put back after,
+    also when Hydra exits (``--help``, a failed single run).
+    """
+    import hydra  # heavy: loaded on use, so importing this module (for execute) stays light
+
+    wrapped = hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(job)
+    saved = sys.argv
+    sys.argv = [saved[0], *args]
     try:
-        execute(dict(data), OmegaConf.to_yaml(cfg, resolve=True), run_dir, multirun)  # type: ignore[arg-type]
-    except SuiteError as exc:
-        print(one_line(exc), file=sys.stderr, flush=True)
-        if not multirun:
-            sys.exit(exc.exit_code)
-        _drop_if_empty(run_dir)  # a cell that failed before its first record leaves no folder
-        cell = f"{run_dir.parent}/s{cfg.seed}: {one_line(exc).removeprefix('error: ')}"
-        _failures.append(cell)
-        shared = os.environ.get(FAILURES_ENV)
-        if shared:
-            with open(shared, "a", encoding="utf-8") as fh:  # one short append per failed job
-                fh.write(cell.replace("\n", " ") + "\n")
+        wrapped()
+    finally:
+        sys.argv = saved
 
 
-def _sweep(wrapped: Any, args: Sequence[str]) -> int:
+def _sweep(args: Sequence[str]) -> int:
     """Run a -m sweep; exit 2 with the list of failed cells if any job, in any process, failed.
 
     Jobs learn where to record a failure through ``hydra.job.env_set``, which every launcher
     applies in the job's own process (joblib and submitit workers, Ray tasks on any node).
     """
-    import tempfile
-
     results_dir = cli.results_dir_of(split_argv(args))
     results_dir.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=".sweep-failures-", suffix=".log", dir=results_dir)
     os.close(fd)
     path = Path(name).resolve()
-    _failures.clear()
-    sys.argv = [sys.argv[0], *args, f"++hydra.job.env_set.{FAILURES_ENV}='{path}'"]
+    job = _Job()
     try:
-        wrapped()
+        _hydra(job, [*args, f"++hydra.job.env_set.{FAILURES_ENV}='{path}'"])
         lines = path.read_text(encoding="utf-8").splitlines()
     finally:
         os.environ.pop(FAILURES_ENV, None)
         path.unlink(missing_ok=True)
-    failed = sorted(set(lines) | set(_failures))
+    failed = sorted(set(lines) | set(job.failures))
     if failed:
         print(
             f"error: {len(failed)} cell(s) of the sweep failed: {'; '.join(failed)}; fix the "
@@ -300,17 +314,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def body() -> int:
         cli.preflight(split_argv(args))
-        import hydra
-
-        from suite.config import CONF_DIR
-
-        wrapped = hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(
-            _job
-        )
         if any(a in ("-m", "--multirun") or a.startswith("hydra.mode=MULTI") for a in args):
-            return _sweep(wrapped, args)
-        sys.argv = [sys.argv[0], *args]
-        wrapped()
-        return 2 if _failures else 0
+            return _sweep(args)
+        job = _Job()  # a preset may still make this a multirun: its failures land here
+        _hydra(job, args)
+        return 2 if job.failures else 0
 
     return cli.guarded(body)

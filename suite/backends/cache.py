@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from suite.backends.base import Backend, Completion, NodeCall
 from suite.config import did_you_mean
 from suite.core.errors import BackendError, ConfigError
+from suite.core.io import cache_dir
 
 MODES = ("readwrite", "read", "off")
 KEY_VERSION = 1  # bump when the key material changes, so old rows are never misread
@@ -38,8 +39,6 @@ CREATE TABLE IF NOT EXISTS calls (
 
 def default_path() -> Path:
     """``<suite cache folder>/calls.sqlite`` (``$TTSGB_CACHE_DIR`` moves it)."""
-    from suite.core.io import cache_dir
-
     return cache_dir() / "calls.sqlite"
 
 

@@ -1,8 +1,9 @@
 """One OpenAI-compatible chat call over HTTP with retries and backoff (stdlib only).
 
 Shared by the searchers' agent client (:mod:`suite.search.agents`) and the ``openai`` backend.
-API keys
-are read from a named environment variable at call time and never appear in messages.
+API keys are read from a named environment variable at call time and never appear in messages.
+Redirects are never followed: urllib would resend the ``Authorization`` header to whatever host
+a redirect names, so a redirect is a one-line error naming the address to configure instead.
 """
 
 from __future__ import annotations
@@ -45,6 +46,33 @@ class ChatReply:
 def approx_tokens(text: str) -> int:
     """About four characters a token: the stand-in when a server reports no usage."""
     return max(1, len(text) // 4)
+
+
+class RedirectRefused(urllib.error.URLError):
+    """A server answered with a redirect, which the client does not follow."""
+
+    def __init__(self, code: int, target: str):
+        super().__init__(f"redirect {code} to {target}")
+        self.code = code
+        self.target = target
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Refuse every redirect, so credentials never travel to another origin."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        raise RedirectRefused(code, newurl)
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect())
 
 
 def _retry_after_s(exc: urllib.error.HTTPError) -> float | None:
@@ -128,6 +156,13 @@ class ChatEndpoint:
                 data = self._post(body)
                 text, n_prompt, n_out = _parse(data, messages)
                 return ChatReply(text, n_prompt, n_out, time.perf_counter() - started, attempt + 1)
+            except RedirectRefused as exc:
+                raise BackendError(
+                    f"{self.label} {self.model} at {self.url} answered with a redirect "
+                    f"(HTTP {exc.code}) to {exc.target}; redirects are not followed, so the API "
+                    "key never leaves the configured address: set base_url to the server's own "
+                    "address"
+                ) from None
             except urllib.error.HTTPError as exc:
                 last = f"HTTP {exc.code}"
                 if exc.code not in RETRY_STATUSES and exc.code < 500:
@@ -149,7 +184,7 @@ class ChatEndpoint:
 
     def _post(self, body: bytes) -> Any:
         req = urllib.request.Request(self.url, data=body, headers=self._headers(), method="POST")
-        with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+        with _OPENER.open(req, timeout=self.timeout_s) as resp:
             return json.loads(resp.read())
 
 
@@ -166,7 +201,7 @@ def _parse(data: Any, messages: Sequence[tuple[str, str]]) -> tuple[str, int, in
 def get_ok(url: str, timeout_s: float = 2.0) -> bool:
     """True when a GET of ``url`` answers 200 (used to poll a server's ``/health``)."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as resp:
+        with _OPENER.open(url, timeout=timeout_s) as resp:
             return int(resp.status) == 200
     except (urllib.error.URLError, TimeoutError, OSError, http.client.HTTPException):
         return False

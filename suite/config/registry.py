@@ -16,6 +16,7 @@ REGISTRY: dict[str, dict[str, str]] = {
     "searcher": {
         "agent_reinforce": "searchers.agent_reinforce:AgentReinforceSearcher",
         "llm_proposal": "searchers.llm_proposal:LlmProposalSearcher",
+        "maao": "searchers.maao:MaaoSearcher",
         "optuna_tpe": "searchers.optuna_tpe:OptunaTpeSearcher",
         "random": "searchers.random:RandomSearcher",
         "reinforce": "searchers.reinforce:ReinforceSearcher",

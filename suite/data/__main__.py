@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from suite.core.errors import SuiteError, one_line
-from suite.data.cache import BUILDERS, _builder, prepare, status
+from suite.data.cache import BUILDERS, builder_of, prepare, status
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         for name in args.names:
-            _builder(name)  # reject a typo before any download
+            builder_of(name)  # reject a typo before any download
     except SuiteError as exc:
         print(one_line(exc), file=sys.stderr)
         return exc.exit_code

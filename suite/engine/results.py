@@ -1,11 +1,13 @@
 """ResultsStore: one folder per run with config.yaml, trials.jsonl (append-only) and final.json.
 
 Every record carries the schema version, config digest, backend and model names; final.json is
-written atomically, so a reader never sees half a file.
+written atomically, so a reader never sees half a file. Also finds a sweep cell's run folders.
 """
 
 from __future__ import annotations
 
+import fcntl
+import itertools
 import json
 import os
 import tempfile
@@ -14,8 +16,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from suite.core.errors import ConfigError
-from suite.core.io import storage_error, write_atomic
+from suite.core.errors import ConfigError, DataError, InfeasibleGraphError
+from suite.core.graph import CollabGraph
+from suite.core.io import iter_jsonl, storage_error, write_atomic
 
 SCHEMA_VERSION = 1
 _PACKAGES = ("tts-graph-bench", "numpy", "lm_eval", "hydra-core", "omegaconf")
@@ -49,32 +52,65 @@ def check_writable(folder: Path) -> None:
         ) from exc
 
 
+def cell_runs(parent: Path, seed: int, config_digest: str) -> list[tuple[Path, dict[str, Any]]]:
+    """The run folders of one sweep cell with their final.json records, oldest first.
+
+    A cell is one experiment (config digest) and seed; its runs are the folders
+    ``<parent>/<stamp>-s<seed>`` (``parent`` is ``<results_dir>/<task>/<searcher>``) whose
+    final.json is readable and carries that digest, whatever its status.
+    """
+    out: list[tuple[Path, dict[str, Any]]] = []
+    for final in sorted(parent.glob(f"*-s{seed}/final.json")):
+        try:
+            record = json.loads(final.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and record.get("config_digest") == config_digest:
+            out.append((final.parent, record))
+    return out
+
+
 def resumable_run(parent: Path, config_digest: str, seed: int) -> Path | None:
     """The newest unfinished run folder of the same experiment that holds a checkpoint.
 
     Folders whose lock is held by a live process are skipped, so two identical commands
     started together never share a folder.
     """
-    candidates = sorted(parent.glob(f"*-s{seed}"), reverse=True) if parent.is_dir() else []
-    for run_dir in candidates:
-        final = run_dir / "final.json"
-        if not final.exists() or not (run_dir / "checkpoint.json").exists():
-            continue
-        try:
-            record = json.loads(final.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            continue
-        if record.get("config_digest") != config_digest or record.get("status") == "completed":
+    for run_dir, record in cell_runs(parent, seed, config_digest)[::-1]:  # newest first
+        if record.get("status") == "completed" or not (run_dir / "checkpoint.json").exists():
             continue
         if not is_locked(run_dir):
             return run_dir
     return None
 
 
+def load_graph(spec: str) -> CollabGraph:
+    """A graph from ``single:<model>``, a graph JSON file or a run's final.json (its ``graph``).
+
+    Raises:
+        DataError: the file is missing or not JSON, or is a final.json that holds no graph.
+        InfeasibleGraphError: the JSON is not a collaboration graph.
+    """
+    if spec.startswith("single:"):
+        return CollabGraph.single(spec.removeprefix("single:"))
+    path = Path(spec)
+    if not path.is_file():
+        raise DataError(f"graph file {path} does not exist; pass graph=<file> or single:<model>")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"graph file {path} is not valid JSON ({exc})") from exc
+    if isinstance(data, dict) and "nodes" not in data:  # a run's final.json
+        if "graph" not in data:
+            raise DataError(f"{path} holds no graph (status: {data.get('status', 'unknown')})")
+        data = data["graph"]
+    if not isinstance(data, dict):
+        raise InfeasibleGraphError("graph JSON must be an object")
+    return CollabGraph.from_dict(data)
+
+
 def lock(run_dir: Path) -> Any:
     """Hold an exclusive lock on a run folder for this process's lifetime (returns the handle)."""
-    import fcntl
-
     handle = (run_dir / ".lock").open("a")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -92,8 +128,6 @@ def claim_cell(parent: Path, seed: int, config_digest: str) -> Any | None:
     on a hidden file beside the cell's run folders, released when the handle is closed or the
     process dies (so a killed sweep's cells can be claimed again).
     """
-    import fcntl
-
     parent.mkdir(parents=True, exist_ok=True)
     handle = (parent / f".claim-s{seed}-{config_digest}").open("a")
     try:
@@ -106,8 +140,6 @@ def claim_cell(parent: Path, seed: int, config_digest: str) -> Any | None:
 
 def is_locked(run_dir: Path) -> bool:
     """True while another process holds the run folder's lock."""
-    import fcntl
-
     path = run_dir / ".lock"
     if not path.exists():
         return False
@@ -175,9 +207,10 @@ class ResultsStore:
         """Cut trials.jsonl to its first ``n`` lines (drops work after the last checkpoint)."""
         if not self.trials_path.exists():
             return []
-        lines = self.trials_path.read_text(encoding="utf-8").splitlines()[:n]
-        write_atomic(self.trials_path, "".join(line + "\n" for line in lines))
-        return [json.loads(line) for line in lines]
+        text = self.trials_path.read_text(encoding="utf-8")
+        kept = list(itertools.islice(iter_jsonl(text), n))  # a torn line after them is not read
+        write_atomic(self.trials_path, "".join(line.text + "\n" for line in kept))
+        return [line.value for line in kept]
 
     def finish(self, record: Mapping[str, Any]) -> None:
         """Write final.json atomically (``status`` says whether the run completed)."""

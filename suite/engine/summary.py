@@ -8,6 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tabulate import tabulate
+from tqdm import tqdm
+
 from suite.config import RunConfig
 from suite.core.graph import CollabGraph
 from suite.engine.loop import Evaluation
@@ -29,8 +32,6 @@ def progress_bar(
     conf: RunConfig, label: str, done: int = 0, disable: bool = False
 ) -> Iterator[_Bar]:
     """A tqdm bar over the search budget (question evaluations), on stderr."""
-    from tqdm import tqdm
-
     desc = f"{label} on {conf.task.name} [{conf.backend}] search"
     with tqdm(
         total=conf.eval_budget,
@@ -114,8 +115,6 @@ def pilot_fields(conf: RunConfig, study: tuple[Pilot, bool] | None) -> dict[str,
 
 def print_summary(record: dict[str, Any], run_dir: Path) -> None:
     """The short table a user reads after a run; the last line printed is the run folder."""
-    from tabulate import tabulate
-
     lo, hi = record["test_ci95"]
     backend = record["backend"] + (
         " (simulated LLMs, not real model scores)" if record["simulated"] else ""

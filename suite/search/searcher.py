@@ -31,14 +31,12 @@ class AgentRequest:
 
     Attributes:
         purpose: What the call is for (``init``, ``update``, ``propose``, ...).
-        messages: The rendered chat, as a real LLM reads it.
-        fields: The same inputs, structured, for the rule-based ``heuristic`` agent, so it
-            needs no prompt parsing (as the ``sim`` backend reads NodeCall fields).
+        messages: The rendered chat, exactly what a real LLM reads; every agent, the
+            rule-based ``heuristic`` one included, answers from these messages alone.
     """
 
     purpose: str
     messages: tuple[Message, ...]
-    fields: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,11 @@ import yaml
 
 from suite.core.errors import ConfigError
 from suite.core.graph import FINAL, CallKind, CollabGraph
+from suite.core.resources import package_path
 
 GOLD, GARBLED, PAD = 0, -1, -2
 _M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
-PROFILE_DIR = Path(__file__).parent
+PROFILE_DIR = package_path("suite.sim")
 
 
 KIND_CODE = {CallKind.DIRECT: 1, CallKind.ASSISTANT: 2, CallKind.FUSER: 3, CallKind.FINAL: 4}
@@ -282,8 +283,10 @@ def run_graph(world: SimWorld, graph: CollabGraph, doc_keys: np.ndarray) -> np.n
     """Answer ids of ``final`` for every question, at id level (no text, no backend).
 
     Uses the same call signatures and sample indices as the executor, so it agrees answer for
-    answer with a text run of the ``sim`` backend on the same doc keys.
+    answer with a text run of the ``sim`` backend on the same doc keys. Like the executor,
+    it runs only the nodes that reach ``final`` (``graph.used()``).
     """
+    graph = graph.used()
     n = len(doc_keys)
     answers: dict[str, np.ndarray] = {}
     depth = graph.depths()

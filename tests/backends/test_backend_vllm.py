@@ -6,28 +6,23 @@ import importlib.machinery
 import importlib.util
 import json
 import os
-import subprocess
 import sys
 import types
-from pathlib import Path
 
 import pytest
-import yaml
+from helpers import backend_env, pool, run_cli
 
-from suite.backends.base import BackendEnv, Doc
+from suite.backends.base import Doc
 from suite.backends.serving import ServeSpec, cpu_environment, serve_specs
 from suite.backends.vllm import VllmBackend
-from suite.config import build_space
-from suite.core.cost import TokenProfile
 from suite.core.errors import BackendError, ConfigError, DataError
 from suite.core.graph import CollabGraph
 from suite.core.meter import Meter
 from suite.engine.executor import Executor
 from suite.prompts import load
 
-ROOT = Path(__file__).resolve().parents[2]
-TINY = yaml.safe_load((ROOT / "suite/conf/pool/tiny_cpu.yaml").read_text())
-LLAMA = yaml.safe_load((ROOT / "suite/conf/pool/llama3.yaml").read_text())
+TINY = pool("tiny_cpu")
+LLAMA = pool("llama3")
 HAVE_VLLM = importlib.util.find_spec("vllm") is not None
 
 
@@ -88,8 +83,7 @@ def fake_vllm(monkeypatch, tmp_path):
 
 
 def env_of(pool, units=3):
-    space = build_space(pool, "mmlu", TokenProfile(213, 215), units)
-    return BackendEnv("mmlu", pool["name"], space, None, lambda d: None)
+    return backend_env(pool, units)
 
 
 def tiny_backend(**options):
@@ -203,18 +197,13 @@ def test_cpu_environment_uses_the_cores_we_have():
     assert env["VLLM_CPU_KVCACHE_SPACE"] == "2" and int(env["OMP_NUM_THREADS"]) >= 1
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(HAVE_VLLM, reason="vLLM is installed here")
 def test_missing_extra_names_the_pip_command_in_one_line():
     with pytest.raises(ConfigError) as err:
         VllmBackend.create({"pool_models": TINY["models"]}, env_of(TINY))
     assert 'pip install -e ".[gpu]"' in str(err.value) and '".[cpu]"' in str(err.value)
-    proc = subprocess.run(
-        [sys.executable, "-m", "suite.run", "backend=vllm", "pool=tiny_cpu", "results_dir=/tmp"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
+    proc = run_cli("suite.run", "backend=vllm", "pool=tiny_cpu", "results_dir=/tmp", timeout=120)
     errors = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
     assert proc.returncode == 2 and len(errors) == 1 and "Traceback" not in proc.stderr
     assert 'pip install -e ".[cpu]"' in errors[0]

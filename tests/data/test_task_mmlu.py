@@ -17,6 +17,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 from lm_eval.tasks import TaskManager
 
 from suite.data import cache as data
+from suite.data.layout import data_dir
 
 TASKS = Path(__file__).resolve().parents[2] / "tasks"
 
@@ -149,7 +150,7 @@ def test_utils_agrees_with_suite_data(tmp_path: Path, monkeypatch: pytest.Monkey
             monkeypatch.delenv("TTSGB_CACHE_DIR", raising=False)
         else:
             monkeypatch.setenv("TTSGB_CACHE_DIR", env)
-        assert namespace["_data_dir"](None) == data.data_dir()
+        assert namespace["_data_dir"](None) == data_dir()
 
 
 @pytest.fixture(scope="module")

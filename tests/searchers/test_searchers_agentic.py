@@ -1,6 +1,8 @@
 """Agent-REINFORCE, TextGrad-style and LLM-proposal searchers: contract, fuzzed replies, labels."""
 
+import dataclasses
 import itertools
+import re
 
 import numpy as np
 import pytest
@@ -9,19 +11,31 @@ from searchers.agent_reinforce import AgentReinforceSearcher
 from searchers.llm_proposal import LlmProposalSearcher
 from searchers.textgrad import TextgradSearcher
 from suite.core.errors import ConfigError
+from suite.core.graph import Role
+from suite.search import heuristics
 from suite.search.agents import HeuristicAgent
-from suite.search.searcher import AgentReply, SearchContext
+from suite.search.searcher import AgentReply, AgentRequest, SearchContext
 from suite.search.testing import SearcherContract, contract_space, sim_observation
+
+
+def contract_pilot(space):
+    """A stand-in for suite.engine.pilot's rows (a real run always hands the searcher one)."""
+    singles = {space.models[k].name: 0.3 + 0.1 * k for k in space.affordable(space.budget_units)}
+    mixes = [[list(m), 0.2 + 0.01 * k] for k, m in enumerate(space.feasible_mixes())]
+    return {"singles": singles, "mix_accuracy": mixes}
 
 
 class TestAgentReinforce(SearcherContract):
     n_iterations = 30  # enough asks to pass the pre-test and reach the agent loop
 
+    def context(self, seed):
+        return dataclasses.replace(super().context(seed), pilot=contract_pilot(self.space()))
+
     def make_searcher(self):
         return AgentReinforceSearcher()
 
 
-class TestAgentReinforceBest(SearcherContract):
+class TestAgentReinforceBest(TestAgentReinforce):
     n_iterations = 30
 
     def make_searcher(self):
@@ -257,7 +271,7 @@ def test_the_pilot_given_in_the_context_is_the_agents_data_block():
     searcher = AgentReinforceSearcher()
     searcher.setup(paper_context(space, 0, pilot))
     searcher.ask()
-    assert "- single llama-3.1-8b: 0.64" in searcher.data_text
+    assert "- single llama-3.1-8b: 64.0%" in searcher.data_text
     assert searcher.singles == pilot["singles"]
     assert len(searcher.mix_accuracy) == len(space.feasible_mixes())
     bare = AgentReinforceSearcher()
@@ -285,3 +299,79 @@ def test_budget_ending_in_the_pretest_recommends_the_best_graph_measured():
 def test_pilot_size_out_of_range_is_a_config_error():
     with pytest.raises(ConfigError, match="pilot_questions"):
         AgentReinforceSearcher(pilot_questions=0)
+
+
+def capture(contract_cls, n, seed=0, **searcher_kw):
+    """The update requests a searcher sends the heuristic agent in ``n`` asks."""
+    captured = []
+
+    class Spy(HeuristicAgent):
+        def ask(self, request):
+            captured.append(request)
+            return super().ask(request)
+
+    class Contract(contract_cls):
+        def agent(self):
+            return Spy(contract_space())
+
+        def make_searcher(self):
+            return type(super().make_searcher())(**searcher_kw)
+
+    contract = Contract()
+    drive_phases(contract.started(seed=seed), contract.space(), n)
+    return [r for r in captured if r.purpose == "update"]
+
+
+def test_textgrad_prompt_has_only_the_official_textgrad_rules():
+    user = capture(TestTextgrad, 4)[0].messages[-1][1]
+    assert "R-4 Keep the graph acyclic." in user and "R-5 Leave FinalDecision" in user
+    assert "R-6" not in user and "in-degree" not in user and "Insights:" not in user
+    assert "Example output format" in user and "prob=0.500" in user
+
+
+def test_agent_reinforce_prompt_shows_percentages_example_and_the_table_context():
+    requests = capture(TestAgentReinforce, 30, seed=4)
+    user = requests[0].messages[-1][1]
+    assert re.search(r"Last-round batch accuracy: \d+\.\d%", user)
+    assert re.search(r"- single llama-3.2-1b: \d+\.\d%", user)  # the pilot data, in percent
+    assert "started with every probability at 0.000" in user and "outward" in user
+    assert "Example output format (do NOT add comments):\nGraph:\nNode n0" in user
+    assert "sparse graphs" not in user  # the latency insights belong to the latency variant
+
+
+def test_latency_variant_gets_the_four_latency_insights():
+    user = capture(TestAgentReinforce, 30, seed=4, objective="accuracy_latency")[0].messages[-1][1]
+    for phrase in ("fewer nodes", "in-degree small", "sparse graphs", "Smaller models"):
+        assert phrase in user
+
+
+def test_heuristic_reads_the_prompt_text_only():
+    user = capture(TestAgentReinforce, 30, seed=4)[1].messages[-1][1]
+    good = re.sub(r"Last-round batch accuracy: [0-9.]+%", "Last-round batch accuracy: 100.0%", user)
+    bad = re.sub(r"Last-round batch accuracy: [0-9.]+%", "Last-round batch accuracy: 0.0%", user)
+    bad = re.sub(r"earlier rounds: [^\n]+", "earlier rounds: 50.0%", bad)
+    assert heuristics.reply([("user", good)]) != heuristics.reply([("user", bad)])
+    assert not hasattr(AgentRequest("update", ()), "fields")  # no structured side channel
+
+
+def test_heuristic_applies_no_insight_rule_without_insights():
+    user = capture(TestTextgrad, 4)[0].messages[-1][1].replace("prob=0.500", "prob=0.900")
+    shown = user.split("Last-round graph:\n")[1].split("\nLast-round edge-probabilities:")[0]
+    reply = heuristics.reply([("user", user)])
+    nodes = re.findall(r"Node (n\d+) \| model=(\S+)", reply)
+    k = len(nodes)
+    assert nodes == re.findall(r"Node (n\d+) \| model=(\S+)", shown)  # models stay (no Insight 3)
+    edges = sum(len(re.findall(r"n\d+", p)) for p in re.findall(r"preds=\[([^\]]*)\]", reply))
+    assert edges == k * (k - 1) // 2 + k  # every acyclic edge: no in-degree or depth limit
+
+
+def test_pretest_graphs_are_all_assistant():
+    contract = TestAgentReinforce()
+    searcher, space = contract.started(seed=4), contract.space()
+    roles = []
+    for _ in range(30):
+        p = searcher.ask()
+        if p.info["phase"] == "pretest":
+            roles += [n.role for n in p.graph.nodes]
+        searcher.tell(p, sim_observation(p.graph, p, space))
+    assert roles and set(roles) == {Role.ASSISTANT}
