@@ -21,8 +21,8 @@ from suite import config
 from suite.app import cli
 from suite.config import CONF_DIR, registry, schema
 from suite.core.errors import StorageError, SuiteError, one_line
-from suite.engine import loop, results, session
-from suite.engine.summary import final_record, print_summary, progress_bar
+from suite.engine import loop, pilot, results, session
+from suite.engine.summary import final_record, pilot_fields, print_summary, progress_bar
 from suite.search.searcher import SearchContext
 
 _FLAGS_WITH_VALUE = frozenset(
@@ -139,6 +139,8 @@ def _search_and_test(
         np.random.default_rng(s) for s in np.random.SeedSequence(conf.seed).spawn(2)
     )
     searcher = registry.resolve("searcher", conf.searcher)(**conf.searcher_options)
+    # The pilot is a task-level study outside the search budget, cached and shared by runs.
+    study = pilot.ensure(sess, conf, session.progress) if searcher.needs_pilot else None
     searcher.setup(
         SearchContext(
             sess.space,
@@ -147,6 +149,7 @@ def _search_and_test(
             conf.batch_size,
             conf.eval_budget,
             agent=sess.agent,
+            pilot=study[0].for_searcher() if study else None,
         )
     )
     stream = loop.DocStream(sess.task.search_docs, stream_rng)
@@ -202,6 +205,7 @@ def _search_and_test(
             sess.executor, sess.task.score_many, graph, sess.task.test_docs, "test"
         )
         record = final_record(sess, conf, graph, test, totals, label)
+        record.update(pilot_fields(conf, study))
         store.finish(record)
         if not quiet:
             print_summary(record, store.run_dir)

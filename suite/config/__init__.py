@@ -59,6 +59,8 @@ class RunConfig:
     pool: Mapping[str, Any]
     budget_units: int
     agent: str = "heuristic"
+    pretest_question_evals: int = 0
+    extra_question_evals: int = 0
     agent_options: Mapping[str, Any] = field(default_factory=dict)
     resume: str = "auto"
     raw: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
@@ -75,8 +77,14 @@ class RunConfig:
 
     @property
     def eval_budget(self) -> int:
-        """Question evaluations the search may spend: iterations x batch size."""
-        return self.n_iterations * self.batch_size
+        """Question evaluations the search may spend, the same for every searcher.
+
+        Iterations x batch size, plus ``budget.pretest_question_evals`` (room for stages before
+        the loop, e.g. Agent-REINFORCE's pre-test) and ``budget.extra_question_evals`` (the
+        equal-total-budget view: another searcher's pilot cost given as search budget).
+        """
+        extra = self.pretest_question_evals + self.extra_question_evals
+        return self.n_iterations * self.batch_size + extra
 
 
 def _at_least(value: int, key: str, minimum: int) -> int:
@@ -98,6 +106,7 @@ def load(cfg: Mapping[str, Any]) -> RunConfig:
     task = dict(cfg["task"])
     for key in ("input_tokens", "output_tokens", "search_n", "test_n"):
         _at_least(task[key], f"task.{key}", 1)
+    budget = cfg["budget"]
     searcher = dict(cfg["searcher"])
     backend = dict(cfg["backend"])
     agent = dict(cfg.get("agent") or {"name": "heuristic"})
@@ -116,7 +125,13 @@ def load(cfg: Mapping[str, Any]) -> RunConfig:
         backend=str(backend.pop("name")),
         backend_options=backend,
         pool=dict(cfg["pool"]),
-        budget_units=_at_least(cfg["budget"]["units"], "budget.units", 1),
+        budget_units=_at_least(budget["units"], "budget.units", 1),
+        pretest_question_evals=_at_least(
+            budget["pretest_question_evals"], "budget.pretest_question_evals", 0
+        ),
+        extra_question_evals=_at_least(
+            budget["extra_question_evals"], "budget.extra_question_evals", 0
+        ),
         agent=str(agent.pop("name")),
         agent_options=agent,
         resume=resume,

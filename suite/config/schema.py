@@ -66,9 +66,15 @@ class PoolSchema:
 
 @dataclass
 class BudgetSchema:
-    """``budget/<name>.yaml``: the budget in units of one smallest-model call."""
+    """``budget/<name>.yaml``: units of one smallest-model call, and the search's question budget.
+
+    The search budget in question evaluations is ``n_iterations x batch_size`` plus
+    ``pretest_question_evals`` plus ``extra_question_evals`` (the equal-total-budget view).
+    """
 
     units: int
+    pretest_question_evals: int
+    extra_question_evals: int
 
 
 @dataclass
@@ -97,9 +103,7 @@ class AgentReinforceSchema:
     name: str
     recommend: str
     pilot_questions: int
-    pilot_mix_questions: int
     pretest_variants: int
-    pilot_share: float
     max_attempts: int
     history_rounds: int
     objective: str

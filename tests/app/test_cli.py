@@ -42,12 +42,16 @@ def test_default_run_writes_a_complete_run_folder(default_run):
         assert key in final
     assert final["status"] == "completed" and final["backend"] == "sim" and final["simulated"]
     assert final["searcher_label"] == "agent_reinforce[heuristic]"
-    assert final["test_n"] == 100 and final["question_evals"] == 30
+    assert final["test_n"] == 100 and 31 <= final["question_evals"] <= 40  # pre-test + 10 x 3
+    assert final["budget"]["search_question_evals"] == 40 and final["pilot"]["question_evals"] > 0
     assert 0.0 <= final["test_accuracy"] <= 1.0
     assert final["test_ci95"][0] <= final["test_accuracy"] <= final["test_ci95"][1]
     trials = [json.loads(line) for line in (run_dir / "trials.jsonl").read_text().splitlines()]
     assert len(trials) == final["graph_evals"]
-    assert sum(len(t["scores"]) for t in trials) == 30  # the search budget, 10 x 3
+    assert sum(len(t["scores"]) for t in trials) == final["question_evals"]
+    loop = [t for t in trials if t["info"]["phase"] == "loop"]
+    assert [t["iteration"] for t in loop] == list(range(10))  # the paper's 10 x 3, all of it
+    assert all(len(t["scores"]) == 3 for t in loop)
     for t in trials:
         assert t["reward"] == pytest.approx(sum(t["scores"]) / len(t["scores"]))
         assert t["graph_digest"] and t["backend"] == "sim"
@@ -191,7 +195,11 @@ def test_evaluate_missing_file_and_unknown_model():
 def test_help_lists_the_config_groups():
     proc = run_cli("suite.run", "--help")
     assert proc.returncode == 0
-    assert "searcher: agent_reinforce, llm_proposal, maao, optuna_tpe, random, reinforce" in proc.stdout
+    assert (
+        "searcher: agent_reinforce, llm_proposal, maao, optuna_tpe, random, reinforce"
+        in proc.stdout
+    )
+    assert "pool: llama3, llama3_gemma, qwen2_5, tiny_cpu" in proc.stdout
 
 
 @pytest.mark.parametrize("searcher", ["agent_reinforce", "textgrad", "llm_proposal"])

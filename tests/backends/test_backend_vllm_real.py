@@ -217,16 +217,15 @@ def test_agent_reinforce_with_a_real_tiny_agent_ends_with_a_valid_graph(tmp_path
 
     Whatever the tiny agent writes, the search ends with a feasible graph; the parse-failure
     and fallback rates are printed for the README (not asserted: a 135M model rarely writes
-    the two blocks). The pilot is switched off and the pre-test cut to one variant per mix so
-    the loop gets agent rounds within a few minutes on 2 cores.
+    the two blocks). The pilot is cut to 2 questions per row and the pre-test to one variant per
+    mix so the whole search takes a few minutes on 2 cores.
     """
     args = [
         "backend=vllm",
         "pool=tiny_cpu",
         "task=gsm8k_synthetic",
         "searcher=agent_reinforce",
-        "searcher.pilot_questions=0",
-        "searcher.pilot_mix_questions=0",
+        "searcher.pilot_questions=2",
         "searcher.pretest_variants=1",
         "n_iterations=5",
         "batch_size=2",

@@ -1,8 +1,10 @@
 """Agent-REINFORCE, TextGrad-style and LLM-proposal searchers: contract, fuzzed replies, labels."""
 
+import dataclasses
 import itertools
 import re
 
+import numpy as np
 import pytest
 
 from searchers.agent_reinforce import AgentReinforceSearcher
@@ -12,22 +14,32 @@ from suite.core.errors import ConfigError
 from suite.core.graph import Role
 from suite.search import heuristics
 from suite.search.agents import HeuristicAgent
-from suite.search.searcher import AgentReply, AgentRequest
+from suite.search.searcher import AgentReply, AgentRequest, SearchContext
 from suite.search.testing import SearcherContract, contract_space, sim_observation
 
 
+def contract_pilot(space):
+    """A stand-in for suite.engine.pilot's rows (a real run always hands the searcher one)."""
+    singles = {space.models[k].name: 0.3 + 0.1 * k for k in space.affordable(space.budget_units)}
+    mixes = [[list(m), 0.2 + 0.01 * k] for k, m in enumerate(space.feasible_mixes())]
+    return {"singles": singles, "mix_accuracy": mixes}
+
+
 class TestAgentReinforce(SearcherContract):
-    n_iterations = 30  # enough asks to pass pilot and pre-test and reach the agent loop
+    n_iterations = 30  # enough asks to pass the pre-test and reach the agent loop
+
+    def context(self, seed):
+        return dataclasses.replace(super().context(seed), pilot=contract_pilot(self.space()))
 
     def make_searcher(self):
         return AgentReinforceSearcher()
 
 
-class TestAgentReinforceBest(SearcherContract):
+class TestAgentReinforceBest(TestAgentReinforce):
     n_iterations = 30
 
     def make_searcher(self):
-        return AgentReinforceSearcher(recommend="best", pilot_mix_questions=0)
+        return AgentReinforceSearcher(recommend="best")
 
 
 class TestTextgrad(SearcherContract):
@@ -58,10 +70,8 @@ def test_agent_reinforce_runs_the_papers_stages_in_order():
     infos = drive_phases(searcher, contract.space(), 30)
     phases = [i["phase"] for i in infos]
     first_loop = phases.index("loop")
-    assert phases[:first_loop] == sorted(phases[:first_loop], key=["pilot", "pretest"].index)
-    singles = [i["single"] for i in infos if "single" in i]
-    assert singles == ["llama-3.2-1b", "llama-3.2-3b", "llama-3.1-8b"]  # 70B does not fit
-    assert sum(p == "pilot" for p in phases) == 3 + len(contract.space().feasible_mixes())
+    assert set(phases[:first_loop]) == {"pretest"}  # the pilot is not part of the search
+    assert 1 <= first_loop <= 10  # 2 mixes x up to 5 variants, one question each
     loop = [i for i in infos if i["phase"] == "loop"]
     assert loop[0]["iteration"] == 0 and "agent_attempts" not in loop[0]  # prior sample
     assert all(i["agent_attempts"] == 1 for i in loop[1:])  # the heuristic agent parses
@@ -109,7 +119,7 @@ def test_every_bad_reply_ends_in_a_valid_graph_and_a_record(reply):
         n_iterations = 30
 
         def make_searcher(self):
-            return AgentReinforceSearcher(pilot_mix_questions=0)
+            return AgentReinforceSearcher()
 
         def agent(self):
             return Scripted([reply])
@@ -138,7 +148,7 @@ def test_extra_prose_around_valid_blocks_is_accepted():
         n_iterations = 30
 
         def make_searcher(self):
-            return AgentReinforceSearcher(pilot_mix_questions=0)
+            return AgentReinforceSearcher()
 
         def agent(self):
             return Chatty([None])
@@ -154,7 +164,7 @@ def test_a_bad_reply_then_a_good_one_is_one_retry():
         n_iterations = 30
 
         def make_searcher(self):
-            return AgentReinforceSearcher(pilot_mix_questions=0)
+            return AgentReinforceSearcher()
 
         def agent(self):
             return Scripted(["not a graph", None])
@@ -205,7 +215,7 @@ def test_heuristic_agent_is_deterministic():
 
 
 class TestAgentReinforceLargeBudget(SearcherContract):
-    """48 units: 57 candidate mixes, far more than the search budget's 30 question evaluations."""
+    """48 units: 57 candidate mixes; the pilot is outside the search, so the budget is unchanged."""
 
     n_iterations = 10
 
@@ -223,46 +233,72 @@ def spend(searcher, space, budget):
         p = searcher.ask()
         if p is None:
             break
-        infos.append(dict(p.info, n_docs=p.n_docs))
-        used += p.n_docs
+        n_docs = min(p.n_docs, budget - used)
+        infos.append(dict(p.info, n_docs=n_docs))
+        used += n_docs
         searcher.tell(p, sim_observation(p.graph, p, space))
     return infos
 
 
-def test_pilot_spends_at_most_its_share_and_leaves_budget_for_pretest_and_loop():
-    contract = TestAgentReinforceLargeBudget()
-    space = contract.space()
-    infos = spend(contract.started(seed=3), space, 30)
-    pilot = sum(i["n_docs"] for i in infos if i["phase"] == "pilot")
-    assert pilot <= 15  # pilot_share 0.5 of 30
-    note = f"9 of {len(space.feasible_mixes())} (pilot_share)"  # (15 - 4 singles x 2) / 1
-    assert any(i.get("pilot_mixes") == note for i in infos)
-    assert [i["phase"] for i in infos].count("loop") >= 1
+def paper_context(space, seed, pilot=None):
+    """The default run's search: 10 iterations x 3 questions plus 10 for the pre-test."""
+    return SearchContext(
+        space, np.random.default_rng(seed), 10, 3, 40, agent=HeuristicAgent(space), pilot=pilot
+    )
 
 
-def test_budget_ending_before_the_loop_recommends_the_best_graph_measured():
+@pytest.mark.parametrize("task", ["mmlu", "math", "humaneval"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_default_budget_completes_pretest_and_all_ten_iterations(task, seed):
+    # Old code: the pilot was charged to the same 30 questions and the loop got 2-3 updates.
+    space = contract_space(task, 12)
+    searcher = AgentReinforceSearcher()
+    searcher.setup(paper_context(space, seed))
+    infos = spend(searcher, space, 40)
+    loop = [i for i in infos if i["phase"] == "loop"]
+    assert [i["iteration"] for i in loop] == list(range(10))
+    assert all(i["n_docs"] == 3 for i in loop)
+    assert searcher.ask() is None  # the paper's fixed count: it stops after 10 iterations
+    assert {i["phase"] for i in infos} == {"pretest", "loop"}
+
+
+def test_the_pilot_given_in_the_context_is_the_agents_data_block():
+    space = contract_space("mmlu", 12)
+    pilot = {
+        "singles": {"llama-3.2-1b": 0.31, "llama-3.2-3b": 0.43, "llama-3.1-8b": 0.64},
+        "mix_accuracy": [[list(m), 0.1 + 0.01 * k] for k, m in enumerate(space.feasible_mixes())],
+    }
+    searcher = AgentReinforceSearcher()
+    searcher.setup(paper_context(space, 0, pilot))
+    searcher.ask()
+    assert "- single llama-3.1-8b: 64.0%" in searcher.data_text
+    assert searcher.singles == pilot["singles"]
+    assert len(searcher.mix_accuracy) == len(space.feasible_mixes())
+    bare = AgentReinforceSearcher()
+    bare.setup(paper_context(space, 0))
+    assert bare.ask().info.get("pilot") == "none given"
+
+
+def test_budget_ending_in_the_pretest_recommends_the_best_graph_measured():
     contract = TestAgentReinforceLargeBudget()
     space = contract.space()
-    searcher = AgentReinforceSearcher(pilot_share=1.0)  # the whole budget goes to the pilot
+    searcher = AgentReinforceSearcher()
     searcher.setup(contract.context(0))
     seen = []
-    used = 0
-    while used < 30:  # the loop's budget: 10 iterations x 3 questions
+    for _ in range(3):
         p = searcher.ask()
         obs = sim_observation(p.graph, p, space)
         searcher.tell(p, obs)
-        used += p.n_docs
-        assert p.info["phase"] == "pilot"
-        if p.graph.nodes:
-            seen.append((obs.reward, p.graph))
+        assert p.info["phase"] == "pretest"
+        seen.append((obs.reward, p.graph))
     best = max(r for r, _ in seen)
     assert searcher.recommend() == next(g for r, g in seen if r == best)
     assert searcher.recommend() != searcher.prior.mode()  # never the untested prior mode
 
 
-def test_pilot_share_out_of_range_is_a_config_error():
-    with pytest.raises(ConfigError, match="pilot_share"):
-        AgentReinforceSearcher(pilot_share=0.0)
+def test_pilot_size_out_of_range_is_a_config_error():
+    with pytest.raises(ConfigError, match="pilot_questions"):
+        AgentReinforceSearcher(pilot_questions=0)
 
 
 def capture(contract_cls, n, seed=0, **searcher_kw):
