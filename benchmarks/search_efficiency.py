@@ -3,7 +3,8 @@
 Reports the leaderboard's sim metric (the found graph's expected accuracy over 4,000 simulated
 questions, world 0), its regret against the leaderboard's fixed reference (sim_reference.json),
 and the question evaluations needed to come within 2 points of that reference. The search
-protocol (10 x 3 question evaluations, id-level simulator) is this benchmark's own: quote the
+protocol (10 x 3 question evaluations plus 10 for pre-tests, the pilot measured on the id-level
+simulator outside the budget) is this benchmark's own: quote the
 leaderboard, not this script, for a searcher's standing. All numbers are `sim`; agent searchers
 use the `heuristic` agent.
 Run: ``python benchmarks/search_efficiency.py [--seeds 10] [--tasks mmlu,math,humaneval]``.
@@ -90,7 +91,8 @@ def main() -> None:
     rows = table(args.tasks.split(","), args.searchers.split(","), args.seeds)
     print(tabulate(rows, headers=HEADERS, tablefmt="github"))
     print(
-        f"\n{args.seeds} seeds, budget {UNITS} units, 10 x 3 question evaluations per search; "
+        f"\n{args.seeds} seeds, budget {UNITS} units, 10 x 3 + 10 pre-test question evaluations "
+        "per search (the pilot outside it); "
         f"reference {reference_version()}; {time.perf_counter() - start:.0f} s"
     )
 

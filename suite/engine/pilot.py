@@ -17,14 +17,12 @@ import numpy as np
 
 from suite.backends.base import Doc
 from suite.config import RunConfig
-from suite.core.distribution import GraphDistribution
-from suite.core.graph import CollabGraph
 from suite.core.io import cache_dir, storage_error, write_atomic
 from suite.core.meter import Meter
 from suite.engine import loop
 from suite.engine.executor import Executor
 from suite.engine.session import Session
-from suite.search.searcher import feasible_sample
+from suite.search.pilot_plan import pilot_rows
 
 PILOT_QUESTIONS = 100  # PAPER.md §6 suite rule: about as many questions per row as the paper's
 PILOT_SEED = 0  # one pilot per key, whatever the run seed: every run reads the same numbers
@@ -177,27 +175,6 @@ def ensure(sess: Session, conf: RunConfig, say: Callable[[str], None]) -> tuple[
     return pilot, False
 
 
-def rows(sess: Session, rng: np.random.Generator) -> list[tuple[str, Any, CollabGraph]]:
-    """The pilot's graphs: each affordable single model, then one random graph per mix.
-
-    Singles are the models one call of which fits the budget (the paper's data block also
-    lists the 70B, which no mix at budget 12 can hold; the suite does not pay for it).
-
-    A mix's graph is one draw of the numeric prior with that mix, repaired to the cap (edges
-    about 0.12), as the official ``RandomOptimizedSwarm`` draws its graphs; the official
-    code hard-codes its pilot table, so this is the suite's reading of "random graph".
-    """
-    space = sess.space
-    prior = GraphDistribution(space)
-    out: list[tuple[str, Any, CollabGraph]] = []
-    for k in space.affordable(space.budget_units):
-        name = space.models[k].name
-        out.append(("single", name, CollabGraph.single(name)))
-    for mix in space.feasible_mixes():
-        out.append(("mix", tuple(mix), feasible_sample(prior, rng, mix)[1]))
-    return out
-
-
 def measure(sess: Session, key: Mapping[str, Any], digest: str) -> Pilot:
     """Run every pilot row on the same search questions, on its own meter."""
     rng = np.random.default_rng(PILOT_SEED)
@@ -206,7 +183,7 @@ def measure(sess: Session, key: Mapping[str, Any], digest: str) -> Pilot:
     chosen = [docs[int(i)] for i in order]
     meter = Meter(0)
     executor = Executor(sess.backend, sess.prompts, sess.space.specs, meter, sess.conf.task.name)
-    plan = rows(sess, rng)
+    plan = pilot_rows(sess.space, rng)
     # One executor batch per row, as the search loop evaluates one graph per batch (the sim
     # backend's answers depend on the widest call of a batch, so batching rows together would
     # change them).

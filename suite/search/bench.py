@@ -19,11 +19,15 @@ from suite.config import CONF_DIR, registry
 from suite.core.graph import CollabGraph
 from suite.core.space import GraphSpace
 from suite.search.agents import HeuristicAgent
+from suite.search.pilot_plan import pilot_rows
 from suite.search.searcher import Observation, SearchContext
 from suite.sim import fit as simfit
 from suite.sim.world import GOLD, SimWorld, expected_accuracy, population, run_graph
 
 TEST_QUESTIONS = 4000
+PILOT_QUESTIONS = 100  # per row, as the pilot study (suite.engine.pilot)
+PILOT_SEED = 0
+PRETEST_QUESTION_EVALS = 10  # budget/*.yaml's pretest_question_evals
 
 
 @dataclass(frozen=True)
@@ -40,9 +44,10 @@ class SimRun:
 
 
 def searcher_options(name: str) -> dict[str, Any]:
-    """The options of ``searcher/<name>.yaml`` (without ``name``)."""
+    """The options of ``searcher/<name>.yaml`` (without ``name`` and Hydra's ``defaults``)."""
     data: dict[str, Any] = yaml.safe_load((CONF_DIR / "searcher" / f"{name}.yaml").read_text())
     data.pop("name", None)
+    data.pop("defaults", None)  # the schema line: keys and types, no options
     return data
 
 
@@ -56,6 +61,25 @@ def true_accuracy(task: str, graph: CollabGraph, n: int = TEST_QUESTIONS) -> flo
     return _accuracy(task, graph.digest, graph.to_json(), n)
 
 
+def pilot(task: str, space: GraphSpace, n_questions: int = PILOT_QUESTIONS) -> dict[str, Any]:
+    """The pilot's rows measured on the id-level world (the same rows as a run's pilot).
+
+    Like the pilot study, it is task-level: one seed, one set of search questions, the same for
+    every searcher and seed of the benchmark.
+    """
+    world = simfit.world("llama3", task)
+    keys = population(n_questions, tag=f"pilot-{task}")
+    singles: dict[str, float] = {}
+    mixes: list[list[Any]] = []
+    for kind, label, graph in pilot_rows(space, np.random.default_rng(PILOT_SEED)):
+        accuracy = float(np.mean(run_graph(world, graph, keys) == GOLD))
+        if kind == "single":
+            singles[str(label)] = accuracy
+        else:
+            mixes.append([list(label), accuracy])
+    return {"singles": singles, "mix_accuracy": mixes}
+
+
 def run(
     name: str,
     task: str,
@@ -64,14 +88,22 @@ def run(
     n_iterations: int = 10,
     batch_size: int = 3,
     options: Mapping[str, Any] | None = None,
+    pretest_question_evals: int = PRETEST_QUESTION_EVALS,
 ) -> SimRun:
-    """Search with one searcher under the paper's budget and score what it recommends."""
+    """Search with one searcher under the suite's budget and score what it recommends.
+
+    The search budget is ``n_iterations x batch_size + pretest_question_evals`` question
+    evaluations for every searcher, as in a run (``budget.pretest_question_evals``); a searcher
+    that needs the pilot gets one measured here, outside that budget.
+    """
     world: SimWorld = simfit.world("llama3", task)
     searcher = registry.resolve("searcher", name)(**(options or searcher_options(name)))
-    budget = n_iterations * batch_size
+    budget = n_iterations * batch_size + pretest_question_evals
     rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
     agent = HeuristicAgent(space)
-    searcher.setup(SearchContext(space, rng, n_iterations, batch_size, budget, agent=agent))
+    study = pilot(task, space) if searcher.needs_pilot else None
+    context = SearchContext(space, rng, n_iterations, batch_size, budget, agent=agent, pilot=study)
+    searcher.setup(context)
     questions = population(budget, tag=f"search-{task}-{seed}")
     spent, evals, best = 0, 0, 0.0
     anytime = []

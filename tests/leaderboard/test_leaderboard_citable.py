@@ -1,6 +1,6 @@
 """Issue 14: statistics at the independent level, one metric per table, safe publishing.
 
-Fixture run folders come from test_leaderboard.make_run; each test names the item it covers.
+Fixture run folders come from helpers.runs.make_run; each test names the item it covers.
 """
 
 import csv
@@ -13,7 +13,8 @@ import stat
 
 import numpy as np
 import pytest
-from test_leaderboard import BETTER, GRAPH, ROOT, board_of, cli, make_run, row
+from helpers import ROOT, run_cli
+from helpers.runs import BETTER, GRAPH, board_of, make_run, row
 
 from suite.app.leaderboard import build_all
 from suite.core import stats
@@ -279,3 +280,8 @@ def test_titles_and_legends_stay_inside_the_figure(n):
         assert extent.x0 >= box.x0 - 1 and extent.x1 <= box.x1 + 1, artist
         assert extent.y0 >= box.y0 - 1 and extent.y1 <= box.y1 + 1, artist
     plt.close(fig)
+
+
+def cli(*args, cwd=ROOT):
+    """``python -m suite.leaderboard *args`` run from ``cwd`` (the repository root by default)."""
+    return run_cli("suite.leaderboard", *args, cwd=cwd)
