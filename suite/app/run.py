@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
+import signal
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ import numpy as np
 from suite import config
 from suite.app import cli
 from suite.config import CONF_DIR, registry
-from suite.core.errors import StorageError, SuiteError, one_line
+from suite.core.errors import ConfigError, StorageError, SuiteError, one_line
 from suite.engine import loop, results, session
 from suite.engine.summary import final_record, print_summary, progress_bar
 from suite.search.searcher import SearchContext
@@ -85,9 +86,17 @@ def execute(
         _drop_if_empty(run_dir)
         return None
     try:
-        if multirun and conf.resume != "false" and _completed(parent, conf):
-            print(f"skipping completed cell {parent} (seed {conf.seed})", flush=True)
+        done = _completed(parent, conf) if conf.resume != "false" else None
+        if done is not None:
             _drop_if_empty(run_dir)
+            if multirun:
+                print(f"skipping completed cell {parent} (seed {conf.seed})", flush=True)
+            else:  # a finished single run is not repeated by accident
+                print(
+                    f"run already completed: {done}; pass resume=false to start a new run",
+                    file=sys.stderr,
+                    flush=True,
+                )
             return None
         return _claimed(conf, run_dir, config_yaml, quiet, adapters)
     finally:
@@ -102,33 +111,89 @@ def _claimed(
     quiet: bool,
     adapters: dict[Any, Any] | None,
 ) -> dict[str, Any]:
-    """The run of :func:`execute` once the cell is this process's: resume or start, then run."""
-    parent = run_dir.parent
-    sess = session.build(conf, adapters)
-    found = (
-        results.resumable_run(parent, conf.digest, conf.seed) if conf.resume != "false" else None
-    )
+    """The run of :func:`execute` once the cell is this process's: resume or start, then run.
+
+    A damaged unfinished run (see :func:`results.damage`) is set aside with all its files and
+    the run starts anew in ``run_dir``, saying so in one line.
+    """
+    found = None
+    if conf.resume != "false":
+        found = results.resumable_run(run_dir.parent, conf.digest, conf.seed)
     if found is not None and found != run_dir:
-        _drop_if_empty(run_dir)
-        run_dir = found
-    store = results.ResultsStore(run_dir, sess.header())
-    held = results.lock(run_dir)
+        why = results.damage(found)
+        if why is not None:
+            _restart_note(found, why, run_dir)
+            found = None
+        else:
+            _drop_if_empty(run_dir)
     try:
-        return _search_and_test(sess, conf, store, config_yaml, found is not None, quiet)
+        return _locked(conf, found or run_dir, config_yaml, found is not None, quiet, adapters)
+    except _DamagedError as exc:
+        assert found is not None  # only a resume reads a checkpoint
+        _restart_note(found, str(exc), run_dir)
+        return _locked(conf, run_dir, config_yaml, False, quiet, adapters)
+
+
+class _DamagedError(Exception):
+    """A checkpoint that passed :func:`results.damage` but does not fit this searcher."""
+
+
+def _restart_note(found: Path, why: str, run_dir: Path) -> None:
+    """Set a damaged run folder aside and say so in one line."""
+    results.set_aside(found, why, run_dir)
+    print(
+        f"run folder {found} is damaged ({why}); its files are kept and the run starts anew "
+        f"in {run_dir}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _locked(
+    conf: Any,
+    run_dir: Path,
+    config_yaml: str,
+    resuming: bool,
+    quiet: bool,
+    adapters: dict[Any, Any] | None,
+) -> dict[str, Any]:
+    """Build the session, lock the run folder and run in it."""
+    sess = session.build(conf, adapters)
+    try:
+        n_search = len(sess.task.search_docs)
+        if conf.batch_size > n_search:  # it would evaluate the same questions within one batch
+            raise ConfigError(
+                f"batch_size={conf.batch_size} is larger than the search split of "
+                f"{conf.task.name} ({n_search} questions); pass batch_size<={n_search}"
+            )
+        store = results.ResultsStore(run_dir, sess.header())
+        held = results.lock(run_dir)
+        try:
+            store.drop_stale_temporaries()
+            return _search_and_test(sess, conf, store, config_yaml, resuming, quiet)
+        finally:
+            held.close()
     finally:
-        held.close()
         sess.close()
 
 
-def _completed(parent: Path, conf: Any) -> bool:
-    """True when the cell already has a completed run of this experiment."""
+def _completed(parent: Path, conf: Any) -> Path | None:
+    """The newest completed run of this experiment in the cell, if any."""
     runs = results.cell_runs(parent, conf.seed, conf.digest)
-    return any(record.get("status") == "completed" for _, record in runs)
+    done = [run_dir for run_dir, record in runs if record.get("status") == "completed"]
+    return done[-1] if done else None
 
 
 def _drop_if_empty(run_dir: Path) -> None:
     """Remove the folder Hydra made for this job when another folder is used instead."""
     if run_dir.is_dir() and not any(run_dir.iterdir()):
+        run_dir.rmdir()
+
+
+def _drop_if_unused(run_dir: Path) -> None:
+    """Remove a run folder that holds nothing but its lock (a run that failed before starting)."""
+    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {".lock"}:
+        (run_dir / ".lock").unlink(missing_ok=True)
         run_dir.rmdir()
 
 
@@ -153,10 +218,13 @@ def _search_and_test(
     best = -1.0
     ckpt = store.read_checkpoint() if resuming else None
     if ckpt is not None:
+        try:
+            searcher.load_state(ckpt["searcher"])
+            stream.load_state(ckpt["stream"])
+            sess.meter.load_state(ckpt["meter"])
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+            raise _DamagedError(f"checkpoint.json does not fit ({type(exc).__name__})") from exc
         kept = store.keep_trials(int(ckpt["trials"]))
-        searcher.load_state(ckpt["searcher"])
-        stream.load_state(ckpt["stream"])
-        sess.meter.load_state(ckpt["meter"])
         best = max((float(t["reward"]) for t in kept), default=-1.0)
         done = sess.meter.tally("search").question_evals
         print(
@@ -201,7 +269,7 @@ def _search_and_test(
         test = loop.evaluate(
             sess.executor, sess.task.score_many, graph, sess.task.test_docs, "test"
         )
-        record = final_record(sess, conf, graph, test, totals, label)
+        record = {**final_record(sess, conf, graph, test, totals, label), **results.provenance()}
         store.finish(record)
         if not quiet:
             print_summary(record, store.run_dir)
@@ -241,19 +309,23 @@ class _Job:
         run_dir = Path(hc.runtime.output_dir)
         data = OmegaConf.to_container(cfg, resolve=True)
         multirun = str(hc.mode) == "RunMode.MULTIRUN"
+        # the folder Hydra made is created again when the run writes its first file, so a run
+        # killed (even by kill -9) or failing while it starts up leaves no empty folder behind
+        _drop_if_empty(run_dir)
         try:
             execute(dict(data), OmegaConf.to_yaml(cfg, resolve=True), run_dir, multirun)  # type: ignore[arg-type]
         except SuiteError as exc:
             print(one_line(exc), file=sys.stderr, flush=True)
             if not multirun:
                 sys.exit(exc.exit_code)
-            _drop_if_empty(run_dir)  # a cell that failed before its first record leaves no folder
             cell = f"{run_dir.parent}/s{cfg.seed}: {one_line(exc).removeprefix('error: ')}"
             self.failures.append(cell)
             shared = os.environ.get(FAILURES_ENV)
             if shared:
                 with open(shared, "a", encoding="utf-8") as fh:  # one short append per failed job
                     fh.write(cell.replace("\n", " ") + "\n")
+        finally:
+            _drop_if_unused(run_dir)  # a run stopped before its first record leaves no folder
 
 
 def _hydra(job: _Job, args: Sequence[str]) -> None:
@@ -282,13 +354,14 @@ def _sweep(args: Sequence[str]) -> int:
     """
     results_dir = cli.results_dir_of(split_argv(args))
     results_dir.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=".sweep-failures-", suffix=".log", dir=results_dir)
-    os.close(fd)
-    path = Path(name).resolve()
+    # named, not created: the file exists only once a job failed, so a killed sweep whose jobs
+    # all went well leaves nothing behind
+    name = f".sweep-failures-{os.getpid()}-{secrets.token_hex(4)}.log"
+    path = (results_dir / name).resolve()
     job = _Job()
     try:
         _hydra(job, [*args, f"++hydra.job.env_set.{FAILURES_ENV}='{path}'"])
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
     finally:
         os.environ.pop(FAILURES_ENV, None)
         path.unlink(missing_ok=True)
@@ -309,6 +382,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli.quiet_environment()
 
     def body() -> int:
+        signal.signal(signal.SIGTERM, _terminated)
         cli.preflight(split_argv(args))
         if any(a in ("-m", "--multirun") or a.startswith("hydra.mode=MULTI") for a in args):
             return _sweep(args)
@@ -316,4 +390,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         _hydra(job, args)
         return 2 if job.failures else 0
 
-    return cli.guarded(body)
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        return cli.guarded(body)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    """SIGTERM (SLURM, CI cancellation, ``timeout``) stops a run as Ctrl-C does: resumable."""
+    raise KeyboardInterrupt

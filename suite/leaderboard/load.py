@@ -8,6 +8,7 @@ trials.jsonl, and the JSON files ``python -m suite.evaluate ... out=`` writes un
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -164,7 +165,12 @@ def load(root: Path, pools: Mapping[str, Any] | None = None) -> Collection:
                 Excluded(path.parent, "malformed", f"final.json lacks {', '.join(missing)}")
             )
             continue
-        out.runs.append(_run(path.parent, record))
+        try:
+            run = _run(path.parent, record)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:  # e.g. "abc" as accuracy
+            out.excluded.append(Excluded(path.parent, "malformed", f"final.json: {exc}"))
+            continue
+        out.runs.append(run)
     known = pools if pools is not None else _pool_configs()
     for path in single_files:
         single = _single(path, known)
@@ -182,8 +188,9 @@ def _read_finals(finals: list[Path], out: Collection) -> Iterator[tuple[Path, di
     for path in finals:
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            out.excluded.append(Excluded(path.parent, "unreadable", f"final.json: {exc}"))
+        except (OSError, ValueError, RecursionError) as exc:  # also not UTF-8, nested too deep
+            why = "nested too deeply" if isinstance(exc, RecursionError) else exc
+            out.excluded.append(Excluded(path.parent, "unreadable", f"final.json: {why}"))
             continue
         if not isinstance(record, dict):
             out.excluded.append(Excluded(path.parent, "unreadable", "final.json is not an object"))
@@ -212,7 +219,20 @@ def _check_schema(records: list[tuple[Path, dict[str, Any]]]) -> None:
         )
 
 
+def _finite(value: Any, name: str) -> float:
+    """A float that is a real number (a NaN accuracy would turn its whole group's rank NaN)."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{name} is {value!r}, not a finite number")
+    return number
+
+
 def _run(folder: Path, r: Mapping[str, Any]) -> Run:
+    """A completed run's record as a :class:`Run`.
+
+    Raises:
+        ValueError, TypeError, KeyError, AttributeError: a field of the wrong type or value.
+    """
     meter = r.get("meter") or {}
     search, agent = meter.get("search", {}), meter.get("agent", {})
     info = r.get("backend_info") or {}
@@ -227,14 +247,14 @@ def _run(folder: Path, r: Mapping[str, Any]) -> Run:
         label=str(r.get("searcher_label") or r["searcher"]),
         agent=str(r.get("agent", "")),
         seed=int(r["seed"]),
-        test_accuracy=float(r["test_accuracy"]),
+        test_accuracy=_finite(r["test_accuracy"], "test_accuracy"),
         test_n=int(r.get("test_n", len(r.get("test_scores", [])))),
         test_doc_ids=tuple(str(d) for d in r.get("test_doc_ids", [])),
         test_scores=tuple(float(s) for s in r.get("test_scores", [])),
         graph=r["graph"],
         graph_digest=str(r.get("graph_digest", "")),
-        cost_flops=float(r["cost_flops"]),
-        latency_s=float(r["latency_s"]),
+        cost_flops=_finite(r["cost_flops"], "cost_flops"),
+        latency_s=_finite(r["latency_s"], "latency_s"),
         graph_evals=int(r["graph_evals"]),
         question_evals=int(r["question_evals"]),
         search_tokens=int(search.get("prompt_tokens", 0)) + int(search.get("output_tokens", 0)),
@@ -259,7 +279,7 @@ def protocol(config_path: Path, uses_agent: bool) -> dict[str, Any]:
     try:
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 10x faster
         data = yaml.load(config_path.read_text(encoding="utf-8"), Loader=loader)
-    except (OSError, yaml.YAMLError):
+    except (OSError, ValueError, RecursionError, yaml.YAMLError):  # also not UTF-8, too deep
         return {}
     flat: dict[str, Any] = {}
     _flatten(data if isinstance(data, dict) else {}, "", flat)
@@ -348,12 +368,16 @@ def _pool_of(models: tuple[str, ...], pools: Mapping[str, Any]) -> str:
 def read_trials(run: Run) -> list[dict[str, Any]]:
     """The run's trial lines (empty when trials.jsonl is missing); a torn last line is dropped."""
     path = run.path / "trials.jsonl"
-    if not path.exists():
+    try:
+        data = path.read_bytes()
+    except OSError:  # missing (or not a file): no trials to show
         return []
     rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in data.splitlines():
         try:
-            rows.append(json.loads(line))
-        except ValueError:
+            row = json.loads(line.decode("utf-8"))
+        except (ValueError, RecursionError):  # torn, not UTF-8 or nested too deep: skipped
             continue
+        if isinstance(row, dict):
+            rows.append(row)
     return rows
