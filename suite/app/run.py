@@ -22,6 +22,7 @@ from suite import config
 from suite.app import cli
 from suite.config import CONF_DIR, registry
 from suite.core.errors import ConfigError, StorageError, SuiteError, one_line
+from suite.core.io import cache_dir
 from suite.engine import loop, results, session
 from suite.engine.summary import final_record, print_summary, progress_bar
 from suite.search.searcher import SearchContext
@@ -313,7 +314,10 @@ class _Job:
         # killed (even by kill -9) or failing while it starts up leaves no empty folder behind
         _drop_if_empty(run_dir)
         try:
-            execute(dict(data), OmegaConf.to_yaml(cfg, resolve=True), run_dir, multirun)  # type: ignore[arg-type]
+            try:
+                execute(dict(data), OmegaConf.to_yaml(cfg, resolve=True), run_dir, multirun)  # type: ignore[arg-type]
+            except OSError as exc:  # a folder the overrides name that cannot be made or used
+                raise _os_error(exc) from exc
         except SuiteError as exc:
             print(one_line(exc), file=sys.stderr, flush=True)
             if not multirun:
@@ -334,16 +338,55 @@ def _hydra(job: _Job, args: Sequence[str]) -> None:
     ``hydra.main`` parses the process's ``sys.argv`` and has no public way to take a list, so
     ``args`` go through ``sys.argv`` for this one call only; the old value is put back after,
     also when Hydra exits (``--help``, a failed single run).
+
+    Hydra would print a stack trace and exit 1 for errors it meets (a run folder it cannot
+    make, an interpolation that does not resolve, a sweep without ``-m``); with
+    ``HYDRA_FULL_ERROR`` set it raises them instead, and they become one line and exit 2.
+
+    Raises:
+        ConfigError: Hydra or OmegaConf refused the configuration.
+        StorageError: a file or folder could not be made or opened.
     """
     import hydra  # heavy: loaded on use, so importing this module (for execute) stays light
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
 
     wrapped = hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(job)
-    saved = sys.argv
+    saved, full_error = sys.argv, os.environ.get("HYDRA_FULL_ERROR")
     sys.argv = [saved[0], *args]
+    os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         wrapped()
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError(" ".join(str(exc).split())) from exc
+    except OSError as exc:
+        raise _os_error(exc) from exc
     finally:
         sys.argv = saved
+        if full_error is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = full_error
+
+
+def _os_error(exc: OSError) -> StorageError:
+    """One line for a file or folder the command's settings name that cannot be made or used."""
+    return StorageError(
+        f"cannot use {exc.filename} ({exc.strerror or exc}); check the folders and names the "
+        "settings give (results_dir, hydra.run.dir, seed, TTSGB_CACHE_DIR, searcher.storage)"
+    )
+
+
+def _check_cache_dir() -> None:
+    """Make the cache folder now, so a bad ``TTSGB_CACHE_DIR`` is one line before any work."""
+    folder = cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(
+            f"cache folder {folder} cannot be made ({exc.strerror or exc}); "
+            "set TTSGB_CACHE_DIR to a writable folder"
+        ) from exc
 
 
 def _sweep(args: Sequence[str]) -> int:
@@ -384,6 +427,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     def body() -> int:
         signal.signal(signal.SIGTERM, _terminated)
         cli.preflight(split_argv(args))
+        if not any(a in ("--help", "-h", "--cfg", "-c", "--info") for a in args):
+            _check_cache_dir()
         if any(a in ("-m", "--multirun") or a.startswith("hydra.mode=MULTI") for a in args):
             return _sweep(args)
         job = _Job()  # a preset may still make this a multirun: its failures land here
