@@ -47,7 +47,11 @@ RUN_CASES = {
     "~seed": (["~seed"], {}, "seed"),
     "cache dir is a file": ([], {"TTSGB_CACHE_DIR": "{tmp}/afile"}, "TTSGB_CACHE_DIR"),
     "cache dir unreachable": ([], {"TTSGB_CACHE_DIR": "/proc/nope"}, "TTSGB_CACHE_DIR"),
-    "unresolvable results_dir": (["results_dir=${oc.env:TTSGB_NO_SUCH_VAR}/r"], {}, "TTSGB_NO_SUCH"),
+    "unresolvable results_dir": (
+        ["results_dir=${oc.env:TTSGB_NO_SUCH_VAR}/r"],
+        {},
+        "TTSGB_NO_SUCH",
+    ),
     "a sweep without -m": (["seed=1,2"], {}, "--multirun"),
     "batch larger than the search split": (["batch_size=100000"], {}, "search split"),
     "budget too large to enumerate": (["budget.units=3000"], {}, "budget"),
@@ -73,7 +77,9 @@ def _deep(n):
 
 
 def _graph(node_id, n=1):
-    nodes = [{"id": f"{node_id}{i}" if n > 1 else node_id, "model": "llama-3.2-1b"} for i in range(n)]
+    nodes = [
+        {"id": f"{node_id}{i}" if n > 1 else node_id, "model": "llama-3.2-1b"} for i in range(n)
+    ]
     for node in nodes:
         node["role"] = "assistant"
     edges = [[node["id"], "final"] for node in nodes]

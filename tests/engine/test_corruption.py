@@ -18,6 +18,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 ARGS = ["searcher=random", "n_iterations=4", "test_n=5"]
+LONG = ["searcher=random", "n_iterations=400", "test_n=5"]
+SWEEP = ["searcher=random", "seed=0,1", "n_iterations=2", "test_n=5"]
 
 
 def run(results, *extra, timeout=300):
@@ -153,7 +155,8 @@ def test_a_bad_line_after_the_checkpoint_is_dropped_and_the_run_resumes(tail, un
     assert folders(results) == [old]
     assert (old / "trials.jsonl").read_bytes() == good
     final = json.loads((old / "final.json").read_text())
-    assert final["status"] == "completed" and final["graph_evals"] == len(lines(old / "trials.jsonl"))
+    assert final["status"] == "completed"
+    assert final["graph_evals"] == len(lines(old / "trials.jsonl"))
     assert not list(old.glob(".*.tmp"))
 
 
@@ -173,8 +176,7 @@ def test_a_finished_single_run_is_not_repeated_unless_resume_false(unfinished, t
 
 def test_sigterm_marks_the_run_interrupted_and_it_resumes(tmp_path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "suite.run", f"results_dir={tmp_path}", "searcher=random"]
-        + ["n_iterations=400", "test_n=5"],
+        [sys.executable, "-m", "suite.run", f"results_dir={tmp_path}", *LONG],
         cwd=ROOT,
         env=ENV,
         stdout=subprocess.PIPE,
@@ -194,8 +196,7 @@ def test_sigterm_marks_the_run_interrupted_and_it_resumes(tmp_path):
 def test_runs_killed_at_start_up_leave_no_empty_folder_or_failure_log(tmp_path):
     for delay in (0.5, 1.5, 3.0):
         proc = subprocess.Popen(
-            [sys.executable, "-m", "suite.run", "-m", f"results_dir={tmp_path}"]
-            + ["searcher=random", "seed=0,1", "n_iterations=2", "test_n=5"],
+            [sys.executable, "-m", "suite.run", "-m", f"results_dir={tmp_path}", *SWEEP],
             cwd=ROOT,
             env=ENV,
             stdout=subprocess.DEVNULL,
