@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -40,6 +41,30 @@ REQUIRED = (
 )
 # config.yaml keys that never change what a searcher does (the group key or bookkeeping)
 _NOT_PROTOCOL = ("seed", "results_dir", "resume", "task.", "pool.", "budget.", "searcher.name")
+
+
+# Names a run folder gives (task, backend, pool, searcher, models) are published in markdown,
+# HTML, CSV, LaTeX and SVG; a run folder can arrive in a pull request, so only plain names are
+# read: letters and digits first (no CSV formula), then no markup, quote, dollar or newline.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+/-]*")
+_UNSAFE = re.compile(r"[^A-Za-z0-9 _.,:;=()+/%-]")
+_BREAKS = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
+
+
+def plain(text: str) -> str:
+    """Text safe in every output format: characters that are markup anywhere become ``?``."""
+    out = _UNSAFE.sub("?", text)
+    return "'" + out if out[:1] in ("=", "+", "-", "@") else out
+
+
+def display(text: str) -> str:
+    """A free-form label as written, for the writers to escape, minus what escaping misses.
+
+    Line breaks (they end a table row) become spaces, a leading ``= + - @`` (a CSV formula)
+    gets a quote, and ``](`` (a markdown link's target, e.g. ``javascript:``) a space.
+    """
+    out = _BREAKS.sub(" ", text).replace("](", "] (")
+    return "'" + out if out[:1] in ("=", "+", "-", "@") else out
 
 
 @dataclass(frozen=True)
@@ -119,11 +144,14 @@ class Collection:
     singles: list[Single] = field(default_factory=list)
 
     def rel(self, path: Path) -> str:
-        """A path as shown in the outputs: relative to the results folder when inside it."""
+        """A path as shown in the outputs: relative to the results folder when inside it.
+
+        Folder names are the user's: characters that are markup in an output become ``?``.
+        """
         try:
-            return path.relative_to(self.root).as_posix()
+            return plain(path.relative_to(self.root).as_posix())
         except ValueError:
-            return str(path)
+            return plain(str(path))
 
 
 def load(root: Path, pools: Mapping[str, Any] | None = None) -> Collection:
@@ -151,13 +179,14 @@ def load(root: Path, pools: Mapping[str, Any] | None = None) -> Collection:
             "python -m suite.run -m +experiment=leaderboard_sim"
         )
     out = Collection(root)
+    known = pools if pools is not None else _pool_configs()
     records = list(_read_finals(finals, out))
     _check_schema(records)
     for path, record in records:
         if record.get("status") != "completed":
             status = str(record.get("status", "unknown"))
             reason = str(record.get("reason", "the run did not finish"))
-            out.excluded.append(Excluded(path.parent, status, reason))
+            out.excluded.append(Excluded(path.parent, plain(status), plain(reason)))
             continue
         missing = [k for k in REQUIRED if k not in record]
         if missing:
@@ -167,11 +196,12 @@ def load(root: Path, pools: Mapping[str, Any] | None = None) -> Collection:
             continue
         try:
             run = _run(path.parent, record)
+            _check_pool_models(run, known)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:  # e.g. "abc" as accuracy
-            out.excluded.append(Excluded(path.parent, "malformed", f"final.json: {exc}"))
+            reason = plain(f"final.json: {type(exc).__name__}: {exc}")
+            out.excluded.append(Excluded(path.parent, "malformed", reason))
             continue
         out.runs.append(run)
-    known = pools if pools is not None else _pool_configs()
     for path in single_files:
         single = _single(path, known)
         if isinstance(single, Excluded):
@@ -190,7 +220,8 @@ def _read_finals(finals: list[Path], out: Collection) -> Iterator[tuple[Path, di
             record = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError, RecursionError) as exc:  # also not UTF-8, nested too deep
             why = "nested too deeply" if isinstance(exc, RecursionError) else exc
-            out.excluded.append(Excluded(path.parent, "unreadable", f"final.json: {why}"))
+            reason = plain(f"final.json: {why}")
+            out.excluded.append(Excluded(path.parent, "unreadable", reason))
             continue
         if not isinstance(record, dict):
             out.excluded.append(Excluded(path.parent, "unreadable", "final.json is not an object"))
@@ -233,6 +264,8 @@ def _run(folder: Path, r: Mapping[str, Any]) -> Run:
     Raises:
         ValueError, TypeError, KeyError, AttributeError: a field of the wrong type or value.
     """
+    _check_names(r, ("task", "backend", "pool", "searcher"), _NAME)
+    _check_graph_models(r["graph"])
     meter = r.get("meter") or {}
     search, agent = meter.get("search", {}), meter.get("agent", {})
     info = r.get("backend_info") or {}
@@ -244,8 +277,8 @@ def _run(folder: Path, r: Mapping[str, Any]) -> Run:
         pool=str(r["pool"]),
         budget_units=int(r["budget_units_max"]),
         searcher=str(r["searcher"]),
-        label=str(r.get("searcher_label") or r["searcher"]),
-        agent=str(r.get("agent", "")),
+        label=display(str(r.get("searcher_label") or r["searcher"])),
+        agent=display(str(r.get("agent", ""))),
         seed=int(r["seed"]),
         test_accuracy=_finite(r["test_accuracy"], "test_accuracy"),
         test_n=int(r.get("test_n", len(r.get("test_scores", [])))),
@@ -268,6 +301,50 @@ def _run(folder: Path, r: Mapping[str, Any]) -> Run:
         stamp=folder.name.rsplit("-s", 1)[0],
         protocol=protocol(folder / "config.yaml", uses_agent="[" in str(r.get("searcher_label"))),
     )
+
+
+def _check_names(
+    record: Mapping[str, Any], keys: tuple[str, ...], pattern: re.Pattern[str]
+) -> None:
+    """Refuse a record whose names could carry markup into a published page.
+
+    Raises:
+        ValueError: naming the field (never its value, which is not safe to print).
+    """
+    for key in keys:
+        value = record.get(key)
+        if value is not None and (not isinstance(value, str) or not pattern.fullmatch(value)):
+            raise ValueError(f"{key} is not a plain name (letters, digits, _ . : + / -)")
+
+
+def _check_graph_models(graph: Any) -> None:
+    """Refuse a graph whose model names are not plain (they are drawn and listed)."""
+    if not isinstance(graph, Mapping):
+        raise TypeError("graph is not an object")
+    nodes = graph.get("nodes") or []
+    models = [graph.get("final_model"), *(n.get("model") for n in nodes if isinstance(n, Mapping))]
+    for model in models:
+        if not isinstance(model, str) or not _NAME.fullmatch(model):
+            raise ValueError("a model name in the graph is not a plain name")
+    for node in nodes:
+        if not isinstance(node, Mapping) or not _NAME.fullmatch(str(node.get("id", ""))):
+            raise ValueError("a node id in the graph is not a plain name")
+
+
+def _check_pool_models(run: Run, pools: Mapping[str, Any]) -> None:
+    """Refuse a sim run whose graph uses a model its (known) pool lacks: the oracle cannot score it.
+
+    Raises:
+        ValueError: naming the pool.
+    """
+    cfg = pools.get(run.pool)
+    if run.backend != "sim" or not isinstance(cfg, Mapping):
+        return
+    names = {str(m.get("name")) for m in cfg.get("models", []) if isinstance(m, Mapping)}
+    graph = run.graph
+    used = {graph.get("final_model"), *(n.get("model") for n in graph.get("nodes", []))}
+    if not used <= names:
+        raise ValueError(f"the graph uses a model that pool {run.pool} does not have")
 
 
 def protocol(config_path: Path, uses_agent: bool) -> dict[str, Any]:
@@ -295,7 +372,9 @@ def _flatten(node: Mapping[str, Any], prefix: str, out: dict[str, Any]) -> None:
         if isinstance(value, Mapping):
             _flatten(value, name + ".", out)
         else:
-            out[name] = json.dumps(value, sort_keys=True) if isinstance(value, list) else value
+            value = json.dumps(value, sort_keys=True) if isinstance(value, list) else value
+            # a value names a row variant in every output: markup in it is shown as "?"
+            out[plain(name)] = plain(value) if isinstance(value, str) else value
 
 
 def _dedupe(runs: list[Run], root: Path) -> tuple[list[Run], list[Excluded]]:
@@ -314,7 +393,9 @@ def _dedupe(runs: list[Run], root: Path) -> tuple[list[Run], list[Excluded]]:
         )
         if key in newest:
             newer = newest[key].path
-            shown = newer.relative_to(root).as_posix() if newer.is_relative_to(root) else newer
+            shown = plain(
+                newer.relative_to(root).as_posix() if newer.is_relative_to(root) else str(newer)
+            )
             dropped.append(Excluded(run.path, "superseded", f"by the newer run {shown}"))
         else:
             newest[key] = run
@@ -332,6 +413,8 @@ def _single(path: Path, pools: Mapping[str, Any]) -> Single | Excluded:
     """A suite.app.evaluate ``out=`` file; the pool is the first whose models cover the graph."""
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
+        _check_names(record, ("task", "backend", "pool"), _NAME)
+        _check_graph_models(record["graph"])
         graph = CollabGraph.from_dict(record["graph"])
         models = tuple(sorted({graph.final_model, *(n.model for n in graph.nodes)}))
         pool = str(record.get("pool") or _pool_of(models, pools))
@@ -351,10 +434,11 @@ def _single(path: Path, pools: Mapping[str, Any]) -> Single | Excluded:
             latency_s=float(record["latency_s"]),
             simulated=bool(record.get("simulated", record["backend"] == "sim")),
         )
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        return Excluded(path, "unreadable", f"single-model file: {type(exc).__name__}: {exc}")
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+        why = plain(f"single-model file: {type(exc).__name__}: {exc}")
+        return Excluded(path, "unreadable", why)
     except Exception as exc:  # an invalid graph raises the suite's own errors
-        return Excluded(path, "unreadable", f"single-model file: {exc}")
+        return Excluded(path, "unreadable", plain(f"single-model file: {exc}"))
 
 
 def _pool_of(models: tuple[str, ...], pools: Mapping[str, Any]) -> str:
