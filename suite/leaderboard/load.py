@@ -252,10 +252,21 @@ def _check_schema(records: list[tuple[Path, dict[str, Any]]]) -> None:
 
 def _finite(value: Any, name: str) -> float:
     """A float that is a real number (a NaN accuracy would turn its whole group's rank NaN)."""
-    number = float(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} is not a number") from None
     if not math.isfinite(number):
         raise ValueError(f"{name} is {value!r}, not a finite number")
     return number
+
+
+def _whole(value: Any, name: str) -> int:
+    """An integer field; its name, not its value, goes into the reason."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} is not an integer") from None
 
 
 def _run(folder: Path, r: Mapping[str, Any]) -> Run:
@@ -275,11 +286,11 @@ def _run(folder: Path, r: Mapping[str, Any]) -> Run:
         task=str(r["task"]),
         backend=str(r["backend"]),
         pool=str(r["pool"]),
-        budget_units=int(r["budget_units_max"]),
+        budget_units=_whole(r["budget_units_max"], "budget_units_max"),
         searcher=str(r["searcher"]),
         label=display(str(r.get("searcher_label") or r["searcher"])),
         agent=display(str(r.get("agent", ""))),
-        seed=int(r["seed"]),
+        seed=_whole(r["seed"], "seed"),
         test_accuracy=_finite(r["test_accuracy"], "test_accuracy"),
         test_n=int(r.get("test_n", len(r.get("test_scores", [])))),
         test_doc_ids=tuple(str(d) for d in r.get("test_doc_ids", [])),
@@ -288,8 +299,8 @@ def _run(folder: Path, r: Mapping[str, Any]) -> Run:
         graph_digest=str(r.get("graph_digest", "")),
         cost_flops=_finite(r["cost_flops"], "cost_flops"),
         latency_s=_finite(r["latency_s"], "latency_s"),
-        graph_evals=int(r["graph_evals"]),
-        question_evals=int(r["question_evals"]),
+        graph_evals=_whole(r["graph_evals"], "graph_evals"),
+        question_evals=_whole(r["question_evals"], "question_evals"),
         search_tokens=int(search.get("prompt_tokens", 0)) + int(search.get("output_tokens", 0)),
         search_flops=float(search.get("flops", 0.0)),
         agent_tokens=int(agent.get("prompt_tokens", 0)) + int(agent.get("output_tokens", 0)),
