@@ -200,8 +200,14 @@ def load_graph(spec: str) -> CollabGraph:
     try:
         data = json.loads(path.read_bytes().decode("utf-8"))
     except (OSError, ValueError, RecursionError) as exc:
-        why = "nested too deeply" if isinstance(exc, RecursionError) else exc
-        raise DataError(f"graph file {path} is not valid UTF-8 JSON ({why})") from exc
+        why = (
+            "nested too deeply"
+            if isinstance(exc, RecursionError)
+            else "not UTF-8"
+            if isinstance(exc, UnicodeDecodeError)
+            else exc
+        )
+        raise DataError(f"graph file {path} is not valid JSON ({why})") from exc
     if isinstance(data, dict) and "nodes" not in data:  # a run's final.json
         if "graph" not in data:
             raise DataError(f"{path} holds no graph (status: {data.get('status', 'unknown')})")
