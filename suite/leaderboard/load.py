@@ -8,8 +8,6 @@ trials.jsonl, and the JSON files ``python -m suite.evaluate ... out=`` writes un
 from __future__ import annotations
 
 import json
-import math
-import re
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +20,8 @@ from suite.config import CONF_DIR
 from suite.core.errors import DataError
 from suite.core.graph import CollabGraph
 from suite.engine.results import SCHEMA_VERSION
+from suite.leaderboard import checks
+from suite.leaderboard.checks import display, finite, plain, whole
 
 SINGLE_DIR = "single"  # <results>/<task>/single/<anything>.json: suite.app.evaluate out= files
 REQUIRED = (
@@ -41,30 +41,6 @@ REQUIRED = (
 )
 # config.yaml keys that never change what a searcher does (the group key or bookkeeping)
 _NOT_PROTOCOL = ("seed", "results_dir", "resume", "task.", "pool.", "budget.", "searcher.name")
-
-
-# Names a run folder gives (task, backend, pool, searcher, models) are published in markdown,
-# HTML, CSV, LaTeX and SVG; a run folder can arrive in a pull request, so only plain names are
-# read: letters and digits first (no CSV formula), then no markup, quote, dollar or newline.
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+/-]*")
-_UNSAFE = re.compile(r"[^A-Za-z0-9 _.,:;=()+/%-]")
-_BREAKS = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
-
-
-def plain(text: str) -> str:
-    """Text safe in every output format: characters that are markup anywhere become ``?``."""
-    out = _UNSAFE.sub("?", text)
-    return "'" + out if out[:1] in ("=", "+", "-", "@") else out
-
-
-def display(text: str) -> str:
-    """A free-form label as written, for the writers to escape, minus what escaping misses.
-
-    Line breaks (they end a table row) become spaces, a leading ``= + - @`` (a CSV formula)
-    gets a quote, and ``](`` (a markdown link's target, e.g. ``javascript:``) a space.
-    """
-    out = _BREAKS.sub(" ", text).replace("](", "] (")
-    return "'" + out if out[:1] in ("=", "+", "-", "@") else out
 
 
 @dataclass(frozen=True)
@@ -250,33 +226,14 @@ def _check_schema(records: list[tuple[Path, dict[str, Any]]]) -> None:
         )
 
 
-def _finite(value: Any, name: str) -> float:
-    """A float that is a real number (a NaN accuracy would turn its whole group's rank NaN)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} is not a number") from None
-    if not math.isfinite(number):
-        raise ValueError(f"{name} is {value!r}, not a finite number")
-    return number
-
-
-def _whole(value: Any, name: str) -> int:
-    """An integer field; its name, not its value, goes into the reason."""
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} is not an integer") from None
-
-
 def _run(folder: Path, r: Mapping[str, Any]) -> Run:
     """A completed run's record as a :class:`Run`.
 
     Raises:
         ValueError, TypeError, KeyError, AttributeError: a field of the wrong type or value.
     """
-    _check_names(r, ("task", "backend", "pool", "searcher"), _NAME)
-    _check_graph_models(r["graph"])
+    checks.check_names(r, ("task", "backend", "pool", "searcher"), checks.NAME)
+    checks.check_graph_models(r["graph"])
     meter = r.get("meter") or {}
     search, agent = meter.get("search", {}), meter.get("agent", {})
     info = r.get("backend_info") or {}
@@ -286,21 +243,21 @@ def _run(folder: Path, r: Mapping[str, Any]) -> Run:
         task=str(r["task"]),
         backend=str(r["backend"]),
         pool=str(r["pool"]),
-        budget_units=_whole(r["budget_units_max"], "budget_units_max"),
+        budget_units=whole(r["budget_units_max"], "budget_units_max"),
         searcher=str(r["searcher"]),
         label=display(str(r.get("searcher_label") or r["searcher"])),
         agent=display(str(r.get("agent", ""))),
-        seed=_whole(r["seed"], "seed"),
-        test_accuracy=_finite(r["test_accuracy"], "test_accuracy"),
+        seed=whole(r["seed"], "seed"),
+        test_accuracy=finite(r["test_accuracy"], "test_accuracy"),
         test_n=int(r.get("test_n", len(r.get("test_scores", [])))),
         test_doc_ids=tuple(str(d) for d in r.get("test_doc_ids", [])),
         test_scores=tuple(float(s) for s in r.get("test_scores", [])),
         graph=r["graph"],
         graph_digest=str(r.get("graph_digest", "")),
-        cost_flops=_finite(r["cost_flops"], "cost_flops"),
-        latency_s=_finite(r["latency_s"], "latency_s"),
-        graph_evals=_whole(r["graph_evals"], "graph_evals"),
-        question_evals=_whole(r["question_evals"], "question_evals"),
+        cost_flops=finite(r["cost_flops"], "cost_flops"),
+        latency_s=finite(r["latency_s"], "latency_s"),
+        graph_evals=whole(r["graph_evals"], "graph_evals"),
+        question_evals=whole(r["question_evals"], "question_evals"),
         search_tokens=int(search.get("prompt_tokens", 0)) + int(search.get("output_tokens", 0)),
         search_flops=float(search.get("flops", 0.0)),
         agent_tokens=int(agent.get("prompt_tokens", 0)) + int(agent.get("output_tokens", 0)),
@@ -312,34 +269,6 @@ def _run(folder: Path, r: Mapping[str, Any]) -> Run:
         stamp=folder.name.rsplit("-s", 1)[0],
         protocol=protocol(folder / "config.yaml", uses_agent="[" in str(r.get("searcher_label"))),
     )
-
-
-def _check_names(
-    record: Mapping[str, Any], keys: tuple[str, ...], pattern: re.Pattern[str]
-) -> None:
-    """Refuse a record whose names could carry markup into a published page.
-
-    Raises:
-        ValueError: naming the field (never its value, which is not safe to print).
-    """
-    for key in keys:
-        value = record.get(key)
-        if value is not None and (not isinstance(value, str) or not pattern.fullmatch(value)):
-            raise ValueError(f"{key} is not a plain name (letters, digits, _ . : + / -)")
-
-
-def _check_graph_models(graph: Any) -> None:
-    """Refuse a graph whose model names are not plain (they are drawn and listed)."""
-    if not isinstance(graph, Mapping):
-        raise TypeError("graph is not an object")
-    nodes = graph.get("nodes") or []
-    models = [graph.get("final_model"), *(n.get("model") for n in nodes if isinstance(n, Mapping))]
-    for model in models:
-        if not isinstance(model, str) or not _NAME.fullmatch(model):
-            raise ValueError("a model name in the graph is not a plain name")
-    for node in nodes:
-        if not isinstance(node, Mapping) or not _NAME.fullmatch(str(node.get("id", ""))):
-            raise ValueError("a node id in the graph is not a plain name")
 
 
 def _check_pool_models(run: Run, pools: Mapping[str, Any]) -> None:
@@ -424,8 +353,8 @@ def _single(path: Path, pools: Mapping[str, Any]) -> Single | Excluded:
     """A suite.app.evaluate ``out=`` file; the pool is the first whose models cover the graph."""
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-        _check_names(record, ("task", "backend", "pool"), _NAME)
-        _check_graph_models(record["graph"])
+        checks.check_names(record, ("task", "backend", "pool"), checks.NAME)
+        checks.check_graph_models(record["graph"])
         graph = CollabGraph.from_dict(record["graph"])
         models = tuple(sorted({graph.final_model, *(n.model for n in graph.nodes)}))
         pool = str(record.get("pool") or _pool_of(models, pools))
