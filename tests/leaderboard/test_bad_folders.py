@@ -4,6 +4,8 @@ import json
 import math
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 from test_leaderboard import ENV, ROOT, board_of, make_run
@@ -98,3 +100,33 @@ def test_out_naming_a_file_is_one_line(tmp_path):
     )
     assert res.returncode == 2 and res.stderr.strip().count("\n") == 0, res.stderr
     assert res.stderr.startswith("error: ") and "is a file" in res.stderr
+
+
+def _children(pid):
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False)
+    return [int(p) for p in out.stdout.split()]
+
+
+def test_killing_a_build_leaves_no_worker_alive(tmp_path):
+    for units in (6, 12, 24, 48):
+        for searcher in ("random", "reinforce", "optuna_tpe"):
+            for seed in range(2):
+                make_run(tmp_path, searcher, seed, units=units)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "suite.leaderboard", str(tmp_path), "--out", str(tmp_path / "lb")],
+        cwd=ROOT,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    kids = []
+    while time.time() < deadline and proc.poll() is None and not kids:
+        kids = _children(proc.pid)
+        time.sleep(0.05)
+    if proc.poll() is not None:
+        pytest.skip("the build ended before its worker pool started (one core?)")
+    proc.kill()
+    proc.wait(timeout=30)
+    time.sleep(2)
+    assert [k for k in kids if Path(f"/proc/{k}").exists()] == []
