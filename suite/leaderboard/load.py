@@ -20,7 +20,7 @@ from suite.config import CONF_DIR
 from suite.core.errors import DataError
 from suite.core.graph import CollabGraph
 from suite.engine.results import SCHEMA_VERSION
-from suite.leaderboard import checks
+from suite.leaderboard import checks, reference
 from suite.leaderboard.checks import display, finite, plain, whole
 
 SINGLE_DIR = "single"  # <results>/<task>/single/<anything>.json: suite.app.evaluate out= files
@@ -272,13 +272,17 @@ def _run(folder: Path, r: Mapping[str, Any]) -> Run:
 
 
 def _check_pool_models(run: Run, pools: Mapping[str, Any]) -> None:
-    """Refuse a sim run whose graph uses a model its (known) pool lacks: the oracle cannot score it.
+    """Refuse a sim run the oracle cannot score: unknown task or pool, or a model the pool lacks.
 
     Raises:
         ValueError: naming the pool.
     """
+    if run.backend != "sim":
+        return
+    if not reference.known(run.pool, run.task):
+        raise ValueError(f"the sim world has no profile for task {run.task} in pool {run.pool}")
     cfg = pools.get(run.pool)
-    if run.backend != "sim" or not isinstance(cfg, Mapping):
+    if not isinstance(cfg, Mapping):
         return
     names = {str(m.get("name")) for m in cfg.get("models", []) if isinstance(m, Mapping)}
     graph = run.graph

@@ -43,6 +43,7 @@ CASES = {
     "task name with markup": (_field("task", "<img src=x onerror=alert(1)>"), True),
     "backend name a CSV formula": (_field("backend", "=HYPERLINK(1)"), True),
     "model unknown to the sim pool": (_model, True),
+    "task unknown to the sim world": (_field("task", "nosuchtask"), True),
     "config.yaml not UTF-8": (_bytes("config.yaml", b"seed: \xff\xfe\n"), False),
     "trials.jsonl not UTF-8": (_bytes("trials.jsonl", b'{"reward": 1}\n\xff\xfe\n'), False),
 }
