@@ -319,10 +319,12 @@ class _Job:
             except OSError as exc:  # a folder the overrides name that cannot be made or used
                 raise _os_error(exc) from exc
         except SuiteError as exc:
-            print(one_line(exc), file=sys.stderr, flush=True)
             if not multirun:
+                print(one_line(exc), file=sys.stderr, flush=True)
                 sys.exit(exc.exit_code)
             cell = f"{run_dir.parent}/s{cfg.seed}: {one_line(exc).removeprefix('error: ')}"
+            # progress, not the error: the sweep's one error line lists every failed cell
+            print(f"cell failed: {cell}", file=sys.stderr, flush=True)
             self.failures.append(cell)
             shared = os.environ.get(FAILURES_ENV)
             if shared:

@@ -156,3 +156,29 @@ def test_suite_missing_takes_an_ad_hoc_sweep(tmp_path):
     proc = run("suite.missing", "searcher=random,optuna_tpe", "seed=0,1", f"results_dir={tmp_path}")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert proc.stdout.splitlines()[-1].startswith("4 of 4 cells have no completed run")
+
+
+def test_a_failed_sweep_cell_gives_one_error_line(tmp_path):
+    proc = run(
+        "suite.run",
+        "-m",
+        f"results_dir={tmp_path}",
+        "searcher=random",
+        *SMALL,
+        "pool.models.0.units.default=3",
+        "pool.final_model=llama-3.2-3b",
+        "budget.units=2,6",
+        timeout=300,
+    )
+    line = one_line_error_among(proc)
+    assert line.startswith("error: 1 cell(s) of the sweep failed:") and "too small" in line
+    assert not list(tmp_path.glob(".sweep-failures-*"))
+
+
+def one_line_error_among(proc):
+    """The only ``error:`` line of a command that also prints progress lines."""
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-600:])
+    assert "Traceback" not in proc.stderr + proc.stdout
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, proc.stderr[-2000:]
+    return errors[0]
