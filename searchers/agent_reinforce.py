@@ -1,15 +1,15 @@
 """Agent-REINFORCE (PAPER.md §6): an LLM agent's written feedback in place of a gradient.
 
-Stages, all through ask/tell and all charged to the search budget: a pilot measured on the
-current backend (single models, one random graph per candidate mix), the agent's
-insight-guided choice of two mixes, a one-question pre-test of up to five reduced variants
-of each, then the sample -> evaluate -> agent-update loop of :mod:`suite.search.agent_loop`.
+Stages: the data block comes from the task-level pilot (:mod:`suite.engine.pilot`, measured
+once outside the search budget and handed over in ``SearchContext.pilot``); then, through
+ask/tell and charged to the search budget, the agent's insight-guided choice of two mixes, a
+one-question pre-test of up to five reduced variants of each, and ``n_iterations`` rounds of
+the sample -> evaluate -> agent-update loop of :mod:`suite.search.agent_loop`.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -18,103 +18,72 @@ from suite.core.graph import CollabGraph
 from suite.core.space import Mix
 from suite.search import llm_search as ls
 from suite.search.agent_loop import AgentLoopSearcher
-from suite.search.searcher import AgentRequest, Observation, Proposal, feasible_sample, pick
+from suite.search.searcher import (
+    AgentRequest,
+    Observation,
+    Proposal,
+    SearchContext,
+    feasible_sample,
+    pick,
+)
 
 
 class AgentReinforceSearcher(AgentLoopSearcher):
     """The paper's method; with ``agent=heuristic`` its rows read ``agent_reinforce[heuristic]``.
 
+    The loop stops after ``n_iterations`` rounds (the paper's fixed count), so the search
+    budget is an upper bound: pre-test plus 10 x 3 questions fits the default 40.
+
     Args:
-        pilot_questions: Search questions each single model is measured on (suite rule: the
-            data block comes from a pilot the suite runs itself, never from the paper).
-        pilot_mix_questions: Questions for the one random graph of each candidate mix
-            (0 skips the random-graph pilot).
+        pilot_questions: Search questions per pilot row (single models and one random graph
+            per candidate mix); read by :mod:`suite.engine.pilot`, which measures the pilot
+            once per task, pool, backend and budget (PAPER.md §6 suite rule: about 100).
         pretest_variants: Variants per returned mix in the pre-test (paper: 5).
-        pilot_share: The largest share of the search's question evaluations the pilot may
-            spend. Single models come first; when the candidate mixes do not all fit, an
-            evenly random subset of them is measured (recorded as ``pilot_mixes``), so the
-            pre-test and the loop keep budget at large unit budgets.
         **loop: Options of :class:`~suite.search.agent_loop.AgentLoopSearcher`.
     """
 
     name: ClassVar[str] = "agent_reinforce"
+    needs_pilot: ClassVar[bool] = True
 
-    def __init__(
-        self,
-        pilot_questions: int = 2,
-        pilot_mix_questions: int = 1,
-        pretest_variants: int = 5,
-        pilot_share: float = 0.5,
-        **loop: Any,
-    ) -> None:
+    def __init__(self, pilot_questions: int = 100, pretest_variants: int = 5, **loop: Any) -> None:
         super().__init__(**loop)
-        if pilot_questions < 0 or pilot_mix_questions < 0 or pretest_variants < 1:
-            raise ConfigError("pilot sizes must be >= 0 and pretest_variants >= 1")
-        if not 0.0 < pilot_share <= 1.0:
-            raise ConfigError(f"searcher.pilot_share must be in (0, 1], got {pilot_share}")
-        self.pilot_share = pilot_share
+        if pilot_questions < 1 or pretest_variants < 1:
+            raise ConfigError("pilot_questions and pretest_variants must be >= 1")
         self.pilot_questions = pilot_questions
-        self.pilot_mix_questions = pilot_mix_questions
         self.pretest_variants = pretest_variants
-        self.phase = "pilot"
+        self.phase = "pretest"
         self.queue: list[dict[str, Any]] = []
         self.singles: dict[str, float] = {}
         self.mix_accuracy: dict[Mix, float] = {}
         self.pretest: list[tuple[list[int], float]] = []
         self.init_notes: dict[str, Any] = {}
 
+    def setup(self, ctx: SearchContext) -> None:
+        """Keep the context and read the pilot's rows (none: the data block says so)."""
+        super().setup(ctx)
+        pilot = ctx.pilot or {}
+        self.singles = {str(k): float(v) for k, v in (pilot.get("singles") or {}).items()}
+        self.mix_accuracy = {
+            tuple(int(c) for c in m): float(a) for m, a in pilot.get("mix_accuracy") or []
+        }
+        if ctx.pilot is None:
+            self.init_notes = {"pilot": "none given"}
+
     # ---- stages before the loop ------------------------------------------------------------
+    def _propose(self, number: int) -> Proposal | None:
+        if self.mix is not None and self.iteration >= self.ctx.n_iterations:
+            return None  # the paper's fixed iteration count; leftover budget stays unspent
+        return super()._propose(number)
+
     def _prelude(self, number: int) -> Proposal | None:
-        if self.phase == "pilot" and not self.queue and not self.singles and not self.mix_accuracy:
-            self.queue = self._pilot_plan()
-        if self.phase == "pilot" and not self.queue:
-            self.phase = "pretest"
+        if self.phase == "pretest" and not self.queue and not self.pretest:
             self.queue = self._pretest_plan()
-        if self.phase == "pretest" and not self.queue and self.pretest:
+        if not self.queue:
             self._choose_mix()
             return None
         item = self.queue.pop(0)
         info = {k: v for k, v in item.items() if k not in ("graph", "n_docs")}
         return Proposal(CollabGraph.from_dict(item["graph"]), number, int(item["n_docs"]), info)
-
-    def _pilot_plan(self) -> list[dict[str, Any]]:
-        """Single models that fit the budget, then one prior graph per candidate mix.
-
-        The pilot spends at most ``pilot_share`` of the search budget; mixes beyond it are
-        left out by a seeded draw that keeps their order.
-        """
-        space, rng = self.ctx.space, self.ctx.rng
-        plan: list[dict[str, Any]] = []
-        if self.pilot_questions:
-            for k in space.affordable(space.budget_units):
-                name = space.models[k].name
-                plan.append(
-                    {
-                        "phase": "pilot",
-                        "single": name,
-                        "n_docs": self.pilot_questions,
-                        "graph": CollabGraph.single(name).to_dict(),
-                    }
-                )
-        if self.pilot_mix_questions:
-            mixes = space.feasible_mixes()
-            allowance = math.floor(self.pilot_share * self.ctx.eval_budget + 1e-9)
-            room = max(0, allowance - len(plan) * self.pilot_questions) // self.pilot_mix_questions
-            if room < len(mixes):
-                keep = sorted(int(k) for k in rng.choice(len(mixes), size=room, replace=False))
-                self.init_notes = {"pilot_mixes": f"{room} of {len(mixes)} (pilot_share)"}
-                mixes = tuple(mixes[k] for k in keep)
-            for mix in mixes:
-                graph = feasible_sample(self.prior, rng, mix)[1]
-                plan.append(
-                    {
-                        "phase": "pilot",
-                        "mix": list(mix),
-                        "graph": graph.to_dict(),
-                        "n_docs": self.pilot_mix_questions,
-                    }
-                )
-        return plan
 
     def _pretest_plan(self) -> list[dict[str, Any]]:
         """One agent call for two mixes (§6 step 2), then their variants (step 3)."""
@@ -125,7 +94,8 @@ class AgentReinforceSearcher(AgentLoopSearcher):
         plan = []
         for vec in vectors:
             for variant in self._variants(vec):
-                graph = feasible_sample(half, self.ctx.rng, variant)[1]
+                # all-assistant (IO), as the official pre-test graphs are
+                graph = ls.all_assistant(feasible_sample(half, self.ctx.rng, variant)[1])
                 plan.append(
                     {
                         "phase": "pretest",
@@ -151,15 +121,9 @@ class AgentReinforceSearcher(AgentLoopSearcher):
             mixes="\n".join(ls.mix_vector(m) for m in mixes),
             example=ls.mix_vector(mixes[-1]),
         )
-        fields = {
-            "mixes": [list(m) for m in mixes],
-            "singles": self.singles,
-            "mix_accuracy": [[list(m), a] for m, a in self.mix_accuracy.items()],
-            "model_names": list(space.model_names),
-        }
         errors: list[str] = []
         for _ in range(self.max_attempts):
-            reply = agent.ask(AgentRequest("init", messages, fields))
+            reply = agent.ask(AgentRequest("init", messages))
             try:
                 vectors = ls.parse_mix_vectors(reply.text, space)[:2]
                 return vectors, {"init_attempts": len(errors) + 1, "init_errors": errors}
@@ -170,9 +134,9 @@ class AgentReinforceSearcher(AgentLoopSearcher):
 
     def _data_block(self) -> str:
         space = self.ctx.space
-        lines = [f"- single {m}: {a:.2f}" for m, a in self.singles.items()]
+        lines = [f"- single {m}: {ls.percent(a)}" for m, a in self.singles.items()]
         lines += [
-            f"- random graph with mix {space.format_mix(m)}: {a:.2f}"
+            f"- random graph with mix {space.format_mix(m)}: {ls.percent(a)}"
             for m, a in self.mix_accuracy.items()
         ]
         return "\n".join(lines) or "(no pilot data)"
@@ -198,13 +162,7 @@ class AgentReinforceSearcher(AgentLoopSearcher):
         self.phase = "loop"
 
     def _observe_prelude(self, proposal: Proposal, observation: Observation) -> None:
-        info = proposal.info
-        if info.get("phase") == "pilot" and "single" in info:
-            self.singles[str(info["single"])] = observation.reward
-        elif info.get("phase") == "pilot":
-            self.mix_accuracy[tuple(int(c) for c in info["mix"])] = observation.reward
-        else:
-            self.pretest.append((list(info["mix"]), observation.reward))
+        self.pretest.append((list(proposal.info["mix"]), observation.reward))
 
     # ---- state -----------------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:

@@ -66,13 +66,13 @@ class LlmProposalSearcher(Searcher):
         if number < self.warmup or not self.history:
             graph, info = self._random(), {"phase": "warmup"}
         else:
-            graph, info = self._ask_agent(number - self.warmup)
+            graph, info = self._ask_agent()
         return Proposal(graph, number, self.ctx.batch_size, info)
 
-    def _ask_agent(self, round_: int) -> tuple[CollabGraph, dict[str, Any]]:
+    def _ask_agent(self) -> tuple[CollabGraph, dict[str, Any]]:
         space, agent = self.ctx.space, self.agent
         top = sorted(self.history, key=lambda gs: -gs[1])[: self.top_k]
-        shown = "\n\n".join(f"Accuracy {s:.2f}:\n{ls.role_text(g)}" for g, s in top)
+        shown = "\n\n".join(f"Accuracy {ls.percent(s)}:\n{ls.role_text(g)}" for g, s in top)
         costs = ", ".join(f"{m.name}={m.unit_cost}" for m in space.models)
         messages = ls.render(
             "propose",
@@ -81,10 +81,9 @@ class LlmProposalSearcher(Searcher):
             last_id=space.max_nodes - 1,
             history=shown,
         )
-        fields = {"history": ls.jsonable_pairs(top), "round": round_}
         errors: list[str] = []
         for _ in range(self.max_attempts):
-            reply = agent.ask(AgentRequest("propose", messages, fields))
+            reply = agent.ask(AgentRequest("propose", messages))
             try:
                 block, _ = ls.split_blocks(reply.text)
                 parsed = ls.parse_graph(block, space, space.node_ids, None)

@@ -44,10 +44,11 @@ class OptunaTpeSearcher(Searcher):
     order, smallest first. Each kept slot has a role variable (``role_n3``) and each
     candidate edge between kept slots or into ``final`` a 0/1 variable (``edge_n3_n7``,
     ``edge_n3_final``). Edges are added in candidate order, skipping those that would close
-    a cycle; then ``space.repair`` wires nodes without successors into ``final``, demotes
-    fusers that break the role rules and deletes smallest-class nodes while the FLOPs cap
-    is exceeded, so infeasible settings are repaired rather than rejected (what changed is
-    recorded in the trial's info). The trial's value is the observed reward.
+    a cycle; then ``space.repair`` demotes fusers that break the role rules and deletes
+    smallest-class nodes while the FLOPs cap is exceeded, so infeasible settings are
+    repaired rather than rejected (what changed is recorded in the trial's info). Nodes
+    with no path to ``final`` stay unused (not run, not charged), as in the official
+    ``realize_bayes``. The trial's value is the observed reward.
 
     With ``storage`` the study persists (optuna-dashboard can open it) and a rerun resumes:
     Optuna's sampler reads the stored trials, trial numbering continues after them, trials
@@ -79,8 +80,9 @@ class OptunaTpeSearcher(Searcher):
         **unknown: Any,
     ) -> None:
         super().__init__(**unknown)
+        # Types were checked by the schema (suite/config/schema.py OptunaTpeSchema); values here.
         check_choice("fixed_mix", fixed_mix, ("random", "search"))
-        if questions_per_trial is not None and not _is_int(questions_per_trial, 1):
+        if questions_per_trial is not None and questions_per_trial < 1:
             raise ConfigError(
                 f"searcher.questions_per_trial must be null or an integer >= 1, "
                 f"got {questions_per_trial!r}"
@@ -93,7 +95,7 @@ class OptunaTpeSearcher(Searcher):
         if study_name is not None and not str(study_name).strip():
             raise ConfigError("searcher.study_name must be null or a non-empty name")
         check_choice("recommend", recommend, RECOMMEND)
-        if not _is_int(n_startup_trials, 0):
+        if n_startup_trials < 0:
             raise ConfigError(
                 f"searcher.n_startup_trials must be an integer >= 0, got {n_startup_trials!r}"
             )
@@ -185,7 +187,11 @@ class OptunaTpeSearcher(Searcher):
         nodes = [Node(i, m, roles[i]) for i, m in zip(ids, names, strict=True)]
         built = CollabGraph.build(nodes, walk.edges, space.final_model)
         graph, deleted = space.repair(built, self.ctx.rng)
-        notes = {"cycle_edges_skipped": skipped, **repair_report(built, graph, deleted)}
+        notes = {
+            "cycle_edges_skipped": skipped,
+            **repair_report(built, graph, deleted),
+            "unused": list(graph.unused()),
+        }
         return mix, graph, notes
 
     def _observe(self, proposal: Proposal, observation: Observation) -> None:
@@ -256,10 +262,6 @@ def _optuna() -> Any:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna
-
-
-def _is_int(value: Any, minimum: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 
 
 def _default_name(ctx: SearchContext, fixed_mix: str, sampler_seed: int) -> str:

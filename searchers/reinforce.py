@@ -6,18 +6,16 @@ paper's rule for extracting one final graph from the learned probabilities.
 
 from __future__ import annotations
 
-import heapq
-import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 
 from suite.core.distribution import GraphDistribution
-from suite.core.edges import EdgeWalk
 from suite.core.errors import ConfigError
-from suite.core.gradient import grad_log_prob
-from suite.core.graph import FINAL, CollabGraph, Node, Role
+from suite.core.extract import extract
+from suite.core.gradient import Adam, grad_log_prob, reinforce_grad
+from suite.core.graph import CollabGraph
 from suite.search.searcher import (
     RECOMMEND,
     BestSoFar,
@@ -30,18 +28,16 @@ from suite.search.searcher import (
     repair_report,
 )
 
-PARAMS = ("edge_logits", "role_logits", "model_logits")
-_BETAS, _EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults, which GPTSwarm uses
-
 
 class ReinforceSearcher(Searcher):
     """REINFORCE over all logits; one sampled graph per question; Adam after each batch.
 
     Per proposal (PAPER.md §5 step 1): sample a realisation from the distribution (models
-    sampled too, so the model logits learn), then ``space.repair`` it: nodes with no path to
-    ``final`` are wired into it, fusers that lost their assistant input are demoted, and
-    smallest-class nodes are deleted while the FLOPs cap is exceeded. The proposal asks for
-    one question. The update uses log p and its gradient of the *sampled* realisation, even
+    sampled too, so the model logits learn), then ``space.repair`` it: smallest-class nodes
+    are deleted while the FLOPs cap is exceeded and fusers that lost their assistant input
+    are demoted. Nodes with no path to ``final`` stay in the graph unused: not run, not
+    charged (PAPER.md §8; ``info["unused"]`` lists them). The proposal asks for one
+    question. The update uses log p and its gradient of the *sampled* realisation, even
     where repair changed the executed graph (as GPTSwarm scores its ``realize()`` draw).
 
     After ``batch`` observations (steps 2-3): one Adam step on the loss
@@ -57,6 +53,8 @@ class ReinforceSearcher(Searcher):
         edge_threshold: Extraction keeps edges with p above this (0.55).
         max_out_edges: Extraction's limit on a node's out-edges (2).
         link_threshold: Extraction links unreachable nodes over edges with p >= this (0.2).
+        mask_threshold: Extraction first realises each node's top out-edges among those
+            with p above this (the official code's 0.0: every node's top two).
     """
 
     name: ClassVar[str] = "reinforce"
@@ -71,38 +69,41 @@ class ReinforceSearcher(Searcher):
         edge_threshold: float = 0.55,
         max_out_edges: int = 2,
         link_threshold: float = 0.2,
+        mask_threshold: float = 0.0,
         **unknown: Any,
     ) -> None:
         super().__init__(**unknown)
-        if not isinstance(lr, int | float) or isinstance(lr, bool) or lr <= 0:
+        # Types were checked by the schema (suite/config/schema.py ReinforceSchema); ranges here.
+        if lr <= 0:
             raise ConfigError(f"searcher.lr must be a positive number, got {lr!r}")
-        if batch is not None and (
-            not isinstance(batch, int) or isinstance(batch, bool) or batch < 1
-        ):
+        if batch is not None and batch < 1:
             raise ConfigError(f"searcher.batch must be null or an integer >= 1, got {batch!r}")
         check_choice("baseline", baseline, ("none", "moving_average"))
-        if not isinstance(baseline_decay, int | float) or not 0.0 <= baseline_decay < 1.0:
+        if not 0.0 <= baseline_decay < 1.0:
             raise ConfigError(f"searcher.baseline_decay must be in [0, 1), got {baseline_decay!r}")
         check_choice("recommend", recommend, ("extracted", *RECOMMEND))
-        for key, value in (("edge_threshold", edge_threshold), ("link_threshold", link_threshold)):
-            if not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+        for key, value in (
+            ("edge_threshold", edge_threshold),
+            ("link_threshold", link_threshold),
+            ("mask_threshold", mask_threshold),
+        ):
+            if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"searcher.{key} must be a probability in [0, 1], got {value!r}")
-        if not isinstance(max_out_edges, int) or max_out_edges < 1:
+        if max_out_edges < 1:
             raise ConfigError(
                 f"searcher.max_out_edges must be an integer >= 1, got {max_out_edges!r}"
             )
         self.lr, self.batch_option, self.baseline = float(lr), batch, baseline
         self.baseline_decay, self.recommend_mode = float(baseline_decay), recommend
         self.thresholds = (float(edge_threshold), int(max_out_edges), float(link_threshold))
+        self.mask_threshold = float(mask_threshold)
 
     def setup(self, ctx: SearchContext) -> None:
         """Zero logits (PAPER.md §4), zero Adam moments, and a fixed seed for extraction."""
         super().setup(ctx)
         self._dist = GraphDistribution(ctx.space)
         self._batch = self.batch_option or ctx.batch_size
-        self._m = {k: np.zeros_like(getattr(self._dist, k)) for k in PARAMS}
-        self._v = {k: np.zeros_like(getattr(self._dist, k)) for k in PARAMS}
-        self._step = 0
+        self._adam = Adam(self._dist, self.lr)
         self._avg, self._avg_n = 0.0, 0  # moving average of batch utilities, batches averaged
         self._drawn: dict[int, dict[str, np.ndarray]] = {}  # asked: grad log p at sample time
         self._batch_grads: list[tuple[dict[str, np.ndarray], float, float]] = []
@@ -122,6 +123,7 @@ class ReinforceSearcher(Searcher):
             "log_prob": draw.log_prob,
             "role_fallback": draw.role_fallback,
             **repair_report(draw.full, graph, deleted),
+            "unused": list(graph.unused()),
         }
         if self._last_update is not None:
             info["update"], self._last_update = self._last_update, None
@@ -141,13 +143,9 @@ class ReinforceSearcher(Searcher):
         log_probs = np.array([lp for _, _, lp in self._batch_grads])
         b = self._baseline_value()
         weights = utilities - b
-        loss_grad = {
-            k: -np.mean([w * g[k] for g, w in zip(grads, weights, strict=True)], axis=0)
-            for k in PARAMS
-        }
-        self._adam_step(loss_grad)
+        self._adam.step(self._dist, reinforce_grad(grads, list(weights)))
         self._last_update = {
-            "step": self._step,
+            "step": self._adam.steps,
             "loss": -float(np.mean(log_probs * weights)),
             "baseline": b,
             "utility": float(utilities.mean()),
@@ -157,19 +155,6 @@ class ReinforceSearcher(Searcher):
             self._avg = decay * self._avg + (1 - decay) * float(utilities.mean())
             self._avg_n += 1
         self._batch_grads = []
-
-    def _adam_step(self, loss_grad: Mapping[str, np.ndarray]) -> None:
-        """Adam (torch's defaults) descending the loss, on every logit array."""
-        self._step += 1
-        b1, b2 = _BETAS
-        for key in PARAMS:
-            g = loss_grad[key]
-            self._m[key] = b1 * self._m[key] + (1 - b1) * g
-            self._v[key] = b2 * self._v[key] + (1 - b2) * g * g
-            m_hat = self._m[key] / (1 - b1**self._step)
-            v_hat = self._v[key] / (1 - b2**self._step)
-            step = self.lr * m_hat / (np.sqrt(v_hat) + _EPS)
-            setattr(self._dist, key, getattr(self._dist, key) - step)
 
     def _baseline_value(self) -> float:
         """0, or the bias-corrected moving average of earlier batches (0 before the first)."""
@@ -190,13 +175,13 @@ class ReinforceSearcher(Searcher):
             return chosen
         edge_thr, max_out, link_thr = self.thresholds
         rng = np.random.default_rng(self._extract_seed)
-        return extract(self._dist, rng, edge_thr, max_out, link_thr)
+        return extract(self._dist, rng, edge_thr, max_out, link_thr, self.mask_threshold)
 
     # ---- state -------------------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
         return {
             "dist": self._dist.state(),
-            "adam": {"step": self._step, "m": _lists(self._m), "v": _lists(self._v)},
+            "adam": self._adam.state(),
             "baseline": {"avg": self._avg, "n": self._avg_n},
             "drawn": {str(k): _lists(g) for k, g in self._drawn.items()},
             "batch": [[_lists(g), u, lp] for g, u, lp in self._batch_grads],
@@ -207,8 +192,7 @@ class ReinforceSearcher(Searcher):
 
     def _load_state(self, state: Mapping[str, Any]) -> None:
         self._dist = GraphDistribution.from_state(self.ctx.space, dict(state["dist"]))
-        self._step = int(state["adam"]["step"])
-        self._m, self._v = _arrays(state["adam"]["m"]), _arrays(state["adam"]["v"])
+        self._adam.load_state(state["adam"])
         self._avg, self._avg_n = float(state["baseline"]["avg"]), int(state["baseline"]["n"])
         self._drawn = {int(k): _arrays(g) for k, g in state["drawn"].items()}
         self._batch_grads = [(_arrays(g), float(u), float(lp)) for g, u, lp in state["batch"]]
@@ -223,88 +207,3 @@ def _lists(arrays: Mapping[str, np.ndarray]) -> dict[str, Any]:
 
 def _arrays(lists: Mapping[str, Any]) -> dict[str, np.ndarray]:
     return {k: np.array(v, dtype=float) for k, v in lists.items()}
-
-
-# ---- §5 step 4: extracting the final graph ---------------------------------------------------
-def extract(
-    dist: GraphDistribution,
-    rng: np.random.Generator,
-    edge_threshold: float = 0.55,
-    max_out_edges: int = 2,
-    link_threshold: float = 0.2,
-) -> CollabGraph:
-    """The paper's final graph from learned logits (PAPER.md §5 step 4); passes ``space.check``.
-
-    1. Shuffle the slots; in that order each takes its highest-logit model that still fits
-       the integer budget; slots that get none are dropped.
-    2. Add candidate edges with p > ``edge_threshold``, highest p first (ties in candidate
-       order), at most ``max_out_edges`` out of a node, skipping cycle-closers.
-    3. Link each node (shuffled order) that cannot reach ``final`` along its most probable
-       path over edges with p >= ``link_threshold``, stopping where the path meets a node
-       that reaches ``final``; an edge that would close a cycle, or a missing path, is
-       replaced by a direct edge into ``final``. These links may exceed the out-edge limit.
-    4. Enforce the FLOPs cap (``space.repair``).
-    5. Sample roles (2,000 tries, then all assistants).
-    """
-    space = dist.space
-    order = [int(i) for i in rng.permutation(space.max_nodes)]
-    picks = space.pick_models(
-        order, lambda slot, aff: aff[int(np.argmax(dist.model_logits[slot][list(aff)]))]
-    )
-    models = {p.node_id: space.models[p.model].name for p in picks}
-    kept = [p.node_id for p in picks]
-    walk = EdgeWalk(space, kept)
-    probs = {e: dist.edge_prob(*e) for e in walk.candidates()}
-    ranked = sorted((e for e, p in probs.items() if p > edge_threshold), key=lambda e: -probs[e])
-    for src, dst in ranked:
-        if len(walk.adj[src]) < max_out_edges:
-            walk.try_add(src, dst)
-    links = {e: -math.log(p) for e, p in probs.items() if p >= link_threshold}
-    for node in kept:
-        if not walk.reaches(node, FINAL):
-            _link(walk, node, _best_path(links, node))
-    wired = CollabGraph.build([Node(i, models[i]) for i in kept], walk.edges, space.final_model)
-    capped, _ = space.repair(wired, rng)
-    roles, _, _ = dist.sample_roles(rng, capped)
-    nodes = [Node(n.id, n.model, roles.get(n.id, Role.ASSISTANT)) for n in capped.nodes]
-    graph = CollabGraph.build(nodes, capped.edges, space.final_model)
-    space.check(graph)
-    return graph
-
-
-def _best_path(weights: Mapping[tuple[str, str], float], start: str) -> list[str]:
-    """Most probable path start -> final (Dijkstra on -log p); [] when there is none."""
-    succ: dict[str, list[tuple[str, float]]] = {}
-    for (src, dst), w in weights.items():
-        succ.setdefault(src, []).append((dst, w))
-    dist: dict[str, float] = {start: 0.0}
-    prev: dict[str, str] = {}
-    heap = [(0.0, start)]
-    while heap:
-        d, node = heapq.heappop(heap)
-        if node == FINAL:
-            path = [FINAL]
-            while path[-1] != start:
-                path.append(prev[path[-1]])
-            return path[::-1]
-        if d > dist[node]:
-            continue
-        for nxt, w in succ.get(node, []):
-            if d + w < dist.get(nxt, math.inf):
-                dist[nxt], prev[nxt] = d + w, node
-                heapq.heappush(heap, (d + w, nxt))
-    return []
-
-
-def _link(walk: EdgeWalk, start: str, path: list[str]) -> None:
-    """Add ``path``'s edges until ``start`` reaches final; fall back to a direct final edge."""
-    current = start
-    for nxt in path[1:]:
-        if walk.reaches(current, FINAL):
-            return
-        if walk.closes_cycle(current, nxt):
-            break
-        walk.add(current, nxt)
-        current = nxt
-    if not walk.reaches(current, FINAL):
-        walk.add(current, FINAL)

@@ -1,7 +1,10 @@
 """The TextGrad-style baseline (PAPER.md §8, ``TextgradSwarm``): the agent loop, uninformed.
 
-Same loop and reply format as Agent-REINFORCE, but no insight notes and no pilot data, a
-random feasible mix, an edge table starting at 0.500, and one round of history.
+Same loop and reply format as Agent-REINFORCE, but its own prompt
+(``suite/prompts/agent/textgrad.yaml``, after the official ``get_llm_forward_textgrad``): no
+insight notes, no pilot data, no R-4/R-5 insight rules, only the rules on counts, roles,
+schema, acyclicity and FinalDecision; a random feasible mix, an edge table starting at 0.500,
+and one round of history. The ``heuristic`` agent, reading that prompt, applies no insight.
 """
 
 from __future__ import annotations

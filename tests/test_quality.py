@@ -6,8 +6,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # mypy and friends take tens of seconds
 BIN = Path(sys.executable).parent
 
 

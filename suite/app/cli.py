@@ -1,20 +1,22 @@
 """Command-line plumbing shared by the entry points: override checks, composing, error exits.
 
-User errors become one line on stderr and exit code 2, before Hydra can print a traceback.
+User errors, a schema's refusals included, become one line on stderr and exit code 2, before
+Hydra can print its own multi-line report or a traceback.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 import sys
+import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from suite.config import CONF_DIR, GROUPS, did_you_mean, group_options
-from suite.core.errors import ConfigError, SuiteError, one_line
+from suite.config import CONF_DIR, GROUPS, group_options, schema
+from suite.core.errors import ConfigError, SuiteError, did_you_mean, one_line
 from suite.engine.results import check_writable
 
 # +experiment/launcher=<preset>: Hydra's launcher config it selects, and how to install it.
@@ -25,7 +27,12 @@ LAUNCHER_INSTALL = {
     "submitit_local": "pip install hydra-submitit-launcher",
     "slurm": "pip install hydra-submitit-launcher",
 }
-TOP_KEYS = ("seed", "n_iterations", "batch_size", "test_n", "results_dir", "resume")
+KINDS: dict[Any, str] = {
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    str: "a string",
+}
 
 
 def quiet_environment() -> None:
@@ -35,8 +42,11 @@ def quiet_environment() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def check_overrides(overrides: Sequence[str], extra_keys: Sequence[str] = ()) -> None:
-    """Reject malformed overrides, unknown keys and unknown group options with one line.
+def check_overrides(overrides: Sequence[str]) -> list[Any]:
+    """Reject malformed overrides and unknown group options with one line; returns them parsed.
+
+    Keys and values are the schemas' business when the config composes (:func:`compose`). The
+    schemas are stored in Hydra's ConfigStore here, so any compose after this call uses them.
 
     Raises:
         ConfigError: naming the bad override and the closest valid names.
@@ -44,6 +54,7 @@ def check_overrides(overrides: Sequence[str], extra_keys: Sequence[str] = ()) ->
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
+    schema.register()
     try:
         parsed = OverridesParser.create().parse_overrides(list(overrides))
     except HydraException as exc:
@@ -51,12 +62,6 @@ def check_overrides(overrides: Sequence[str], extra_keys: Sequence[str] = ()) ->
         raise ConfigError(f"malformed override: {first}; write key=value, e.g. seed=1") from exc
     for ov in parsed:
         key = ov.key_or_group
-        root = key.split(".")[0].lstrip("+~")
-        if root == "hydra" or root.startswith(("hydra/", "experiment")):
-            continue
-        known = [*TOP_KEYS, *GROUPS, *extra_keys]
-        if root not in known:
-            raise ConfigError(f"unknown config key '{key}'; {did_you_mean(root, known)}")
         if key in GROUPS and not ov.is_delete():
             values = list(ov.sweep_string_iterator()) if ov.is_sweep_override() else [ov.value()]
             for value in values:
@@ -64,34 +69,32 @@ def check_overrides(overrides: Sequence[str], extra_keys: Sequence[str] = ()) ->
                     raise ConfigError(
                         f"unknown {key} '{value}'; {did_you_mean(str(value), group_options(key))}"
                     )
-        elif root in GROUPS and not key.startswith("+"):
-            _check_group_key(key, _chosen(parsed, root))
+    return list(parsed)
 
 
-def _chosen(parsed: Sequence[Any], group: str) -> str:
-    """The option a group will use: the last plain override of it, else the default."""
-    for ov in reversed(parsed):
-        if ov.key_or_group == group and not ov.is_sweep_override():
-            return str(ov.value())
-    defaults = yaml.safe_load((CONF_DIR / "config.yaml").read_text())["defaults"]
-    return str(next(d[group] for d in defaults if isinstance(d, dict) and group in d))
+def _sweep_cases(parsed: Sequence[Any]) -> list[list[str]]:
+    """Override lists that use every value of every sweep once (not every combination).
 
+    Empty when a sweep cannot be listed (an ``interval`` for a sweeper plugin): its jobs are
+    then checked as Hydra composes them.
+    """
+    from hydra.errors import HydraException
 
-def _check_group_key(key: str, option: str) -> None:
-    """Reject ``group.key=value`` when the group's option has no such key (use ``+`` to add)."""
-    group, *path = key.split(".")
-    node: Any = yaml.safe_load((CONF_DIR / group / f"{option}.yaml").read_text())
-    for part in path:
-        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
+    choices = []
+    for ov in parsed:
+        if not ov.is_sweep_override():
+            choices.append([str(ov.input_line)])
             continue
-        if not isinstance(node, dict) or part not in node:
-            choices = sorted(node) if isinstance(node, dict) else []
-            raise ConfigError(
-                f"unknown config key '{key}' ({group}={option} has no '{part}'); "
-                f"{did_you_mean(part, choices)}"
-            )
-        node = node[part]
+        try:
+            values = list(ov.sweep_string_iterator())
+        except HydraException:
+            return []
+        choices.append([f"{ov.get_key_element()}={value}" for value in values])
+    first = [values[0] for values in choices]
+    cases = [first]
+    for k, values in enumerate(choices):
+        cases += [[*first[:k], value, *first[k + 1 :]] for value in values[1:]]
+    return cases
 
 
 def results_dir_of(overrides: Sequence[str]) -> Path:
@@ -103,23 +106,113 @@ def results_dir_of(overrides: Sequence[str]) -> Path:
 
 
 def compose(overrides: Sequence[str]) -> dict[str, Any]:
-    """Compose the config tree with overrides (no run folder) into a resolved plain dict."""
+    """Compose the config tree with overrides (no run folder) into a resolved plain dict.
+
+    Raises:
+        ConfigError: in one line, for anything Hydra or a schema refuses.
+    """
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    schema.register()
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             cfg = hydra_compose(config_name="config", overrides=list(overrides))
-        data = OmegaConf.to_container(cfg, resolve=True)
+        _no_added_keys(cfg, "")
+        data = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     except (HydraException, OmegaConfBaseException) as exc:
-        raise ConfigError(" ".join(str(exc).split())) from exc
+        raise _schema_error(exc) from exc
     if not isinstance(data, dict):
         raise ConfigError("the composed config is not a mapping")
     data.pop("hydra", None)
     return {str(k): v for k, v in data.items()}
+
+
+def _no_added_keys(node: Any, path: str) -> None:
+    """Reject keys that ``+key=value`` added beside a schema's own (Hydra lets ``+`` add them)."""
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    if not isinstance(node, DictConfig | ListConfig):
+        return
+    if node._is_none() or node._is_missing() or node._is_interpolation():  # no keys to check
+        return
+    if isinstance(node, ListConfig):
+        for k, item in enumerate(node):
+            _no_added_keys(item, f"{path}{k}.")
+        return
+    shape = OmegaConf.get_type(node)
+    allowed = [f.name for f in dataclasses.fields(shape)] if dataclasses.is_dataclass(shape) else []
+    for key, value in node.items_ex(resolve=False):
+        name = str(key)
+        if path == "" and name == "hydra":
+            continue
+        if allowed and name not in allowed:
+            raise ConfigError(_unknown_key(f"{path}{name}", allowed, node))
+        _no_added_keys(value, f"{path}{name}.")
+
+
+def _unknown_key(key: str, choices: Sequence[str], node: Any) -> str:
+    """``unknown config key 'searcher.x' (searcher=random has no 'x'); did you mean ...?``."""
+    group, _, rest = key.partition(".")
+    leaf = key.rsplit(".", 1)[-1]
+    where = ""
+    if group in GROUPS and rest == leaf and "name" in node:
+        where = f" ({group}={node['name']} has no '{leaf}')"
+    return f"unknown config key '{key}'{where}; {did_you_mean(leaf, sorted(choices))}"
+
+
+def _schema_error(exc: BaseException) -> ConfigError:
+    """One line for what composing refused: a wrong type, an unknown key, a missing value."""
+    from omegaconf import DictConfig
+    from omegaconf.errors import (
+        ConfigAttributeError,
+        ConfigKeyError,
+        MissingMandatoryValue,
+        OmegaConfBaseException,
+        ValidationError,
+    )
+
+    found: BaseException | None = exc
+    while found is not None and not (
+        isinstance(found, OmegaConfBaseException) and getattr(found, "full_key", None)
+    ):
+        found = found.__cause__
+    if not isinstance(found, OmegaConfBaseException):
+        return ConfigError(" ".join(str(exc).split()))
+    key = re.sub(r"\[(\d+)\]", r".\1", str(found.full_key))  # models[0].x -> models.0.x
+    if isinstance(found, ConfigAttributeError | ConfigKeyError):
+        owner, parent = found.object_type, found.parent_node
+        if dataclasses.is_dataclass(owner):
+            choices = [f.name for f in dataclasses.fields(owner)]
+        else:
+            choices = [str(k) for k in parent] if isinstance(parent, DictConfig) else []
+        return ConfigError(_unknown_key(key, choices, parent if parent is not None else {}))
+    if isinstance(found, MissingMandatoryValue):
+        return ConfigError(f"{key} has no value; set it in its YAML file or with {key}=...")
+    kind = KINDS.get(_expected_type(found)) if isinstance(found, ValidationError) else None
+    if kind is None:
+        why = str(found).strip().splitlines()[0]
+        return ConfigError(f"bad value for {key}: {why}")
+    head, _, leaf = key.rpartition(".")
+    if head.rpartition(".")[2].isdigit():  # an entry of a list, e.g. one model of a pool
+        return ConfigError(f"{head} is malformed: {leaf} must be {kind}, got {found.value!r}")
+    example = f"; e.g. {key}=3" if kind == KINDS[int] else ""
+    return ConfigError(f"{key} must be {kind}, got {found.value!r}{example}")
+
+
+def _expected_type(exc: Any) -> Any:
+    """The type a schema wants where ``exc`` happened (Optional unwrapped), or None."""
+    owner = exc.object_type
+    if dataclasses.is_dataclass(owner):
+        wanted = typing.get_type_hints(owner).get(str(exc.key))
+    else:  # an entry of a typed mapping or list, e.g. units: dict[str, int]
+        args = typing.get_args(exc.ref_type)
+        wanted = args[-1] if args else None
+    options = [a for a in typing.get_args(wanted) if a is not type(None)]
+    return options[0] if len(options) == 1 else wanted
 
 
 def check_hydra_overrides(overrides: Sequence[str]) -> None:
@@ -144,6 +237,7 @@ def check_hydra_overrides(overrides: Sequence[str]) -> None:
     picks_launcher = any(o.lstrip("+").startswith("experiment/launcher") for o in presets)
     if not hydra_ovs and not picks_launcher:
         return
+    schema.register()
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             hydra_compose(
@@ -175,8 +269,14 @@ def guarded(body: Callable[[], int]) -> int:
 
 
 def preflight(overrides: Sequence[str]) -> None:
-    """Everything checkable before Hydra starts: overrides and the results folder."""
-    check_overrides(overrides)
+    """Everything checkable before Hydra starts: overrides, the configs they compose, the folder.
+
+    Composing here turns a schema's refusal into one line; inside ``hydra.main`` it would be
+    Hydra's multi-line report. A sweep composes once per swept value, not per combination.
+    """
+    parsed = check_overrides(overrides)
     check_hydra_overrides(overrides)
+    for case in _sweep_cases(parsed):
+        compose(case)
     if not any(o in ("--help", "-h", "--cfg", "-c", "--info") for o in overrides):
         check_writable(results_dir_of(overrides))

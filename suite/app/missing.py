@@ -18,7 +18,7 @@ from typing import Any
 
 from suite import config
 from suite.app import cli
-from suite.config import CONF_DIR
+from suite.config import CONF_DIR, schema
 from suite.core.errors import ConfigError
 from suite.engine.results import cell_runs
 
@@ -72,6 +72,7 @@ def _preset_params(plain: Sequence[str]) -> dict[str, Any]:
     from hydra.errors import HydraException
     from omegaconf import OmegaConf
 
+    schema.register()  # the YAML files name their schemas
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             cfg = compose(config_name="config", overrides=list(plain), return_hydra_config=True)

@@ -30,10 +30,10 @@ from suite import __version__, config
 from suite.app import cli
 from suite.core.errors import DataError
 from suite.core.graph import FINAL, CollabGraph, Node
+from suite.core.resources import shipped
 from suite.engine import session
 
-ROOT = Path(__file__).resolve().parents[2]
-BASELINE = ROOT / "leaderboard" / "baselines" / "real_tiny_cpu.json"
+BASELINE = shipped("_baselines", "leaderboard/baselines") / "real_tiny_cpu.json"
 QUESTIONS = 60
 TOKEN_CAP = 32  # MMLU's role asks for "Answer: X" first; the tiny models ramble past any cap
 INVALID = "[invalid]"  # what the MMLU letter filter gives for a reply with no answer letter

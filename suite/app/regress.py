@@ -28,9 +28,9 @@ from suite.app.run import execute
 from suite.config import CONF_DIR
 from suite.core.errors import DataError
 from suite.core.io import write_atomic
+from suite.core.resources import shipped
 
-ROOT = Path(__file__).resolve().parents[2]
-BASELINE = ROOT / "leaderboard" / "baselines" / "ci.json"
+BASELINE = shipped("_baselines", "leaderboard/baselines") / "ci.json"
 PRESET = "ci_regression"
 ALPHA = 0.05
 

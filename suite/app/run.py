@@ -20,11 +20,11 @@ import numpy as np
 
 from suite import config
 from suite.app import cli
-from suite.config import CONF_DIR, registry
+from suite.config import CONF_DIR, registry, schema
 from suite.core.errors import ConfigError, StorageError, SuiteError, one_line
 from suite.core.io import cache_dir
-from suite.engine import loop, results, session
-from suite.engine.summary import final_record, print_summary, progress_bar
+from suite.engine import loop, pilot, results, session
+from suite.engine.summary import final_record, pilot_fields, print_summary, progress_bar
 from suite.search.searcher import SearchContext
 
 _FLAGS_WITH_VALUE = frozenset(
@@ -205,6 +205,8 @@ def _search_and_test(
         np.random.default_rng(s) for s in np.random.SeedSequence(conf.seed).spawn(2)
     )
     searcher = registry.resolve("searcher", conf.searcher)(**conf.searcher_options)
+    # The pilot is a task-level study outside the search budget, cached and shared by runs.
+    study = pilot.ensure(sess, conf, session.progress) if searcher.needs_pilot else None
     searcher.setup(
         SearchContext(
             sess.space,
@@ -213,6 +215,7 @@ def _search_and_test(
             conf.batch_size,
             conf.eval_budget,
             agent=sess.agent,
+            pilot=study[0].for_searcher() if study else None,
         )
     )
     stream = loop.DocStream(sess.task.search_docs, stream_rng)
@@ -270,7 +273,9 @@ def _search_and_test(
         test = loop.evaluate(
             sess.executor, sess.task.score_many, graph, sess.task.test_docs, "test"
         )
-        record = {**final_record(sess, conf, graph, test, totals, label), **results.provenance()}
+        record = final_record(sess, conf, graph, test, totals, label)
+        record.update(pilot_fields(conf, study))
+        record.update(results.provenance())
         store.finish(record)
         if not quiet:
             print_summary(record, store.run_dir)
@@ -353,6 +358,7 @@ def _hydra(job: _Job, args: Sequence[str]) -> None:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    schema.register()  # the YAML files name their schemas, which Hydra finds in its ConfigStore
     wrapped = hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(job)
     saved, full_error = sys.argv, os.environ.get("HYDRA_FULL_ERROR")
     sys.argv = [saved[0], *args]

@@ -25,13 +25,20 @@ def single_path(results: Path, task: str, backend: str, pool: str, model: str) -
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point (called by ``python -m suite.leaderboard singles``)."""
-    parser = argparse.ArgumentParser(prog="python -m suite.leaderboard singles")
-    parser.add_argument("results", type=Path)
-    parser.add_argument("--task", required=True)
-    parser.add_argument("--backend", default="sim")
-    parser.add_argument("--pool", default="llama3")
+    parser = argparse.ArgumentParser(
+        prog="python -m suite.leaderboard singles",
+        description="Score every model of a pool alone on a task's test split (suite.evaluate) "
+        "and write RESULTS/<task>/single/<backend>-<pool>-<model>.json, the single-model "
+        "reference rows of the leaderboard.",
+    )
+    parser.add_argument("results", type=Path, help="the results folder the leaderboard reads")
+    parser.add_argument("--task", required=True, help="task name, e.g. mmlu (required)")
+    parser.add_argument("--backend", default="sim", help="backend name (default: sim)")
+    parser.add_argument("--pool", default="llama3", help="model pool name (default: llama3)")
     parser.add_argument(
-        "overrides", nargs="*", help="more key=value overrides for suite.app.evaluate"
+        "overrides",
+        nargs="*",
+        help="more key=value overrides for suite.evaluate, e.g. test_n=100 (default: none)",
     )
     args = parser.parse_intermixed_args(argv)  # key=value may follow --task
 

@@ -89,6 +89,8 @@ class BackendEnv:
         prompts: The task's prompt set.
         answer_key: ``(doc id, number of distractors) -> AnswerKey`` (read only by the
             ``sim`` backend, which asks for as many distractors as its profile has).
+        pool_models: The pool's model entries (``pool.models``) with their ``serve:``
+            settings, read by the backends that serve real models.
     """
 
     task: str
@@ -96,6 +98,7 @@ class BackendEnv:
     space: GraphSpace
     prompts: PromptSet
     answer_key: Callable[[str, int], AnswerKey]
+    pool_models: Sequence[Mapping[str, Any]] = ()
 
 
 class Backend(abc.ABC):

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from suite.backends.base import Backend, Completion, NodeCall
-from suite.config import did_you_mean
-from suite.core.errors import BackendError, ConfigError
+from suite.core.errors import BackendError, ConfigError, did_you_mean
 from suite.core.io import cache_dir
 
 MODES = ("readwrite", "read", "off")

@@ -24,7 +24,6 @@ from suite.backends.base import Backend, BackendEnv, Completion, NodeCall
 from suite.backends.chat_http import ChatEndpoint, get_ok
 from suite.backends.serving import (
     ServeSpec,
-    check_options,
     cpu_environment,
     resolve_device,
     serve_specs,
@@ -167,23 +166,6 @@ class OpenAIBackend(Backend):
     """
 
     name: ClassVar[str] = "openai"
-    OPTIONS: ClassVar[tuple[str, ...]] = (
-        "pool_models",
-        "endpoints",
-        "remote_names",
-        "api_key_env",
-        "concurrency",
-        "timeout_s",
-        "retries",
-        "backoff_s",
-        "seed",
-        "launch",
-        "launch_args",
-        "startup_timeout_s",
-        "device",
-        "cpu_dtype",
-        "cpu_kv_cache_gib",
-    )
 
     def __init__(
         self,
@@ -233,9 +215,11 @@ class OpenAIBackend(Backend):
 
     @classmethod
     def create(cls, options: Mapping[str, Any], env: BackendEnv) -> OpenAIBackend:
-        """Build from ``backend/openai.yaml``; with ``launch`` start one server per pool model."""
-        check_options(options, cls.OPTIONS, "backend")
-        specs = serve_specs(options.get("pool_models"), "backend")
+        """Build from ``backend/openai.yaml`` (keys checked by its schema) and the pool's models.
+
+        With ``launch`` start one server per pool model.
+        """
+        specs = serve_specs(env.pool_models, "pool")
         endpoints = dict(options.get("endpoints") or {})
         unknown = sorted(set(endpoints) - set(env.space.model_names))
         if unknown:

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from suite.backends import weights
-from suite.config import did_you_mean
-from suite.core.errors import ConfigError, DataError
+from suite.core.errors import ConfigError, DataError, did_you_mean
 
 INSTALL_HINT = (
     'pip install -e ".[gpu]" on a GPU machine, or pip install -e ".[cpu]" and then '
@@ -100,17 +99,17 @@ class ServeSpec:
 
 
 def serve_specs(pool_models: Any, where: str) -> dict[str, ServeSpec]:
-    """Parse the pool's models (``backend.pool_models``, interpolated from ``pool.models``).
+    """Parse the pool's models (``pool.models``, which the session hands to backends).
 
     Raises:
         ConfigError: on a missing list, a model without a name or an unknown ``serve`` key.
     """
     if not isinstance(pool_models, Sequence) or not pool_models:
-        raise ConfigError(f"{where}.pool_models must be the pool's model list (${{pool.models}})")
+        raise ConfigError(f"{where}.models must be the pool's model list, got {pool_models!r}")
     out = {}
     for entry in pool_models:
         if not isinstance(entry, Mapping) or "name" not in entry:
-            raise ConfigError(f"{where}.pool_models holds an entry without a name: {entry!r}")
+            raise ConfigError(f"{where}.models holds an entry without a name: {entry!r}")
         name = str(entry["name"])
         serve = dict(entry.get("serve") or {})
         for key in serve:
@@ -140,15 +139,6 @@ def serve_specs(pool_models: Any, where: str) -> dict[str, ServeSpec]:
 def _opt(data: Mapping[str, Any], key: str, kind: type[Any]) -> Any:
     value = data.get(key)
     return None if value is None else kind(value)
-
-
-def check_options(options: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
-    """One-line ConfigError for an unknown backend option."""
-    for key in options:
-        if key not in allowed:
-            raise ConfigError(
-                f"unknown config key '{where}.{key}'; {did_you_mean(str(key), sorted(allowed))}"
-            )
 
 
 def resolve_device(device: str) -> str:

@@ -67,18 +67,16 @@ class SimBackend(Backend):
 
     @classmethod
     def create(cls, options: Mapping[str, Any], env: BackendEnv) -> SimBackend:
-        """Build from ``backend/sim.yaml``: ``world_seed`` and ``profile`` (default: the pool)."""
-        extra = sorted(set(options) - {"world_seed", "profile"})
-        if extra:
-            raise ConfigError(f"backend sim has no options {extra}; it takes world_seed, profile")
+        """Build from ``backend/sim.yaml``: ``world_seed`` and ``profile`` (default: the pool).
+
+        Its schema checked the keys and types while the config composed.
+        """
         profiles = load_profiles(str(options.get("profile") or env.pool))
         if env.task not in profiles:
             raise ConfigError(
                 f"the sim profile has no task '{env.task}' (it has {sorted(profiles)})"
             )
-        seed = options.get("world_seed", 0)
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ConfigError(f"backend.world_seed must be an integer, got {seed!r}")
+        seed = int(options.get("world_seed", 0))
         return cls(
             env.task, profiles[env.task], env.space.specs, env.answer_key, env.prompts.sim, seed
         )

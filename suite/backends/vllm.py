@@ -18,7 +18,6 @@ from suite.backends.base import Backend, BackendEnv, Completion, NodeCall
 from suite.backends.serving import (
     INSTALL_HINT,
     ServeSpec,
-    check_options,
     cpu_environment,
     resolve_device,
     serve_specs,
@@ -76,16 +75,6 @@ class VllmBackend(Backend):
     """
 
     name: ClassVar[str] = "vllm"
-    OPTIONS: ClassVar[tuple[str, ...]] = (
-        "pool_models",
-        "device",
-        "seed",
-        "cpu_dtype",
-        "cpu_kv_cache_gib",
-        "enforce_eager",
-        "top_p",
-        "per_call_seed",
-    )
 
     def __init__(
         self,
@@ -113,16 +102,17 @@ class VllmBackend(Backend):
 
     @classmethod
     def create(cls, options: Mapping[str, Any], env: BackendEnv) -> VllmBackend:
-        """Build from ``backend/vllm.yaml``; engines start when a model is first called."""
-        check_options(options, cls.OPTIONS, "backend")
-        specs = serve_specs(options.get("pool_models"), "backend")
+        """Build from ``backend/vllm.yaml`` (keys checked by its schema) and the pool's models.
+
+        Engines start when a model is first called.
+        """
+        specs = serve_specs(env.pool_models, "pool")
         missing = sorted(set(env.space.model_names) - set(specs))
         if missing:
-            raise ConfigError(f"backend.pool_models lacks pool models {missing}")
+            raise ConfigError(f"pool.models lacks the space's models {missing}")
         if importlib.util.find_spec("vllm") is None:  # say so now, not at the first call
             raise ConfigError(f"backend vllm needs vLLM: {INSTALL_HINT}")
-        kwargs = {k: v for k, v in options.items() if k != "pool_models"}
-        backend = cls(specs, **kwargs)
+        backend = cls(specs, **options)
         for name in env.space.model_names:  # fail now, not mid-search, on missing weights
             specs[name].source()
         return backend
@@ -136,7 +126,7 @@ class VllmBackend(Backend):
         if model in self.engines:
             return self.engines[model]
         if model not in self.specs:
-            raise ConfigError(f"model {model} has no serving settings in backend.pool_models")
+            raise ConfigError(f"model {model} has no serving settings in pool.models")
         spec = self.specs[model]
         source = spec.source()
         vllm = import_vllm(self.device, self.cpu_kv_cache_gib)

@@ -1,37 +1,29 @@
-"""Config schemas: Hydra's composed DictConfig becomes one frozen RunConfig, validated once.
+"""The run's config as frozen values: a composed config becomes one RunConfig, checked once.
 
-Only this module and :mod:`suite.app.run` touch OmegaConf; everything else takes plain values.
+Hydra checks keys and types against :mod:`suite.config.schema` while it composes; everything
+past :func:`load` takes plain values.
 """
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from suite.core.cost import ModelSpec, TokenProfile
 from suite.core.errors import ConfigError
+from suite.core.resources import package_path
 from suite.core.space import GraphSpace
 
-CONF_DIR = Path(__file__).parent.parent / "conf"
+CONF_DIR = package_path("suite") / "conf"
 GROUPS = ("searcher", "task", "backend", "pool", "budget", "agent")
 
 
 def group_options(group: str) -> list[str]:
     """Option names of a config group: the YAML file names in ``suite/conf/<group>/``."""
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
-
-
-def did_you_mean(name: str, choices: list[str]) -> str:
-    """``did you mean 'x'?`` text listing the closest choices, or all of them."""
-    close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
-    if close:
-        return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
-    return "choose one of: " + ", ".join(choices)
 
 
 @dataclass(frozen=True)
@@ -67,6 +59,8 @@ class RunConfig:
     pool: Mapping[str, Any]
     budget_units: int
     agent: str = "heuristic"
+    pretest_question_evals: int = 0
+    extra_question_evals: int = 0
     agent_options: Mapping[str, Any] = field(default_factory=dict)
     resume: str = "auto"
     raw: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
@@ -83,42 +77,36 @@ class RunConfig:
 
     @property
     def eval_budget(self) -> int:
-        """Question evaluations the search may spend: iterations x batch size."""
-        return self.n_iterations * self.batch_size
+        """Question evaluations the search may spend, the same for every searcher.
+
+        Iterations x batch size, plus ``budget.pretest_question_evals`` (room for stages before
+        the loop, e.g. Agent-REINFORCE's pre-test) and ``budget.extra_question_evals`` (the
+        equal-total-budget view: another searcher's pilot cost given as search budget).
+        """
+        extra = self.pretest_question_evals + self.extra_question_evals
+        return self.n_iterations * self.batch_size + extra
 
 
-def _int(data: Mapping[str, Any], key: str, where: str, minimum: int = 0) -> int:
-    value = data.get(key)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{where}{key} must be an integer, got {value!r}; e.g. {key}=3")
+def _at_least(value: int, key: str, minimum: int) -> int:
+    """``value``, when it is at least ``minimum`` (its type was checked by the schema)."""
     if value < minimum:
-        raise ConfigError(f"{where}{key} must be >= {minimum}, got {value}")
+        raise ConfigError(f"{key} must be >= {minimum}, got {value}")
     return value
 
 
-def _check_keys(data: Mapping[str, Any], allowed: set[str], where: str) -> None:
-    for key in data:
-        if key not in allowed:
-            raise ConfigError(
-                f"unknown config key '{where}{key}'; {did_you_mean(key, sorted(allowed))}"
-            )
-
-
 def load(cfg: Mapping[str, Any]) -> RunConfig:
-    """Validate a resolved config mapping (``OmegaConf.to_container(cfg, resolve=True)``).
+    """Build the frozen RunConfig from a composed, resolved config (``suite.app.cli.compose``).
+
+    Hydra checked every key and type against :mod:`suite.config.schema` while composing; this
+    checks what a type cannot say: the smallest allowed values and ``resume``.
 
     Raises:
-        ConfigError: naming the first bad key or value and what to use instead.
+        ConfigError: naming the first bad value and what to use instead.
     """
-    top = {"seed", "n_iterations", "batch_size", "test_n", "results_dir", "resume", *GROUPS}
-    _check_keys({k: v for k, v in cfg.items() if k != "hydra"}, top, "")
     task = dict(cfg["task"])
-    fields = set(TaskConfig.__dataclass_fields__)
-    _check_keys(task, fields, "task.")
     for key in ("input_tokens", "output_tokens", "search_n", "test_n"):
-        _int(task, key, "task.", 1)
-    budget = dict(cfg["budget"])
-    _check_keys(budget, {"units"}, "budget.")
+        _at_least(task[key], f"task.{key}", 1)
+    budget = cfg["budget"]
     searcher = dict(cfg["searcher"])
     backend = dict(cfg["backend"])
     agent = dict(cfg.get("agent") or {"name": "heuristic"})
@@ -126,10 +114,10 @@ def load(cfg: Mapping[str, Any]) -> RunConfig:
     if resume not in ("auto", "true", "false"):
         raise ConfigError(f"resume must be auto, true or false, got {cfg.get('resume')!r}")
     return RunConfig(
-        seed=_int(cfg, "seed", ""),
-        n_iterations=_int(cfg, "n_iterations", "", 1),
-        batch_size=_int(cfg, "batch_size", "", 1),
-        test_n=_int(cfg, "test_n", "", 1),
+        seed=_at_least(cfg["seed"], "seed", 0),
+        n_iterations=_at_least(cfg["n_iterations"], "n_iterations", 1),
+        batch_size=_at_least(cfg["batch_size"], "batch_size", 1),
+        test_n=_at_least(cfg["test_n"], "test_n", 1),
         results_dir=str(cfg["results_dir"]),
         task=TaskConfig(**task),
         searcher=str(searcher.pop("name")),
@@ -137,7 +125,13 @@ def load(cfg: Mapping[str, Any]) -> RunConfig:
         backend=str(backend.pop("name")),
         backend_options=backend,
         pool=dict(cfg["pool"]),
-        budget_units=_int(budget, "units", "budget.", 1),
+        budget_units=_at_least(budget["units"], "budget.units", 1),
+        pretest_question_evals=_at_least(
+            budget["pretest_question_evals"], "budget.pretest_question_evals", 0
+        ),
+        extra_question_evals=_at_least(
+            budget["extra_question_evals"], "budget.extra_question_evals", 0
+        ),
         agent=str(agent.pop("name")),
         agent_options=agent,
         resume=resume,

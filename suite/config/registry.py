@@ -9,13 +9,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from suite.config import did_you_mean
-from suite.core.errors import ConfigError
+from suite.core.errors import ConfigError, did_you_mean
 
 REGISTRY: dict[str, dict[str, str]] = {
     "searcher": {
         "agent_reinforce": "searchers.agent_reinforce:AgentReinforceSearcher",
         "llm_proposal": "searchers.llm_proposal:LlmProposalSearcher",
+        "maao": "searchers.maao:MaaoSearcher",
         "optuna_tpe": "searchers.optuna_tpe:OptunaTpeSearcher",
         "random": "searchers.random:RandomSearcher",
         "reinforce": "searchers.reinforce:ReinforceSearcher",

@@ -63,7 +63,12 @@ def node_flops(spec: ModelSpec, in_degree: int, tokens: TokenProfile) -> float:
 
 
 def graph_flops(graph: CollabGraph, specs: Mapping[str, ModelSpec], tokens: TokenProfile) -> float:
-    """cost(G): the sum over every node, ``final`` included, of the node's FLOPs."""
+    """cost(G): the sum over every node that runs, ``final`` included, of the node's FLOPs.
+
+    Nodes with no path to ``final`` never run and cost nothing (PAPER.md §8). The official
+    ``flops_cost`` sums every node of the graph, used or not; the suite charges what runs.
+    """
+    graph = graph.used()
     total = node_flops(specs[graph.final_model], len(graph.preds(FINAL)), tokens)
     for n in graph.nodes:
         total += node_flops(specs[n.model], len(graph.preds(n.id)), tokens)
@@ -88,9 +93,12 @@ def call_latency_s(spec: ModelSpec, prompt_tokens: int, output_tokens: int) -> f
 
 
 def critical_path_s(graph: CollabGraph, node_latency_s: Mapping[str, float]) -> float:
-    """Wall time of a graph whose nodes run as soon as their inputs are ready."""
+    """Wall time of a graph whose nodes run as soon as their inputs are ready.
+
+    Only nodes that run count (unused ones need no entry in ``node_latency_s``).
+    """
     finish: dict[str, float] = {}
-    for layer in graph.layers():
+    for layer in graph.used().layers():
         for i in layer:
             start = max((finish[p] for p in graph.preds(i)), default=0.0)
             finish[i] = start + node_latency_s[i]
@@ -101,6 +109,7 @@ def graph_latency_s(
     graph: CollabGraph, specs: Mapping[str, ModelSpec], tokens: TokenProfile
 ) -> float:
     """Estimated latency of a graph from the task averages and throughput profiles."""
+    graph = graph.used()
     lat = {}
     for i in [*graph.node_ids, FINAL]:
         spec = specs[graph.node(i).model]

@@ -86,6 +86,14 @@ class GraphDistribution:
             float(self.edge_logits[self.space.edge_index[(src, dst)]]) - self.edge_shift
         )
 
+    def raw_edge_prob(self, src: str, dst: str) -> float:
+        """sigmoid(logit) of the candidate edge, without the sampler's shift.
+
+        The official code reads this value, not the sampling probability, when it extracts
+        a final graph (PAPER.md §5 step 4) and in the MaaoSwarm tables.
+        """
+        return _sigmoid(float(self.edge_logits[self.space.edge_index[(src, dst)]]))
+
     def role_probs(self, node_id: str) -> np.ndarray:
         """Softmax over (assistant, fuser) for a slot."""
         return _softmax(self.role_logits[self.space.slot_index[node_id]])
@@ -382,7 +390,4 @@ def _logit(p: float) -> float:
 
 def prune(graph: CollabGraph) -> CollabGraph:
     """Drop agent nodes with no path to ``final`` (they cannot change the answer)."""
-    live = graph.reaches_final()
-    nodes = [n for n in graph.nodes if n.id in live]
-    edges = [(s, d) for s, d in graph.edges if s in live and (d in live or d == FINAL)]
-    return CollabGraph.build(nodes, edges, graph.final_model)
+    return graph.used()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 
-from suite.core.graph import FINAL
+from suite.core.graph import FINAL, CollabGraph
 from suite.core.space import Edge, GraphSpace
 
 
@@ -44,6 +44,14 @@ class EdgeWalk:
         self.adj: dict[str, set[str]] = {i: set() for i in [*kept, FINAL]}
         self.edges: list[Edge] = []
         self._candidates = space.edges_among(kept)
+
+    @classmethod
+    def of(cls, space: GraphSpace, graph: CollabGraph) -> EdgeWalk:
+        """A walk over the graph's nodes that already holds its edges."""
+        walk = cls(space, graph.node_ids)
+        for src, dst in graph.edges:
+            walk.add(src, dst)
+        return walk
 
     def candidates(self) -> tuple[Edge, ...]:
         """The candidate edges among the kept slots and ``final``, in candidate order."""
@@ -93,3 +101,45 @@ class EdgeWalk:
             return False
         self.add(src, dst)
         return True
+
+
+def link_orphans(
+    walk: EdgeWalk,
+    prob: Callable[[str, str], float],
+    threshold: float = 0.2,
+    passes: int = 3,
+) -> list[Edge]:
+    """Link nodes that cannot reach ``final`` to the most probable node that can (PAPER.md §5).
+
+    The official ``make_all_nodes_useful`` / ``make_all_kept_nodes_useful``: in node order,
+    each node with no path to ``final`` gets one edge to the node it most probably feeds
+    among those that reach ``final`` (``final`` included), over candidate edges with
+    ``prob >= threshold``; ties go to the earlier candidate, and a cycle-closing choice
+    gives way to the next. Up to ``passes`` passes, until one links nothing. Nodes left
+    without a path stay unused. Unlike the official code, which keeps its first "useful"
+    set, reachability is recomputed, so a node that became useful through a linked
+    successor gets no extra edge.
+
+    Returns:
+        The edges added, in order.
+    """
+    added: list[Edge] = []
+    by_src: dict[str, list[tuple[str, float]]] = {}
+    for src, dst in walk.candidates():
+        p = prob(src, dst)
+        if p >= threshold:
+            by_src.setdefault(src, []).append((dst, p))
+    nodes = [i for i in walk.adj if i != FINAL]
+    for _ in range(passes):
+        before = len(added)
+        for node in nodes:
+            if walk.reaches(node, FINAL):
+                continue
+            useful = [(d, p) for d, p in by_src.get(node, []) if walk.reaches(d, FINAL)]
+            for dst, _p in sorted(useful, key=lambda dp: -dp[1]):
+                if walk.try_add(node, dst):
+                    added.append((node, dst))
+                    break
+        if len(added) == before:
+            break
+    return added

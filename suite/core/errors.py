@@ -5,6 +5,8 @@ The CLI prints ``str(error)`` on one line and exits with code 2; nothing else re
 
 from __future__ import annotations
 
+import difflib
+
 
 class SuiteError(Exception):
     """Root of every error the suite reports to a user (one line, says what to do next)."""
@@ -42,6 +44,14 @@ class StorageError(SuiteError):
 
 class DataError(SuiteError):
     """A data file is missing or corrupt; the message names the file and how to rebuild it."""
+
+
+def did_you_mean(name: str, choices: list[str]) -> str:
+    """``did you mean 'x'?`` text listing the closest choices, or all of them (for ConfigError)."""
+    close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
+    if close:
+        return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+    return "choose one of: " + ", ".join(choices)
 
 
 def one_line(error: BaseException) -> str:

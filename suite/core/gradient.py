@@ -1,20 +1,25 @@
-"""The analytic gradient of a GraphDistribution's log-probability (REINFORCE's update, PAPER.md §5).
+"""The analytic gradient of a GraphDistribution's log-probability, and REINFORCE's Adam step (§5).
 
 Kept apart from :mod:`suite.core.distribution`, which owns sampling and scoring (and does not
 import this module); this one differentiates what ``log_prob`` computes, term by term, over the
-same walks.
+same walks, and holds the optimiser REINFORCE and the MaaoSwarm hybrid share.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from suite.core.distribution import ROLES, GraphDistribution
 from suite.core.graph import CollabGraph, Role
 from suite.core.space import Mix
+
+PARAMS = ("edge_logits", "role_logits", "model_logits")
+"""The distribution's logit arrays, by attribute name: what the gradient and Adam act on."""
+_BETAS, _EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults, which GPTSwarm uses
 
 
 def grad_log_prob(
@@ -84,3 +89,57 @@ def _grad_roles(dist: GraphDistribution, full: CollabGraph, out: np.ndarray) -> 
                 out[slot] += d_fuser / (probs[1] + dist.fuser_bonus)
             else:
                 out[slot] -= d_fuser / (1.0 - probs[1] - dist.fuser_bonus)
+
+
+def reinforce_grad(
+    grads: Sequence[Mapping[str, np.ndarray]], weights: Sequence[float]
+) -> dict[str, np.ndarray]:
+    """The gradient of the loss ``-mean(w_i * log p(G_i))`` (PAPER.md §5 step 2).
+
+    Args:
+        grads: :func:`grad_log_prob` of each draw, taken when it was sampled.
+        weights: Each draw's utility minus the baseline (the paper: no baseline).
+    """
+    return {
+        k: -np.mean([w * g[k] for g, w in zip(grads, weights, strict=True)], axis=0) for k in PARAMS
+    }
+
+
+class Adam:
+    """``torch.optim.Adam`` with its defaults, descending a loss on a distribution's logits.
+
+    Holds only the moments and the step count; the caller passes the distribution to
+    :meth:`step` and keeps :meth:`state` with its checkpoint.
+    """
+
+    def __init__(self, dist: GraphDistribution, lr: float) -> None:
+        self.lr = lr
+        self.steps = 0
+        self.m = {k: np.zeros_like(getattr(dist, k)) for k in PARAMS}
+        self.v = {k: np.zeros_like(getattr(dist, k)) for k in PARAMS}
+
+    def step(self, dist: GraphDistribution, loss_grad: Mapping[str, np.ndarray]) -> None:
+        """One update of every logit array of ``dist`` against ``loss_grad``."""
+        self.steps += 1
+        b1, b2 = _BETAS
+        for key in PARAMS:
+            g = loss_grad[key]
+            self.m[key] = b1 * self.m[key] + (1 - b1) * g
+            self.v[key] = b2 * self.v[key] + (1 - b2) * g * g
+            m_hat = self.m[key] / (1 - b1**self.steps)
+            v_hat = self.v[key] / (1 - b2**self.steps)
+            setattr(dist, key, getattr(dist, key) - self.lr * m_hat / (np.sqrt(v_hat) + _EPS))
+
+    def state(self) -> dict[str, Any]:
+        """JSON-able step count and moments."""
+        return {
+            "step": self.steps,
+            "m": {k: a.tolist() for k, a in self.m.items()},
+            "v": {k: a.tolist() for k, a in self.v.items()},
+        }
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state`."""
+        self.steps = int(state["step"])
+        self.m = {k: np.array(a, dtype=float) for k, a in state["m"].items()}
+        self.v = {k: np.array(a, dtype=float) for k, a in state["v"].items()}

@@ -197,23 +197,52 @@ class CollabGraph:
         return dict(self._memo["depths"])
 
     def reaches_final(self) -> frozenset[str]:
-        """Ids of agent nodes with a path to ``final``."""
-        seen: set[str] = set()
-        stack = [FINAL]
-        while stack:
-            for p in self._pred[stack.pop()]:
-                if p not in seen:
-                    seen.add(p)
-                    stack.append(p)
-        return frozenset(seen)
+        """Ids of agent nodes with a path to ``final``: the nodes that run (PAPER.md §8)."""
+        if "live" not in self._memo:
+            seen: set[str] = set()
+            stack = [FINAL]
+            while stack:
+                for p in self._pred[stack.pop()]:
+                    if p not in seen:
+                        seen.add(p)
+                        stack.append(p)
+            self._memo["live"] = frozenset(seen)
+        live: frozenset[str] = self._memo["live"]
+        return live
+
+    def unused(self) -> tuple[str, ...]:
+        """Ids of agent nodes with no path to ``final``, in canonical order.
+
+        They are never executed nor charged (PAPER.md §8: the official ``Graph.run`` skips
+        them; the budget is an upper bound, so a graph may leave part of its mix unused).
+        """
+        live = self.reaches_final()
+        return tuple(i for i in self.node_ids if i not in live)
+
+    def used(self) -> CollabGraph:
+        """The graph without its :meth:`unused` nodes: what the executor runs and cost counts.
+
+        A live node's predecessors are live too, so every in-degree (and ``final``'s) is kept.
+        """
+        if not self.unused():
+            return self
+        if "used" not in self._memo:
+            live = self.reaches_final()
+            nodes = [n for n in self.nodes if n.id in live]
+            edges = [(s, d) for s, d in self.edges if s in live and (d in live or d == FINAL)]
+            self._memo["used"] = CollabGraph.build(nodes, edges, self.final_model)
+        used: CollabGraph = self._memo["used"]
+        return used
 
     # ---- rules -----------------------------------------------------------------------------
     def validate(self) -> None:
         """Check the structural rules of PAPER.md §1 (budgets are checked by the space).
 
-        Acyclic; every agent node reaches ``final``; ``final`` has a predecessor unless the
-        graph is the single-model reference; at least one assistant; every fuser has an
-        assistant predecessor and no fuser predecessor.
+        Acyclic; ``final`` has a predecessor unless the graph is the single-model reference;
+        among the nodes that reach ``final``, at least one assistant, and every fuser has an
+        assistant predecessor and no fuser predecessor. Nodes that cannot reach ``final``
+        are allowed: they are :meth:`unused` (never run, never charged), and their roles are
+        not checked, as the official ``check_role_constraints`` counts only useful nodes.
 
         Raises:
             InfeasibleGraphError: naming the first broken rule.
@@ -223,10 +252,8 @@ class CollabGraph:
             return
         if not self._pred[FINAL]:
             raise InfeasibleGraphError(f"'{FINAL}' has no predecessor; add an edge into it")
-        dangling = [i for i in self.node_ids if i not in self.reaches_final()]
-        if dangling:
-            raise InfeasibleGraphError(f"nodes {dangling} have no path to '{FINAL}'")
-        fault = self.role_fault()
+        live = self.reaches_final()
+        fault = self.role_fault({n.id: n.role for n in self.nodes if n.id in live})
         if fault is not None:
             raise InfeasibleGraphError(fault)
 
@@ -255,7 +282,12 @@ class CollabGraph:
 
     # ---- serialisation ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able form, in canonical order."""
+        """Plain JSON-able form, in canonical order.
+
+        Unused nodes (no path to ``final``) are kept, so the JSON and the :attr:`digest` name
+        the graph as proposed: two graphs that differ only in unused nodes run and cost the
+        same but have different digests. Compare ``graph.used()`` to ignore them.
+        """
         return {
             "schema": SCHEMA,
             "final_model": self.final_model,
@@ -322,7 +354,13 @@ class CollabGraph:
         counts = ", ".join(f"{c}x {m}" for m, c in self.model_counts().items())
         fusers = sum(n.role is Role.FUSER for n in self.nodes)
         depth = self.depths()[FINAL]
+        unused = f", {len(self.unused())} unused" if self.unused() else ""
         return (
-            f"{len(self.nodes)} nodes ({counts}), {fusers} fusers, {len(self.edges)} edges, "
-            f"depth {depth}, final={self.final_model}"
+            f"{_count(len(self.nodes), 'node')} ({counts}){unused}, {_count(fusers, 'fuser')}, "
+            f"{_count(len(self.edges), 'edge')}, depth {depth}, final={self.final_model}"
         )
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 node``, ``2 nodes``: a count with its noun in the right number."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -43,7 +43,8 @@ def write_atomic(
     Args:
         path: The file to write; its folder must exist.
         text: The whole content.
-        mode: Permission bits of the new file; None keeps the temporary file's owner-only 0600.
+        mode: Permission bits of the new file; None gives what a plain open() would (0666
+            less the umask).
         fix: The remedy a :class:`StorageError` names.
 
     Raises:
@@ -55,8 +56,13 @@ def write_atomic(
     except OSError as exc:
         raise storage_error(path, exc, fix) from exc
     try:
-        if mode is not None:
-            os.chmod(tmp, mode)
+        if mode is None:
+            # mkstemp creates 0600; give the file the mode a plain open() would (0666 less
+            # umask). umask can only be read by setting it: set it for that instant, then restore.
+            umask = os.umask(0o022)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
         data = text.encode("utf-8") if isinstance(text, str) else text
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

@@ -220,7 +220,7 @@ class GraphSpace:
         return tuple(out)
 
     def mix_of(self, graph: CollabGraph) -> Mix:
-        """The graph's node counts per pool model."""
+        """The graph's node counts per pool model (unused nodes included: the declared mix)."""
         counts = graph.model_counts()
         return tuple(counts.get(name, 0) for name in self.model_names)
 
@@ -239,8 +239,8 @@ class GraphSpace:
 
     # ---- graphs ----------------------------------------------------------------------------
     def units(self, graph: CollabGraph) -> int:
-        """Budget units of a graph's agent nodes."""
-        return self.mix_units(self.mix_of(graph))
+        """Budget units of the agent nodes that run (unused nodes are not charged, §8)."""
+        return self.mix_units(self.mix_of(graph.used()))
 
     def flops(self, graph: CollabGraph) -> float:
         """Estimated FLOPs of one execution of the graph (PAPER.md §3)."""
@@ -301,9 +301,12 @@ class GraphSpace:
     ) -> tuple[CollabGraph, tuple[str, ...]]:
         """Delete smallest-class nodes until units and FLOPs fit (``ensure_within_budget``, §3).
 
-        Each round deletes one node drawn at random among those of the smallest size class.
-        Nodes left without successors are wired into ``final`` and fusers that lost their
-        assistant input become assistants, so the result passes :meth:`check`.
+        Each round deletes one node drawn at random among the *running* nodes of the smallest
+        size class (the official code draws among all nodes, but unused ones cost nothing
+        here, so deleting one would not help). Fusers that lost their assistant input become
+        assistants. Nodes with no path to ``final`` stay unused: they are not wired into it
+        (PAPER.md §8), except when ``final`` is left with no input at all, when the nodes
+        without successors are (a suite rule: the official code would run ``final`` alone).
 
         Returns:
             The repaired graph and the ids of the deleted nodes, in deletion order.
@@ -313,17 +316,18 @@ class GraphSpace:
         """
         deleted: list[str] = []
         current = _mend(graph)
-        while current.nodes and (
+        while current.used().nodes and (
             self.units(current) > self.budget_units or self.flops(current) > self.cap_flops
         ):
-            rank = min(self.specs[n.model].size_rank for n in current.nodes)
-            pool = [n.id for n in current.nodes if self.specs[n.model].size_rank == rank]
+            running = current.used().nodes
+            rank = min(self.specs[n.model].size_rank for n in running)
+            pool = [n.id for n in running if self.specs[n.model].size_rank == rank]
             victim = pool[int(rng.integers(len(pool)))]
             deleted.append(victim)
             nodes = [n for n in current.nodes if n.id != victim]
             edges = [e for e in current.edges if victim not in e]
             current = _mend(CollabGraph.build(nodes, edges, current.final_model))
-        if not current.nodes:
+        if not current.used().nodes:
             raise InfeasibleGraphError(
                 f"no graph of this pool fits the {self.budget_units}-unit budget and FLOPs cap"
             )
@@ -332,18 +336,22 @@ class GraphSpace:
 
 
 def _mend(graph: CollabGraph) -> CollabGraph:
-    """Wire sink-less nodes into ``final`` and demote fusers that break the role rules."""
+    """Demote fusers that break the role rules; give an input-less ``final`` its sinks.
+
+    Nodes that cannot reach ``final`` are left unused, not wired into it; only when
+    ``final`` has no predecessor at all are the nodes without successors wired into it.
+    """
     edges = set(graph.edges)
-    for i in graph.node_ids:
-        if not graph.succs(i):
-            edges.add((i, FINAL))
+    if graph.nodes and not graph.preds(FINAL):
+        edges |= {(i, FINAL) for i in graph.node_ids if not graph.succs(i)}
     wired = CollabGraph.build(graph.nodes, edges, graph.final_model)
+    live = wired.reaches_final()
     roles: dict[str, Role] = {}
     for layer in wired.layers()[:-1]:
         for i in layer:
             role = wired.node(i).role
-            pred_roles = [roles[p] for p in wired.preds(i)]
-            if role is Role.FUSER and fuser_fault(pred_roles) is not None:
+            pred_roles = [roles[p] for p in wired.preds(i) if p in live]
+            if i in live and role is Role.FUSER and fuser_fault(pred_roles) is not None:
                 role = Role.ASSISTANT
             roles[i] = role
     nodes = [Node(n.id, n.model, roles[n.id]) for n in wired.nodes]

@@ -1,6 +1,7 @@
 """Statistics for reports: Wilson and bootstrap intervals, paired tests, ranks, Pareto fronts.
 
-Thin wrappers over scipy and scikit-posthocs; no hand-written test statistics.
+Thin wrappers over scipy and scikit-posthocs; no hand-written test statistics. Intervals over
+seeds need :data:`MIN_SEEDS_FOR_CI` seeds: with fewer, a "95%" interval is the min-max.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from typing import Any
 import numpy as np
 
 _TOL = 1e-12  # differences below this are float noise (e.g. 0.8 - 0.1 per seed)
+# Below 5 seeds a percentile bootstrap of the mean is little more than the sample's min-max
+# and a t-interval is wider than the plot; such intervals are not shown.
+MIN_SEEDS_FOR_CI = 5
 
 
 def wilson_ci(successes: float, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -37,10 +41,10 @@ def bootstrap_ci(
 ) -> tuple[float, float] | None:
     """Percentile bootstrap interval of the mean (scipy.stats.bootstrap), seeded.
 
-    Returns None for fewer than 2 values (no interval exists); a constant sample gives the
-    degenerate interval (x, x).
+    Returns None for fewer than :data:`MIN_SEEDS_FOR_CI` values (no trustworthy interval);
+    a constant sample gives the degenerate interval (x, x).
     """
-    if len(values) < 2:
+    if len(values) < MIN_SEEDS_FOR_CI:
         return None
     data = np.asarray(values, dtype=float)
     if np.ptp(data) <= _TOL:
@@ -58,14 +62,19 @@ def bootstrap_ci(
     return (float(res.confidence_interval.low), float(res.confidence_interval.high))
 
 
-def t_band(values: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Column-wise mean and Student-t interval of a (runs x points) array, for plot bands."""
+def t_band(
+    values: np.ndarray, level: float = 0.95
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Column-wise mean and Student-t interval of a (runs x points) array, for plot bands.
+
+    The interval is None below :data:`MIN_SEEDS_FOR_CI` runs (no band is drawn).
+    """
     from scipy import stats
 
     mean = values.mean(axis=0)
     n = values.shape[0]
-    if n < 2:
-        return mean, mean, mean
+    if n < MIN_SEEDS_FOR_CI:
+        return mean, None, None
     half = stats.t.ppf(0.5 + level / 2, n - 1) * values.std(axis=0, ddof=1) / math.sqrt(n)
     return mean, mean - half, mean + half
 
@@ -86,22 +95,6 @@ def paired_t_p(a: Sequence[float], b: Sequence[float]) -> float | None:
     from scipy import stats
 
     return float(stats.ttest_rel(a, b).pvalue)
-
-
-def mcnemar_p(a_scores: Sequence[float], b_scores: Sequence[float]) -> tuple[float, int, int]:
-    """Exact McNemar test on paired per-question correctness; (p, a-only right, b-only right).
-
-    The exact form is a two-sided binomial test (scipy.stats.binomtest) on the discordant
-    pairs; scores are rounded to 0/1. With no discordant pair p is 1.
-    """
-    a = np.rint(np.asarray(a_scores, dtype=float)).astype(bool)
-    b = np.rint(np.asarray(b_scores, dtype=float)).astype(bool)
-    only_a, only_b = int(np.sum(a & ~b)), int(np.sum(~a & b))
-    if only_a + only_b == 0:
-        return 1.0, only_a, only_b
-    from scipy import stats
-
-    return float(stats.binomtest(only_a, only_a + only_b, 0.5).pvalue), only_a, only_b
 
 
 def pareto_front(costs: Sequence[float], gains: Sequence[float]) -> list[int]:

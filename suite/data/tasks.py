@@ -18,13 +18,15 @@ import numpy as np
 from suite.backends.base import AnswerKey, Doc
 from suite.config import TaskConfig
 from suite.core.errors import ConfigError, DataError
+from suite.core.resources import shipped
 from suite.data import cache as data
 from suite.data.layout import data_dir
 from suite.data.sandbox import Sandbox
 from suite.prompts import PromptSet
 from suite.sim import answers
 
-TASKS_DIR = Path(__file__).resolve().parents[2] / "tasks"
+TASKS_DIR = shipped("_tasks", "tasks")
+"""The lm-eval task entries: ``tasks/`` in a checkout, ``suite/_tasks`` in a wheel."""
 
 
 class TaskAdapter:

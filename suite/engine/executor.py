@@ -23,7 +23,7 @@ class Execution:
     Attributes:
         doc_id: The question.
         final_text: What ``final`` wrote (scored by the task).
-        node_texts: Every node's output, ``final`` included.
+        node_texts: The output of every node that ran, ``final`` included.
         prompt_tokens: Prompt tokens over all calls.
         output_tokens: Generated tokens over all calls.
         cost_flops: FLOPs of all calls, from their token counts (PAPER.md §3 formula).
@@ -90,8 +90,11 @@ class Executor:
 
         All pairs advance together: at step k every pair's k-th topological layer is ready,
         its calls are grouped by model, and each group goes to the backend as one batch.
+        Nodes with no path to ``final`` are skipped: never called, never charged (PAPER.md
+        §8, the official ``Graph.run`` runs only useful nodes).
         """
-        state = [_Pair(g, d, g.layers(), g.depths()) for g, d in pairs]
+        used = [(g.used(), d) for g, d in pairs]
+        state = [_Pair(g, d, g.layers(), g.depths()) for g, d in used]
         for step in range(max((len(p.layers) for p in state), default=0)):
             by_model: dict[str, list[tuple[_Pair, NodeCall]]] = {}
             for pair in state:

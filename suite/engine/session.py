@@ -85,6 +85,7 @@ def build(conf: RunConfig, adapters: dict[Any, Any] | None = None) -> Session:
         space=space,
         prompts=task_prompts,
         answer_key=task.answer_key,
+        pool_models=tuple(conf.pool.get("models") or ()),  # the pool reaches backends only here
     )
     options = dict(conf.backend_options)
     cache_options = options.pop("cache", None)  # the call cache wraps any backend

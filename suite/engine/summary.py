@@ -14,6 +14,7 @@ from tqdm import tqdm
 from suite.config import RunConfig
 from suite.core.graph import CollabGraph
 from suite.engine.loop import Evaluation
+from suite.engine.pilot import Pilot
 from suite.engine.session import Session
 
 
@@ -89,6 +90,29 @@ def final_record(
     }
 
 
+def pilot_fields(conf: RunConfig, study: tuple[Pilot, bool] | None) -> dict[str, Any]:
+    """final.json's budget fields, for the leaderboard's two views.
+
+    ``pilot`` is the prior cost (None for searchers without a pilot); ``budget`` holds the
+    metered search budget and its parts. Equal search budget: compare runs whose
+    ``extra_question_evals`` is 0, with agent_reinforce's pilot as a separate prior cost.
+    Equal total budget: compare agent_reinforce's ``total_question_evals`` (search + pilot)
+    with runs of other searchers whose ``extra_question_evals`` equals that pilot's
+    ``question_evals``.
+    """
+    prior = study[0].record(study[1]) if study else None
+    return {
+        "pilot": prior,
+        "budget": {
+            "search_question_evals": conf.eval_budget,
+            "loop_question_evals": conf.n_iterations * conf.batch_size,
+            "pretest_question_evals": conf.pretest_question_evals,
+            "extra_question_evals": conf.extra_question_evals,
+            "prior_question_evals": prior["question_evals"] if prior else 0,
+        },
+    }
+
+
 def print_summary(record: dict[str, Any], run_dir: Path) -> None:
     """The short table a user reads after a run; the last line printed is the run folder."""
     lo, hi = record["test_ci95"]
@@ -117,6 +141,17 @@ def print_summary(record: dict[str, Any], run_dir: Path) -> None:
         (
             "graph evaluations",
             f"{record['graph_evals']} ({record['question_evals']} question runs)",
+        ),
+        *(
+            [
+                (
+                    "pilot (prior cost)",
+                    f"{p['question_evals']} question runs, {p['calls']} calls, "
+                    f"{p['flops']:.3e} FLOPs" + (" (cached)" if p["cached"] else ""),
+                )
+            ]
+            if (p := record.get("pilot"))
+            else []
         ),
         (
             "latency per question",

@@ -2,14 +2,14 @@
 
 For every run, from its trials.jsonl: cumulative search FLOPs, the best search reward so far
 and, on sim, the incumbent's expected accuracy (the incumbent is the graph with the best
-reward so far). Test-set accuracy of intermediate graphs was never measured, so there is no
-such curve; the incumbent's accuracy over the simulated population stands in for it on sim.
+reward so far; at the last point, the graph the searcher recommended, final.json's, so a curve
+ends where its table row stands). Bands need MIN_SEEDS_FOR_CI seeds.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import numpy as np
 
 from suite.core import stats
 from suite.leaderboard.build import Group, Leaderboard
-from suite.leaderboard.figure import colours, legend_below, panels, save, source
+from suite.leaderboard.figure import colours, legend_below, panels, save, source, title
 from suite.leaderboard.load import Run, read_trials
 
 Curves = dict[str, list[dict[str, np.ndarray]]]  # row name -> one curve set per run
@@ -26,12 +26,13 @@ Curves = dict[str, list[dict[str, np.ndarray]]]  # row name -> one curve set per
 def all_curves(board: Leaderboard, workers: int | None = None) -> dict[str, Curves]:
     """Curves of every group (by slug); the sim values they need are computed in parallel first."""
     trials = {id(r): [t for t in read_trials(r) if "reward" in t] for r in _runs(board)}
-    wanted = []
+    wanted: list[tuple[str, str, int, Mapping[str, Any]]] = []
     for g in board.groups:
         for run in (r for row in g.rows for r in row.runs):
             if g.simulated and run.world_seed is not None:
                 for _, graph in _incumbents(trials[id(run)]):
                     wanted.append((run.pool, run.task, run.world_seed, graph))
+                wanted.append((run.pool, run.task, run.world_seed, run.graph))
     board.oracle.prefetch(wanted, workers)
     return {g.key.slug: _group_curves(board, g, trials) for g in board.groups}
 
@@ -70,7 +71,11 @@ def _incumbents(trials: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]
 def _run_curves(
     run: Run, trials: list[dict[str, Any]], oracle: Any, sim: bool
 ) -> dict[str, np.ndarray] | None:
-    """Per trial: cumulative FLOPs, best-so-far reward, the incumbent's expected accuracy."""
+    """Per trial: cumulative FLOPs, best-so-far reward, the incumbent's expected accuracy.
+
+    The incumbent's last value is the recommended graph's (final.json), which may differ from
+    the best-reward graph (a searcher may recommend its distribution's mode, or the last graph).
+    """
     if not trials:
         return None
     flops = np.cumsum([float(t.get("cost_flops", 0.0)) for t in trials])
@@ -80,6 +85,7 @@ def _run_curves(
         values = np.full(len(trials), math.nan)
         for i, graph in _incumbents(trials):
             values[i:] = oracle.accuracy(run.pool, run.task, run.world_seed, graph)
+        values[-1] = oracle.accuracy(run.pool, run.task, run.world_seed, run.graph)
         out["incumbent"] = values
     return out
 
@@ -109,7 +115,7 @@ def plot(board: Leaderboard, group: Group, data: Curves, out: Path) -> list[str]
     fig, axes = panels(4 if sim else 2, 5.2, 3.4, max_cols=2)
     metrics = [("reward", "best-so-far search reward (%)")]
     if sim:
-        metrics.append(("incumbent", "incumbent's expected accuracy (%, sim)"))
+        metrics.append(("incumbent", "expected accuracy (%, sim)"))
     for i, (metric, ylabel) in enumerate(metrics):
         for j, axis in enumerate(("evals", "flops")):
             ax = axes[2 * i + j]
@@ -123,18 +129,37 @@ def plot(board: Leaderboard, group: Group, data: Curves, out: Path) -> list[str]
     if sim and group.best_known is not None:
         for ax in axes[2:]:
             ax.axhline(
-                100 * group.best_known, color="black", lw=0.8, ls=":", label="best known graph"
+                100 * group.best_known,
+                color="black",
+                lw=0.8,
+                ls=":",
+                label=f"reference graph (sim_reference.json {group.reference_version})",
             )
-    legend_below(fig, axes, ncol=3)
+    legend_below(fig, axes)
+    title(fig, _title(group, data, sim))
+    return save(fig, out, f"anytime_{group.key.slug}")
+
+
+def _title(group: Group, data: Curves, sim: bool) -> str:
+    """What the curves show, whether bands are drawn, and the bottom row's meaning on sim."""
     k = group.key
-    fig.suptitle(
-        f"Anytime search curves: {k.task}, {k.budget_units} units ({source([group])}); mean "
-        "over seeds with 95% t-interval bands\nTop: best reward so far (accuracy on the 1-10 "
-        "search questions of one evaluation: noisy).\nBottom: expected accuracy (sim, 4,000 "
-        "questions) of the graph with the best reward so far.",
-        fontsize=9,
+    seeds = min(len(cs) for cs in data.values())
+    bands = (
+        "95% t-interval bands"
+        if seeds >= stats.MIN_SEEDS_FOR_CI
+        else f"no bands (n<{stats.MIN_SEEDS_FOR_CI} seeds)"
     )
-    return save(fig, out, f"anytime_{k.slug}")
+    text = (
+        f"Anytime search curves: {k.task}, {k.budget_units} units ({source([group])}); mean "
+        f"over seeds, {bands}.\nTop: best reward so far (accuracy on the 1-10 search questions "
+        "of one evaluation: noisy)."
+    )
+    if sim:
+        text += (
+            "\nBottom: expected accuracy (sim, 4,000 questions) of the graph with the best "
+            "reward so far; last point: the recommended graph."
+        )
+    return text
 
 
 def _log_flops(ax: Any) -> None:
@@ -165,6 +190,7 @@ def _band(
     if not keep.any():
         return
     mean, low, high = stats.t_band(values[:, keep])
-    low, high = np.clip(low, 0, 100), np.clip(high, 0, 100)  # accuracies cannot leave [0, 100]
     ax.plot(grid[keep], mean, color=colour, lw=1.4, label=name)
-    ax.fill_between(grid[keep], low, high, color=colour, alpha=0.12, lw=0)
+    if low is not None and high is not None:  # None below MIN_SEEDS_FOR_CI seeds
+        low, high = np.clip(low, 0, 100), np.clip(high, 0, 100)  # accuracies stay in [0, 100]
+        ax.fill_between(grid[keep], low, high, color=colour, alpha=0.12, lw=0)

@@ -1,11 +1,9 @@
 """Leaderboard tables: runs grouped by (task, backend, pool, budget), aggregated over seeds.
 
-Rows are named by final.json's ``searcher_label`` (``agent_reinforce[heuristic]`` says which
-agent ran, so a stand-in agent is never shown as the paper's method). For every row: mean test
-accuracy with a 95% bootstrap CI and SE over seeds, regret on sim, search cost, the found
-graph's inference FLOPs and latency, its rank in the group, and a paired comparison with the
-group's best (paired t-test over shared seeds; exact McNemar on per-question correctness
-where the test questions are shared). Single-model rows sit beside the searchers.
+Every table has one primary metric, named in its header: on ``sim`` the found graph's expected
+accuracy (noise-free, what regret is computed from), elsewhere test accuracy. Rows are ranked on
+it and compared with the best row by a paired t-test over seeds (the independent unit: test
+questions repeat in every seed). Regret counts against the versioned ``sim_reference.json`` only.
 """
 
 from __future__ import annotations
@@ -14,19 +12,23 @@ import datetime as dt
 import json
 import statistics
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-import numpy as np
 
 from suite import __version__
 from suite.core import stats
 from suite.leaderboard.load import Collection, Run, Single
-from suite.leaderboard.reference import Oracle, known
+from suite.leaderboard.reference import Oracle, known, reference_version
 
 SCHEMA = "tts-graph-bench/leaderboard"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: primary metric per table, no pooled McNemar, fixed regret reference
+SIM_METRIC = "expected accuracy"  # over QUESTIONS simulated questions: noise-free, sim only
+TEST_METRIC = "test accuracy"  # over the run's test questions: what a real backend gives
+PAIRED_TEST = (
+    "two-sided paired t-test of per-seed {metric} against the row ranked first, over the "
+    "seeds both ran (seeds are independent; test questions repeat in every seed, so they are "
+    "not treated as independent samples)"
+)
 
 
 @dataclass(frozen=True, order=True)
@@ -53,7 +55,9 @@ class Row:
     name: str
     agent: str  # the agent a searcher called ("-" for searchers without one)
     seeds: list[int]
-    accuracies: list[float]
+    accuracies: list[float]  # test accuracy per seed
+    metric: str  # what ``scores``, ``mean``, ``se`` and ``ci`` measure (SIM_METRIC, TEST_METRIC)
+    scores: list[float]  # the primary metric per seed (per row for single-model rows)
     mean: float
     se: float | None
     ci: tuple[float, float] | None
@@ -63,12 +67,15 @@ class Row:
     expected: float | None = None
     rank: float | None = None
     p_seeds: float | None = None
-    p_mcnemar: float | None = None
-    discordant: tuple[int, int] | None = None
     paired_n: int = 0
     is_best: bool = False  # the row every other row of its table is compared with
     runs: list[Run] = field(default_factory=list, repr=False)
     note: str = ""
+
+    @property
+    def test_mean(self) -> float:
+        """Mean test accuracy over seeds (the single-model row's own test accuracy)."""
+        return statistics.mean(self.accuracies)
 
 
 @dataclass
@@ -83,6 +90,8 @@ class Group:
     run_dates: tuple[str, str]
     best_known: float | None
     best_known_source: str
+    metric: str = TEST_METRIC  # the primary metric of every searcher row
+    reference_version: str | None = None  # sim_reference.json's version behind regret
 
 
 @dataclass
@@ -141,6 +150,8 @@ def _searcher_rows(key: GroupKey, label: str, runs: list[Run]) -> list[Row]:
         row = _aggregate(key, name, sorted(vruns, key=lambda r: r.seed))
         if len(row.seeds) == 1:
             row.note = "1 seed: no CI, no paired test"
+        elif len(row.seeds) < stats.MIN_SEEDS_FOR_CI:
+            row.note = f"n<{stats.MIN_SEEDS_FOR_CI} seeds: no CI"
         rows.append(row)
     return rows
 
@@ -182,6 +193,8 @@ def _aggregate(key: GroupKey, name: str, runs: list[Run]) -> Row:
         agent=", ".join(agents) or "-",
         seeds=[r.seed for r in runs],
         accuracies=accs,
+        metric=TEST_METRIC,
+        scores=accs,
         mean=statistics.mean(accs),
         se=stats.standard_error(accs) if len(accs) > 1 else None,
         ci=stats.bootstrap_ci(accs),
@@ -189,6 +202,14 @@ def _aggregate(key: GroupKey, name: str, runs: list[Run]) -> Row:
         cost=cost,
         runs=runs,
     )
+
+
+def _use_metric(row: Row, metric: str, scores: list[float]) -> None:
+    """Make ``scores`` (one per seed) the row's primary metric: mean, SE, CI."""
+    row.metric, row.scores = metric, scores
+    row.mean = statistics.mean(scores)
+    row.se = stats.standard_error(scores) if len(scores) > 1 else None
+    row.ci = stats.bootstrap_ci(scores)
 
 
 def _single_row(key: GroupKey, single: Single) -> Row:
@@ -199,6 +220,8 @@ def _single_row(key: GroupKey, single: Single) -> Row:
         agent="-",
         seeds=[],
         accuracies=[single.test_accuracy],
+        metric=TEST_METRIC,
+        scores=[single.test_accuracy],
         mean=single.test_accuracy,
         se=None,
         ci=single.test_ci95,
@@ -210,13 +233,19 @@ def _single_row(key: GroupKey, single: Single) -> Row:
 
 def _group(key: GroupKey, rows: list[Row], singles: list[Single], oracle: Oracle) -> Group:
     runs = [r for row in rows for r in row.runs]
-    best_known, source = _regret(key, rows, oracle)
-    _rank_and_compare(rows)
-    refs = [
-        _single_row(key, s)
+    world_seed, why_not = _sim_world(key, runs)
+    metric = SIM_METRIC if world_seed is not None else TEST_METRIC
+    mine = [
+        s
         for s in sorted(singles, key=lambda s: s.cost_flops)
         if (s.task, s.backend, s.pool) == (key.task, key.backend, key.pool)
     ]
+    refs = [_single_row(key, s) for s in mine]
+    best_known, source = None, why_not
+    if world_seed is not None:
+        _expected(key, rows, list(zip(mine, refs, strict=True)), oracle, world_seed)
+        best_known, source = _regret(key, rows, oracle, world_seed)
+    _rank_and_compare(rows)
     stamps = sorted(r.stamp for r in runs)
     return Group(
         key=key,
@@ -227,6 +256,8 @@ def _group(key: GroupKey, rows: list[Row], singles: list[Single], oracle: Oracle
         run_dates=(_date(stamps[0]), _date(stamps[-1])) if stamps else ("", ""),
         best_known=best_known,
         best_known_source=source,
+        metric=metric,
+        reference_version=reference_version() if best_known is not None else None,
     )
 
 
@@ -235,33 +266,55 @@ def _date(stamp: str) -> str:
     return f"{digits[:4]}-{digits[4:6]}-{digits[6:8]}" if digits.isdigit() else stamp
 
 
-def _regret(key: GroupKey, rows: list[Row], oracle: Oracle) -> tuple[float | None, str]:
-    """Fill each row's expected accuracy and regret where the sim world knows the answer."""
-    runs = [r for row in rows for r in row.runs]
+def _sim_world(key: GroupKey, runs: list[Run]) -> tuple[int | None, str]:
+    """The one sim world every run of the group faced, or None and why there is none."""
     if key.backend != "sim" or not known(key.pool, key.task):
         return None, "no regret: the backend does not know the best graph"
     seeds = {r.world_seed for r in runs}
     if len(seeds) != 1 or None in seeds:
         return None, "no regret: runs of different sim worlds"
-    world_seed = int(next(iter(seeds)))  # type: ignore[arg-type]
-    found = {id(r): oracle.accuracy(key.pool, key.task, world_seed, r.graph) for r in runs}
-    reference = oracle.best_known(key.pool, key.task, key.budget_units, world_seed)
-    best = max([*found.values(), *([reference] if reference is not None else [])])
-    if reference is None:
-        source = "best graph any run found (no up-to-date reference entry)"
-    elif best > reference:
-        source = "a graph found by a run (beats the best canonical layout)"
-    else:
-        source = "best canonical layout of every feasible mix (sim_reference.json)"
+    return int(next(iter(seeds))), ""  # type: ignore[arg-type]
+
+
+def _expected(
+    key: GroupKey,
+    rows: list[Row],
+    refs: list[tuple[Single, Row]],
+    oracle: Oracle,
+    world_seed: int,
+) -> None:
+    """Make each row's expected accuracy (noise-free, sim) its primary metric."""
     for row in rows:
-        values = [found[id(r)] for r in row.runs]
+        values = [oracle.accuracy(key.pool, key.task, world_seed, r.graph) for r in row.runs]
         row.expected = statistics.mean(values)
-        row.regret = best - row.expected
-    return best, source
+        _use_metric(row, SIM_METRIC, values)
+    for single, ref in refs:
+        if single.world_seed == world_seed:
+            value = oracle.accuracy(key.pool, key.task, world_seed, single.graph)
+            ref.expected = value
+            ref.metric, ref.scores, ref.mean = SIM_METRIC, [value], value
+
+
+def _regret(
+    key: GroupKey, rows: list[Row], oracle: Oracle, world_seed: int
+) -> tuple[float | None, str]:
+    """Regret of each row against the cell's fixed reference (never the best run found)."""
+    reference = oracle.best_known(key.pool, key.task, key.budget_units, world_seed)
+    if reference is None:
+        return None, (
+            "no regret: sim_reference.json has no up-to-date entry for this cell (python -m "
+            "suite.leaderboard.reference recomputes it)"
+        )
+    source = "best canonical layout of every feasible mix (sim_reference.json)"
+    for row in rows:
+        row.regret = None if row.expected is None else reference - row.expected
+    if any(r.regret is not None and r.regret < 0 for r in rows):
+        source += "; negative regret: a found graph beats the reference"
+    return reference, source
 
 
 def _rank_and_compare(rows: list[Row]) -> None:
-    """Rank rows by mean accuracy (1 = best, ties averaged); compare each with the best."""
+    """Rank rows by their primary metric (1 = best, ties averaged); compare each with the best."""
     if not rows:
         return
     # scipy.stats takes about a second to import; a build with no rows never needs it.
@@ -278,51 +331,12 @@ def _rank_and_compare(rows: list[Row]) -> None:
 
 
 def _compare(best: Row, row: Row) -> None:
-    mine = {r.seed: r for r in row.runs}
+    """Paired t-test over the seeds both rows ran, on the primary metric."""
+    mine = dict(zip(row.seeds, row.scores, strict=True))
+    theirs = dict(zip(best.seeds, best.scores, strict=True))
     shared = [s for s in best.seeds if s in mine]
     row.paired_n = len(shared)
-    theirs = {r.seed: r for r in best.runs}
-    row.p_seeds = stats.paired_t_p(
-        [theirs[s].test_accuracy for s in shared], [mine[s].test_accuracy for s in shared]
-    )
-    a_all: list[float] = []
-    b_all: list[float] = []
-    for s in shared:
-        a_scores = dict(zip(theirs[s].test_doc_ids, theirs[s].test_scores, strict=False))
-        b_scores = dict(zip(mine[s].test_doc_ids, mine[s].test_scores, strict=False))
-        docs = [d for d in a_scores if d in b_scores]
-        a_all.extend(a_scores[d] for d in docs)
-        b_all.extend(b_scores[d] for d in docs)
-    if a_all:
-        p, only_best, only_row = stats.mcnemar_p(a_all, b_all)
-        row.p_mcnemar, row.discordant = p, (only_best, only_row)
-
-
-def rank_matrix(
-    board: Leaderboard, backend: str, pool: str
-) -> tuple[list[str], list[str], np.ndarray]:
-    """Mean test accuracy of every searcher in every (task, budget) cell of one backend/pool.
-
-    Returns:
-        The cell names, the searchers present in every cell (others are left out, so that the
-        Friedman test and the critical-difference diagram compare like with like), and a
-        (cells x searchers) array.
-    """
-    cells: dict[str, dict[str, float]] = {}
-    for g in board.groups:
-        if (g.key.backend, g.key.pool) == (backend, pool):
-            name = f"{g.key.task} u{g.key.budget_units}"
-            cells[name] = {r.name: r.mean for r in g.rows if r.kind == "searcher"}
-    if not cells:
-        return [], [], np.zeros((0, 0))
-    everywhere: Sequence[str] = sorted(set.intersection(*(set(c) for c in cells.values())))
-    table = np.array([[cells[c][s] for s in everywhere] for c in cells], dtype=float)
-    return list(cells), list(everywhere), table
-
-
-def backends(board: Leaderboard) -> list[tuple[str, str]]:
-    """The (backend, pool) pairs present, sorted."""
-    return sorted({(g.key.backend, g.key.pool) for g in board.groups})
+    row.p_seeds = stats.paired_t_p([theirs[s] for s in shared], [mine[s] for s in shared])
 
 
 def describe_backend(group: Group) -> str:
@@ -333,50 +347,3 @@ def describe_backend(group: Group) -> str:
 
 
 SUITE_VERSION = __version__
-
-
-@dataclass
-class RankSummary:
-    """Ranks of the searchers present in every (task, budget) cell of one backend and pool."""
-
-    backend: str
-    pool: str
-    cells: list[str]
-    searchers: list[str]
-    ranks: np.ndarray  # (cells x searchers), 1 = best
-    mean_ranks: dict[str, float]
-    friedman_p: float | None
-    nemenyi: Any  # pandas DataFrame of pairwise p-values, or None
-    left_out: list[str]  # searchers missing from some cell
-
-
-def rank_summary(board: Leaderboard, backend: str, pool: str) -> RankSummary:
-    """Per-cell ranks, average ranks, Friedman test and Nemenyi post-hoc (cells are blocks)."""
-    # scipy.stats stays lazy, as in _rank_and_compare.
-    from scipy.stats import rankdata
-
-    cells, searchers, table = rank_matrix(board, backend, pool)
-    everyone = sorted(
-        {
-            r.name
-            for g in board.groups
-            if (g.key.backend, g.key.pool) == (backend, pool)
-            for r in g.rows
-            if r.kind == "searcher"
-        }
-    )
-    ranks = np.vstack([rankdata(-row) for row in table]) if table.size else table
-    p, mean_ranks, sig = (
-        stats.friedman_nemenyi(table, searchers) if table.size else (None, {}, None)
-    )
-    return RankSummary(
-        backend,
-        pool,
-        cells,
-        searchers,
-        ranks,
-        mean_ranks,
-        p,
-        sig,
-        [s for s in everyone if s not in searchers],
-    )

@@ -11,8 +11,9 @@ from typing import Any
 
 from suite.core.graph import FINAL, CollabGraph, Role
 from suite.leaderboard.build import Group, Row
-from suite.leaderboard.figure import panels, save
+from suite.leaderboard.figure import legend, panels, save, title
 from suite.leaderboard.load import Run
+from suite.leaderboard.text import plural
 
 SHAPES = {Role.ASSISTANT: "o", Role.FUSER: "s"}
 FINAL_SHAPE = "*"
@@ -76,10 +77,11 @@ def found_graphs(group: Group, out: Path) -> list[str]:
     fig, axes = panels(len(rows), 4.4, 3.4)
     for ax, (row, run) in zip(axes, graphs, strict=True):
         graph = CollabGraph.from_dict(run.graph)
+        score = row.scores[row.runs.index(run)]
         draw(ax, graph, colour)
         ax.set_title(
-            f"{row.name}\nseed {run.seed}: test acc. {100 * run.test_accuracy:.0f}% "
-            f"(median of {len(row.runs)}), {len(graph.nodes)} nodes",
+            f"{row.name}\nseed {run.seed}: {_short(row.metric)} {100 * score:.0f}% "
+            f"(median of {len(row.runs)}), {plural(len(graph.nodes), 'node')}",
             fontsize=8,
         )
     handles = [Line2D([], [], ls="", marker="o", color=c, label=m) for m, c in colour.items()]
@@ -88,22 +90,25 @@ def found_graphs(group: Group, out: Path) -> list[str]:
         Line2D([], [], ls="", marker="s", mfc="white", mec="black", label="fuser node"),
         Line2D([], [], ls="", marker="*", mfc="white", mec="black", ms=11, label="final node"),
     ]
-    fig.legend(
-        handles=handles, loc="outside lower center", ncol=min(4, len(handles)), frameon=False
-    )
+    legend(fig, handles, [str(h.get_label()) for h in handles])
     k = group.key
-    fig.suptitle(
+    title(
+        fig,
         f"Found graphs, {k.task}, {k.budget_units} units, {k.backend} / {k.pool}: colour = model, "
         "shape = role, edges left to right into the final node",
-        fontsize=9,
     )
     return save(fig, out, f"graphs_{k.slug}")
 
 
 def representative(row: Row) -> Run:
-    """The run whose test accuracy is the median of the row's (lower median; lowest seed)."""
-    ordered = sorted(row.runs, key=lambda r: (r.test_accuracy, r.seed))
-    return ordered[(len(ordered) - 1) // 2]
+    """The run whose primary metric is the median of the row's (lower median; lowest seed)."""
+    ordered = sorted(zip(row.scores, row.runs, strict=True), key=lambda t: (t[0], t[1].seed))
+    return ordered[(len(ordered) - 1) // 2][1]
+
+
+def _short(metric: str) -> str:
+    """``expected acc.`` / ``test acc.`` for a panel title."""
+    return metric.replace("accuracy", "acc.")
 
 
 def _model_order(graphs: Any) -> list[str]:

@@ -1,4 +1,4 @@
-"""What every leaderboard plot shares: matplotlib set up once, panels, legends, colours, saving.
+"""What every leaderboard plot shares: matplotlib set up once, panels, legends, titles, saving.
 
 Each figure is written as a 256-colour PNG and a text-preserving SVG under ``<out>/plots/``.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import math
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,11 @@ def source(groups: Sequence[Group]) -> str:
     return f"backend {backend}; agent {agents}"
 
 
+MIN_WIDTH_IN = 7.5  # a one-panel figure still has room for a three-line title and a legend
+CHAR_IN = 0.075  # mean width of a 9-point character (DejaVu Sans), inches
+HANDLE_IN = 0.6  # a legend entry's marker, padding and column gap, inches
+
+
 def panels(
     n: int, width: float = 4.6, height: float = 3.6, max_cols: int = 3
 ) -> tuple[Any, list[Any]]:
@@ -94,7 +100,11 @@ def panels(
     cols = min(n, max_cols)
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(
-        rows, cols, figsize=(width * cols, height * rows + 1.2), squeeze=False, layout="constrained"
+        rows,
+        cols,
+        figsize=(max(width * cols, MIN_WIDTH_IN), height * rows + 1.2),
+        squeeze=False,
+        layout="constrained",
     )
     flat = list(axes.ravel())
     for ax in flat[n:]:
@@ -102,7 +112,7 @@ def panels(
     return fig, flat[:n]
 
 
-def legend_below(fig: Any, axes: Sequence[Any], ncol: int) -> None:
+def legend_below(fig: Any, axes: Sequence[Any], ncol: int = 4) -> None:
     """One legend under the figure with every distinct label of every panel."""
     handles: list[Any] = []
     labels: list[str] = []
@@ -111,4 +121,25 @@ def legend_below(fig: Any, axes: Sequence[Any], ncol: int) -> None:
             if lab not in labels:
                 handles.append(h)
                 labels.append(lab)
-    fig.legend(handles, labels, loc="outside lower center", ncol=ncol, frameon=False)
+    legend(fig, handles, labels, ncol)
+
+
+def legend(fig: Any, handles: Sequence[Any], labels: Sequence[str], ncol: int = 4) -> None:
+    """A legend under the figure, in as many columns (at most ``ncol``) as its width holds.
+
+    Constrained layout makes room below for the legend's height but not its width: a legend
+    wider than the figure is cut at both sides, so the columns are chosen to fit.
+    """
+    if not labels:
+        return
+    entry_in = HANDLE_IN + CHAR_IN * max(len(lab) for lab in labels)
+    fits = int(fig.get_figwidth() // entry_in)
+    cols = max(1, min(ncol, len(labels), fits))
+    fig.legend(list(handles), list(labels), loc="outside lower center", ncol=cols, frameon=False)
+
+
+def title(fig: Any, text: str) -> None:
+    """A figure title, each line wrapped to the figure's width (a long line is cut otherwise)."""
+    width = max(20, int(fig.get_figwidth() / CHAR_IN))
+    lines = [wrapped for line in text.split("\n") for wrapped in textwrap.wrap(line, width)]
+    fig.suptitle("\n".join(lines), fontsize=9)

@@ -108,6 +108,8 @@ class Single:
     cost_flops: float
     latency_s: float
     simulated: bool
+    graph: Mapping[str, Any] = field(default_factory=dict)
+    world_seed: int | None = None  # sim only; suite.evaluate files predating it used world 0
 
 
 @dataclass
@@ -377,12 +379,23 @@ def _single(path: Path, pools: Mapping[str, Any]) -> Single | Excluded:
             cost_flops=float(record["cost_flops"]),
             latency_s=float(record["latency_s"]),
             simulated=bool(record.get("simulated", record["backend"] == "sim")),
+            graph=graph.to_dict(),
+            world_seed=_world_seed(record),
         )
     except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
         why = plain(f"single-model file: {type(exc).__name__}: {exc}")
         return Excluded(path, "unreadable", why)
     except Exception as exc:  # an invalid graph raises the suite's own errors
         return Excluded(path, "unreadable", plain(f"single-model file: {exc}"))
+
+
+def _world_seed(record: Mapping[str, Any]) -> int | None:
+    """The sim world a single-model file was scored in; None off sim."""
+    if record.get("backend") != "sim":
+        return None
+    info = record.get("backend_info") or {}
+    # suite.evaluate does not record it yet; conf/backend/sim.yaml pins world_seed 0.
+    return int(info.get("world_seed", 0))
 
 
 def _pool_of(models: tuple[str, ...], pools: Mapping[str, Any]) -> str:

@@ -8,6 +8,7 @@ printed into either page is HTML-escaped, so a planted ``<script>`` is shown, ne
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -20,12 +21,12 @@ from suite.leaderboard.build import (
     SCHEMA_VERSION,
     SUITE_VERSION,
     Leaderboard,
-    RankSummary,
 )
+from suite.leaderboard.ranks import RankSummary
 from suite.leaderboard.text import (
     COLUMNS_EXPLAINED,
-    HEADERS,
     cells,
+    headers,
     rank_note,
     rank_rows,
     statement,
@@ -94,7 +95,7 @@ def layout(board: Leaderboard, plots: Sequence[str]) -> Page:
             Section(
                 title(g),
                 statement(g, board),
-                _table(HEADERS, [cells(r) for r in g.rows], [r.kind for r in g.rows]),
+                _table(headers(g), [cells(r, g) for r in g.rows], [r.kind for r in g.rows]),
                 tuple(Plot(p, _caption(p)) for p in pngs if _for_group(p) == g.key.slug),
             )
             for g in board.groups
@@ -164,8 +165,18 @@ def _html_escape(value: object) -> Markup:
 
 
 def _md_escape(value: object) -> str:
-    """HTML-escape a printed value for markdown (which renders inline HTML); Markup passes."""
-    return value if isinstance(value, Markup) else html.escape(str(value), quote=False)
+    """HTML-escape a printed value for markdown (which renders inline HTML); Markup passes.
+
+    A ``<`` that cannot open a tag (``<0.001``, ``< 5``) stays as it is: markdown shows it
+    literally, where ``&lt;`` would be read raw in the file.
+    """
+    if isinstance(value, Markup):
+        return value
+    return _LITERAL_LT.sub("<", html.escape(str(value), quote=False))
+
+
+# An HTML tag, comment or declaration starts with "<" and a letter, "/", "!" or "?".
+_LITERAL_LT = re.compile(r"&lt;(?![A-Za-z/!?])")
 
 
 def md_table(table: Table) -> Markup:

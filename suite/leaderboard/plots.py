@@ -26,8 +26,23 @@ from suite.config import CONF_DIR
 from suite.core import stats
 from suite.core.proc import die_with_parent
 from suite.leaderboard import anytime, drawgraph
-from suite.leaderboard.build import Group, Leaderboard, backends, rank_summary
-from suite.leaderboard.figure import colours, legend_below, panels, pyplot, save, source
+from suite.leaderboard.build import (
+    TEST_METRIC,
+    Group,
+    Leaderboard,
+    Row,
+)
+from suite.leaderboard.figure import (
+    colours,
+    legend,
+    legend_below,
+    panels,
+    pyplot,
+    save,
+    source,
+    title,
+)
+from suite.leaderboard.ranks import backends, rank_summary
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
 
@@ -71,11 +86,12 @@ def _run(job: Job) -> list[str]:
 
 
 def accuracy_vs_budget(board: Leaderboard, out: Path) -> list[str]:
-    """Test accuracy of each searcher's found graphs against the budget, single models as points."""
+    """Each searcher's primary metric against the budget, single models as points."""
     keys = sorted({(g.key.backend, g.key.pool, g.key.task) for g in board.groups})
     if not keys:
         return []
     colour = colours(board)
+    metric = "; ".join(sorted({g.metric for g in board.groups}))
     fig, axes = panels(len(keys), 5.6, 4.2)
     for ax, (backend, pool, task) in zip(axes, keys, strict=True):
         groups = [
@@ -86,19 +102,7 @@ def accuracy_vs_budget(board: Leaderboard, out: Path) -> list[str]:
         budgets = sorted({g.key.budget_units for g in groups})
         for name in sorted({r.name for g in groups for r in g.rows if r.kind == "searcher"}):
             pts = [(g.key.budget_units, r) for g in groups for r in g.rows if r.name == name]
-            x = [u for u, _ in pts]
-            y = [100 * r.mean for _, r in pts]
-            ax.plot(x, y, marker="o", ms=3.5, lw=1.4, color=colour[name], label=name)
-            band = [(u, r.ci) for u, r in pts if r.ci is not None]
-            if len(band) > 1:
-                ax.fill_between(
-                    [u for u, _ in band],
-                    [100 * ci[0] for _, ci in band],
-                    [100 * ci[1] for _, ci in band],
-                    color=colour[name],
-                    alpha=0.12,
-                    lw=0,
-                )
+            _budget_line(ax, pts, colour[name], name)
         costs = _single_points(ax, groups[0], budgets)
         ax.set_xscale("log", base=2)
         ticks = sorted({*budgets, *costs})
@@ -106,28 +110,47 @@ def accuracy_vs_budget(board: Leaderboard, out: Path) -> list[str]:
         ax.set_xticklabels([str(t) for t in ticks])
         ax.minorticks_off()
         ax.set_xlabel("inference budget (units of one smallest-model call)")
-        ax.set_ylabel("test accuracy (%)")
+        ax.set_ylabel(f"{groups[0].metric} (%)")
         ax.set_title(f"{task}: {backend} / {pool}")
         ax.grid(alpha=0.3)
-    legend_below(fig, axes, ncol=3)
-    fig.suptitle(
-        "Accuracy vs inference budget: mean over seeds, 95% bootstrap CI bands; "
-        f"single models with Wilson CI\n({source(board.groups)})",
-        fontsize=9,
+    legend_below(fig, axes)
+    title(
+        fig,
+        f"Accuracy vs inference budget: mean over seeds of each table's metric ({metric}); 95% "
+        f"bootstrap CI bands from {stats.MIN_SEEDS_FOR_CI} seeds; single models with "
+        f"Wilson CI\n({source(board.groups)})",
     )
     return save(fig, out, "accuracy_vs_budget")
 
 
+def _budget_line(ax: Any, pts: Sequence[tuple[int, Row]], colour: Any, name: str) -> None:
+    """One searcher's mean per budget, with its CI band where every point has one."""
+    ax.plot(
+        [u for u, _ in pts],
+        [100 * r.mean for _, r in pts],
+        marker="o", ms=3.5, lw=1.4, color=colour, label=name,
+    )  # fmt: skip
+    band = [(u, r.ci) for u, r in pts if r.ci is not None]
+    if len(band) > 1:
+        ax.fill_between(
+            [u for u, _ in band],
+            [100 * ci[0] for _, ci in band],
+            [100 * ci[1] for _, ci in band],
+            color=colour, alpha=0.12, lw=0,
+        )  # fmt: skip
+
+
 def _single_points(ax: Any, group: Group, budgets: Sequence[int]) -> list[int]:
     """Single-model rows, placed at their own cost in units; returns the costs used."""
-    singles = [r for r in group.rows if r.kind == "single"]
+    singles = [r for r in group.rows if r.kind == "single" and r.metric == group.metric]
     units = _unit_costs(group.key.pool, group.key.task)
     used = []
     for r in singles:
         model = r.name.removeprefix("single: ")
         if model not in units:
             continue
-        lo, hi = r.ci if r.ci else (r.mean, r.mean)
+        # the Wilson interval is of the test accuracy: drawn only when that is the metric
+        lo, hi = r.ci if r.ci and r.metric == TEST_METRIC else (r.mean, r.mean)
         x = units[model]
         ax.errorbar(
             [x], [100 * r.mean], yerr=[[100 * (r.mean - lo)], [100 * (hi - r.mean)]],
@@ -159,6 +182,7 @@ def accuracy_vs_latency(board: Leaderboard, out: Path) -> list[str]:
     if not keys:
         return []
     colour = colours(board)
+    metric = "; ".join(sorted({g.metric for g in board.groups}))
     fig, axes = panels(len(keys), 5.6, 4.2)
     budgets = sorted({g.key.budget_units for g in board.groups})
     marker = {b: MARKERS[i % len(MARKERS)] for i, b in enumerate(budgets)}
@@ -168,47 +192,49 @@ def accuracy_vs_latency(board: Leaderboard, out: Path) -> list[str]:
             for g in board.groups
             if (g.key.backend, g.key.pool, g.key.task) == (backend, pool, task)
         ]
-        lat: list[float] = []
-        acc: list[float] = []
-        for g in groups:
-            for r in g.rows:
-                if r.kind != "searcher":
-                    continue
-                xs = [run.latency_s for run in r.runs]
-                ys = [100 * run.test_accuracy for run in r.runs]
-                ax.scatter(
-                    xs,
-                    ys,
-                    s=14,
-                    color=colour[r.name],
-                    marker=marker[g.key.budget_units],
-                    alpha=0.7,
-                    lw=0,
-                )
-                lat += xs
-                acc += ys
-        for r in (r for r in groups[0].rows if r.kind == "single"):
-            x, y = r.cost["latency_s"], 100 * r.mean
-            ax.scatter([x], [y], marker="*", s=70, color="black", zorder=5)
-            label = r.name.removeprefix("single: ")
-            ax.annotate(label, (x, y), xytext=(4, -9), textcoords="offset points", fontsize=7)
+        lat, acc = _latency_points(ax, groups, colour, marker)
         front = stats.pareto_front(lat, acc)
         fx = [lat[i] for i in front]
         fy = [acc[i] for i in front]
         ax.step(fx, fy, where="post", color="black", lw=1, ls="--", zorder=4)
         _log_seconds(ax)
         ax.set_xlabel("latency per question (s, log scale)")
-        ax.set_ylabel("test accuracy (%)")
+        ax.set_ylabel(f"{groups[0].metric} (%)")
         ax.set_title(f"{task}: {backend} / {pool}")
         ax.grid(alpha=0.3)
     _latency_legend(fig, colour, marker)
-    fig.suptitle(
-        "Accuracy vs latency of the found graphs (one point per run; dashed: their Pareto "
-        "front) and of single models\n"
+    title(
+        fig,
+        f"Accuracy vs latency of the found graphs ({metric}; one point per run; dashed: their "
+        "Pareto front) and of single models\n"
         f"({source(board.groups)}; sim latency from the pool's throughput profile)",
-        fontsize=9,
     )
     return save(fig, out, "accuracy_vs_latency")
+
+
+def _latency_points(
+    ax: Any, groups: Sequence[Group], colour: dict[str, Any], marker: dict[int, str]
+) -> tuple[list[float], list[float]]:
+    """One point per run and per single model; returns the runs' (latency, metric %) points."""
+    lat: list[float] = []
+    acc: list[float] = []
+    for g in groups:
+        for r in (r for r in g.rows if r.kind == "searcher"):
+            xs = [run.latency_s for run in r.runs]
+            ys = [100 * score for score in r.scores]
+            ax.scatter(
+                xs, ys, s=14, color=colour[r.name], marker=marker[g.key.budget_units],
+                alpha=0.7, lw=0,
+            )  # fmt: skip
+            lat += xs
+            acc += ys
+    singles = [r for r in groups[0].rows if r.kind == "single"]
+    for r in (r for r in singles if r.metric == groups[0].metric):
+        x, y = r.cost["latency_s"], 100 * r.mean
+        ax.scatter([x], [y], marker="*", s=70, color="black", zorder=5)
+        label = r.name.removeprefix("single: ")
+        ax.annotate(label, (x, y), xytext=(4, -9), textcoords="offset points", fontsize=7)
+    return lat, acc
 
 
 def _log_seconds(ax: Any) -> None:
@@ -235,7 +261,7 @@ def _latency_legend(fig: Any, colour: dict[str, Any], marker: dict[int, str]) ->
         Line2D([], [], ls="", marker="*", color="black", ms=9, label="single model"),
         Line2D([], [], ls="--", color="black", label="Pareto front of the found graphs"),
     ]
-    fig.legend(handles=handles, loc="outside lower center", ncol=4, frameon=False)
+    legend(fig, handles, [str(h.get_label()) for h in handles])
 
 
 def critical_difference(board: Leaderboard, backend: str, pool: str, out: Path) -> list[str]:

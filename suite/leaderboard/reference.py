@@ -5,9 +5,10 @@ The sim world knows every graph's accuracy over its simulated question populatio
 The best known graph of a (pool, task, budget) cell is the best canonical layout of every
 feasible mix (``suite.sim.fit.best_per_mix``'s search, screened on 1,000 questions, the top 5
 rescored on 4,000), precomputed into ``sim_reference.json`` beside this module because it
-takes minutes at 48 units, and raised to any better graph a run found. Entries carry a digest
-of the world profile and space they were computed for; a stale entry is ignored (regret then
-counts against the best found graph only, and the tables say so).
+takes minutes at 48 units. Regret counts against that entry only, never against the best graph
+of the folder, so the same run has the same regret in every build; the file's version (a digest
+of its cells) is printed beside every regret. Entries carry a digest of the world profile and
+space they were computed for; a cell without an up-to-date entry has no regret.
 
 ``python -m suite.leaderboard.reference --tasks mmlu,math --budgets 6,12,24,48`` recomputes
 and rewrites the file.
@@ -35,11 +36,12 @@ from suite.core.cost import TokenProfile
 from suite.core.graph import CollabGraph
 from suite.core.io import write_atomic
 from suite.core.proc import die_with_parent
+from suite.core.resources import package_path
 from suite.core.space import GraphSpace
 from suite.core.topologies import family
 from suite.sim.world import SimWorld, expected_accuracy, load_profiles
 
-REFERENCE_FILE = Path(__file__).with_name("sim_reference.json")
+REFERENCE_FILE = package_path("suite.leaderboard") / "sim_reference.json"
 QUESTIONS = 4000  # simulated questions behind every expected accuracy the leaderboard reports
 SCREEN_QUESTIONS = 1000
 RESCORE_TOP = 5
@@ -160,6 +162,13 @@ def _expected(job: tuple[str, str, int, str]) -> float:
     pool, task, world_seed, graph_json = job
     graph = CollabGraph.from_json(graph_json)
     return expected_accuracy(_world(pool, task, world_seed), graph, QUESTIONS)
+
+
+@cache
+def reference_version() -> str:
+    """Version of :data:`REFERENCE_FILE`: a digest of its cells (changes with any entry)."""
+    blob = json.dumps(_read_reference(), sort_keys=True)
+    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
 def _read_reference() -> dict[str, Any]:

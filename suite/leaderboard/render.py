@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from suite.leaderboard.build import (
     Row,
     describe_backend,
 )
-from suite.leaderboard.text import HEADERS, cells, statement, summaries, title
+from suite.leaderboard.text import MAIN_COLUMNS, cells, headers, statement, summaries, title
 
 
 def to_json(board: Leaderboard) -> dict[str, Any]:
@@ -70,8 +71,10 @@ def _group_json(g: Group, rel: Callable[[Path], str]) -> dict[str, Any]:
         "agents": g.agents,
         "suite_versions": g.suite_versions,
         "run_dates": list(g.run_dates),
+        "metric": g.metric,
         "best_known_accuracy": g.best_known,
         "best_known_source": g.best_known_source,
+        "reference_version": g.reference_version,
         "rows": [_row_json(r, rel) for r in g.rows],
     }
 
@@ -84,7 +87,10 @@ def _row_json(r: Row, rel: Callable[[Path], str]) -> dict[str, Any]:
         "rank": r.rank,
         "n_seeds": len(r.seeds),
         "seeds": r.seeds,
+        "metric": r.metric,
+        "scores": r.scores,
         "test_accuracy": r.accuracies,
+        "test_accuracy_mean": r.test_mean,
         "mean": r.mean,
         "se": r.se,
         "ci95": list(r.ci) if r.ci else None,
@@ -92,8 +98,6 @@ def _row_json(r: Row, rel: Callable[[Path], str]) -> dict[str, Any]:
         "expected_accuracy_sim": r.expected,
         "regret": r.regret,
         "p_paired_seeds": r.p_seeds,
-        "p_mcnemar": r.p_mcnemar,
-        "discordant_best_only_row_only": list(r.discordant) if r.discordant else None,
         "paired_seeds": r.paired_n,
         "cost": r.cost,
         "runs": [rel(run.path) for run in r.runs],
@@ -101,55 +105,66 @@ def _row_json(r: Row, rel: Callable[[Path], str]) -> dict[str, Any]:
     }
 
 
+COST_FIELDS = (
+    "graph_evals", "question_evals", "search_tokens", "search_flops", "agent_tokens", "wall_s",
+    "inference_flops", "latency_s",
+)  # fmt: skip
 CSV_FIELDS = (
     "task", "backend", "pool", "budget_units", "kind", "name", "agent", "rank", "n_seeds",
-    "mean", "ci_low", "ci_high", "ci_kind", "se", "expected_accuracy_sim", "regret",
-    "p_paired_seeds", "p_mcnemar", "graph_evals", "question_evals", "search_tokens",
-    "search_flops", "agent_tokens", "wall_s", "inference_flops", "latency_s",
+    "metric", "mean", "ci_low", "ci_high", "ci_kind", "se", "test_accuracy_mean",
+    "expected_accuracy_sim", "regret", "reference_version", "p_paired_seeds", *COST_FIELDS,
     "suite_versions", "generated", "note",
 )  # fmt: skip
+CSV_DIGITS = 10  # significant digits: enough for every value, none of binary float's noise
+
+
+def csv_number(value: object) -> object:
+    """A float at :data:`CSV_DIGITS` significant digits (``0.555``, not ``0.5549999999999999``)."""
+    if isinstance(value, float) and math.isfinite(value):
+        return float(f"{value:.{CSV_DIGITS}g}")
+    return value
 
 
 def to_csv(board: Leaderboard) -> str:
-    """One CSV line per row of every group (numbers unformatted)."""
+    """One CSV line per row of every group (floats without binary noise)."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
     for g in board.groups:
         for r in g.rows:
-            writer.writerow(
-                {
-                    "task": g.key.task,
-                    "backend": g.key.backend,
-                    "pool": g.key.pool,
-                    "budget_units": g.key.budget_units,
-                    "kind": r.kind,
-                    "name": r.name,
-                    "agent": r.agent,
-                    "rank": r.rank,
-                    "n_seeds": len(r.seeds),
-                    "mean": r.mean,
-                    "ci_low": r.ci[0] if r.ci else None,
-                    "ci_high": r.ci[1] if r.ci else None,
-                    "ci_kind": r.ci_kind,
-                    "se": r.se,
-                    "expected_accuracy_sim": r.expected,
-                    "regret": r.regret,
-                    "p_paired_seeds": r.p_seeds,
-                    "p_mcnemar": r.p_mcnemar,
-                    **{k: r.cost.get(k) for k in CSV_FIELDS[18:26]},
-                    "suite_versions": " ".join(g.suite_versions),
-                    "generated": board.generated,
-                    "note": r.note,
-                }
-            )
+            values = {
+                "task": g.key.task,
+                "backend": g.key.backend,
+                "pool": g.key.pool,
+                "budget_units": g.key.budget_units,
+                "kind": r.kind,
+                "name": r.name,
+                "agent": r.agent,
+                "rank": r.rank,
+                "n_seeds": len(r.seeds),
+                "metric": r.metric,
+                "mean": r.mean,
+                "ci_low": r.ci[0] if r.ci else None,
+                "ci_high": r.ci[1] if r.ci else None,
+                "ci_kind": r.ci_kind,
+                "se": r.se,
+                "test_accuracy_mean": r.test_mean,
+                "expected_accuracy_sim": r.expected,
+                "regret": r.regret,
+                "reference_version": g.reference_version,
+                "p_paired_seeds": r.p_seeds,
+                **{k: r.cost.get(k) for k in COST_FIELDS},
+                "suite_versions": " ".join(g.suite_versions),
+                "generated": board.generated,
+                "note": r.note,
+            }
+            writer.writerow({k: csv_number(v) for k, v in values.items()})
     return buf.getvalue()
 
 
 # tabulate's latex_booktabs escapes every cell with LATEX_ESCAPE_RULES; the captions get the
 # same rules, plus the two typographic characters the suite's own text uses.
 TYPOGRAPHY = {"–": "--", "·": r"$\cdot$"}
-TEX_COLUMNS = (0, 1, 3, 4, 6, 7, 8, 9, 10, 16, 17)  # the main columns of HEADERS
 
 
 def tex_escape(text: str) -> str:
@@ -157,14 +172,21 @@ def tex_escape(text: str) -> str:
     return "".join(TYPOGRAPHY.get(ch) or LATEX_ESCAPE_RULES.get(ch, ch) for ch in text)
 
 
-def tex_table(rows: Sequence[Row]) -> str:
+def tex_table(group: Group) -> str:
     """A booktabs tabular of the main columns (tabulate escapes the cells)."""
-    headers = [HEADERS[i] for i in TEX_COLUMNS]
+    names = headers(group)
+    keep = [i for i, h in enumerate(names) if h in MAIN_COLUMNS]
     # An en dash becomes LaTeX's "--" before tabulate escapes the rest ("$" included).
-    body = [[row[i].replace("–", "--") for i in TEX_COLUMNS] for row in map(cells, rows)]
-    aligns = ["left"] * 2 + ["right"] * (len(TEX_COLUMNS) - 2)
+    body = [[cells(r, group)[i].replace("–", "--") for i in keep] for r in group.rows]
+    aligns = ["left"] * 2 + ["right"] * (len(keep) - 2)
     return str(
-        tabulate(body, headers, tablefmt="latex_booktabs", colalign=aligns, disable_numparse=True)
+        tabulate(
+            body,
+            [names[i] for i in keep],
+            tablefmt="latex_booktabs",
+            colalign=aligns,
+            disable_numparse=True,
+        )
     )
 
 
@@ -179,7 +201,7 @@ def to_tex(board: Leaderboard) -> str:
             "\\begin{table}[ht]",
             "\\centering\\small",
             f"\\caption{{{tex_escape(title(g))}. {tex_escape(statement(g, board))}}}",
-            tex_table(g.rows),
+            tex_table(g),
             "\\end{table}",
             "",
         ]

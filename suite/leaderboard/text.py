@@ -1,35 +1,30 @@
 """The text every leaderboard table shows, whatever the file format.
 
-Column headers and their meaning, each row's cells, the title and the statement under each
-table, and the average-rank table.
+Column headers (the primary metric named in each) and their meaning, each row's cells in one
+number format per column, the title and the statement under each table, and the rank table.
 """
 
 from __future__ import annotations
 
 import math
 
+from suite.core import stats
 from suite.leaderboard.build import (
+    PAIRED_TEST,
+    SIM_METRIC,
     SUITE_VERSION,
     Group,
     Leaderboard,
-    RankSummary,
     Row,
-    backends,
     describe_backend,
-    rank_summary,
 )
+from suite.leaderboard.ranks import RankSummary, backends, rank_summary
+from suite.leaderboard.reference import QUESTIONS
 
-HEADERS = (
-    "rank",
-    "searcher",
-    "agent",
-    "test acc %",
-    "95% CI",
-    "SE",
-    "seeds",
-    "regret (pts)",
-    "p vs best (seeds)",
-    "p McNemar",
+SIM_HEADER = "expected acc % (sim)"  # the primary metric's column on sim
+TEST_HEADER = "test acc %"
+P_HEADER = "p vs best (paired t, seeds)"
+COST_HEADERS = (
     "graph evals",
     "question evals",
     "search tokens",
@@ -39,29 +34,48 @@ HEADERS = (
     "found graph FLOPs/q",
     "latency s/q",
 )
+# One number format per column: counts with one decimal (means over seeds), token and FLOP
+# counts always in scientific notation, seconds with fixed decimals.
+COST_FORMATS = (
+    ("graph_evals", "{:.1f}"),
+    ("question_evals", "{:.1f}"),
+    ("search_tokens", "{:.2e}"),
+    ("search_flops", "{:.2e}"),
+    ("agent_tokens", "{:.2e}"),
+    ("wall_s", "{:.1f}"),
+    ("inference_flops", "{:.2e}"),
+    ("latency_s", "{:.2f}"),
+)
+MAIN_COLUMNS = (  # the columns the LaTeX tables keep
+    "rank", "searcher", SIM_HEADER, TEST_HEADER, "95% CI", "seeds", "regret (pts)", P_HEADER,
+    "graph evals", "found graph FLOPs/q", "latency s/q",
+)  # fmt: skip
 COLUMNS_EXPLAINED = [
-    ("test acc %", "mean over seeds of the found graph's accuracy on the test questions"),
+    (
+        SIM_HEADER,
+        "sim only, the primary metric there (rows are ranked on it): the found graph's "
+        f"expected accuracy over {QUESTIONS:,} simulated questions, noise-free; regret is "
+        "computed from it (mean over seeds)",
+    ),
+    (
+        TEST_HEADER,
+        "mean over seeds of the found graph's accuracy on the run's test questions; the "
+        "primary metric on real backends, a finite-sample check beside it on sim",
+    ),
     (
         "95% CI",
-        "percentile bootstrap of that mean over seeds (Wilson over questions "
-        "for single-model rows)",
+        "percentile bootstrap over seeds of the primary metric's mean, shown only with at least "
+        f"{stats.MIN_SEEDS_FOR_CI} seeds ('n<{stats.MIN_SEEDS_FOR_CI}' below that); Wilson over "
+        "questions of the test accuracy for single-model rows",
     ),
-    ("SE", "standard error of the mean over seeds"),
+    ("SE", "standard error of the primary metric's mean over seeds"),
     (
         "regret (pts)",
-        "sim only: best known graph's expected accuracy minus the found "
-        "graph's, over 4,000 simulated questions (mean over seeds)",
+        "sim only: the cell's fixed reference (sim_reference.json, version in the table's note) "
+        "minus the found graph's expected accuracy (mean over seeds); missing where the "
+        "reference has no entry",
     ),
-    (
-        "p vs best (seeds)",
-        "two-sided paired t-test of per-seed test accuracy against the "
-        "row ranked first, over the seeds both ran",
-    ),
-    (
-        "p McNemar",
-        "exact McNemar test on per-question correctness against the row ranked "
-        "first, pooled over shared seeds and shared test questions",
-    ),
+    (P_HEADER, PAIRED_TEST.format(metric="primary metric")),
     ("graph evals, question evals", "search spend per run (mean)"),
     ("search tokens, search FLOPs", "tokens and FLOPs of every graph evaluation in the search"),
     (
@@ -78,6 +92,11 @@ COLUMNS_EXPLAINED = [
 ]
 
 
+def plural(n: int, noun: str) -> str:
+    """``1 node``, ``2 nodes``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def fmt_pct(x: float | None) -> str:
     """A proportion as a percentage with one decimal, or a dash."""
     return "–" if x is None else f"{100 * x:.1f}"
@@ -90,44 +109,55 @@ def fmt_p(p: float | None) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def fmt_num(x: float | None) -> str:
-    """Counts plainly, large values in scientific notation."""
+def _fmt(fmt: str, x: float | None) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
-    if abs(x) >= 1e5:
-        return f"{x:.2e}"
-    return f"{x:.0f}" if float(x).is_integer() or abs(x) >= 100 else f"{x:.2f}"
+    return fmt.format(x)
 
 
-def cells(row: Row) -> list[str]:
-    """A row's displayed values, in :data:`HEADERS` order."""
-    c = row.cost
+def headers(group: Group) -> list[str]:
+    """The column headers of a group's table; the primary metric's column is named for it."""
+    sim = group.metric == SIM_METRIC
+    return [
+        "rank",
+        "searcher",
+        "agent",
+        SIM_HEADER if sim else TEST_HEADER,
+        "95% CI",
+        "SE",
+        "seeds",
+        *((TEST_HEADER, "regret (pts)") if sim else ()),
+        P_HEADER,
+        *COST_HEADERS,
+    ]
+
+
+def cells(row: Row, group: Group) -> list[str]:
+    """A row's displayed values, in :func:`headers` order."""
     single = row.kind == "single"
-    ci = "–" if row.ci is None else f"{fmt_pct(row.ci[0])}–{fmt_pct(row.ci[1])}"
+    sim = group.metric == SIM_METRIC
+    primary = row.mean if row.metric == group.metric else None
+    if row.ci is not None:
+        ci = f"{fmt_pct(row.ci[0])}–{fmt_pct(row.ci[1])}"
+    else:
+        ci = "–" if single else f"n<{stats.MIN_SEEDS_FOR_CI}"
+    cost = [
+        "–"
+        if single and key not in ("inference_flops", "latency_s")
+        else _fmt(f, row.cost.get(key))
+        for key, f in COST_FORMATS
+    ]
     return [
         "ref" if single else f"{row.rank:g}",
         row.name,
         row.agent,
-        fmt_pct(row.mean),
-        ci,
+        fmt_pct(primary),
+        ci if row.metric == group.metric or single else "–",
         "–" if row.se is None else fmt_pct(row.se),
         "–" if single else str(len(row.seeds)),
-        "–" if row.regret is None else f"{100 * row.regret:.1f}",
+        *((fmt_pct(row.test_mean), fmt_pct(row.regret)) if sim else ()),
         "best" if row.is_best else fmt_p(row.p_seeds),
-        fmt_p(row.p_mcnemar),
-        *(
-            "–" if single else fmt_num(c.get(k))
-            for k in (
-                "graph_evals",
-                "question_evals",
-                "search_tokens",
-                "search_flops",
-                "agent_tokens",
-                "wall_s",
-            )
-        ),
-        fmt_num(c.get("inference_flops")),
-        f"{c['latency_s']:.2f}" if "latency_s" in c else "–",
+        *cost,
     ]
 
 
@@ -140,14 +170,31 @@ def statement(group: Group, board: Leaderboard) -> str:
         f" to {group.run_dates[1]}" if group.run_dates[1] != group.run_dates[0] else ""
     )
     regret = (
-        f"regret against {fmt_pct(group.best_known)}% ({group.best_known_source})"
+        f"Regret against the fixed reference {fmt_pct(group.best_known)}% "
+        f"(sim_reference.json {group.reference_version}: {group.best_known_source})"
         if group.best_known is not None
-        else group.best_known_source
+        else group.best_known_source[:1].upper() + group.best_known_source[1:]
     )
     return (
-        f"Backend: {describe_backend(group)}. Agent: {agents}. Suite version "
-        f"{', '.join(group.suite_versions)} (runs), {SUITE_VERSION} (this build). Runs dated "
-        f"{dates}; generated {board.generated}. Budget {group.key.budget_units} units. {regret}."
+        f"{metric_statement(group.metric)} Backend: {describe_backend(group)}. Agent: {agents}. "
+        f"Suite version {', '.join(group.suite_versions)} (runs), {SUITE_VERSION} (this build). "
+        f"Runs dated {dates}; generated {board.generated}. Budget {group.key.budget_units} "
+        f"units. {regret}."
+    )
+
+
+def metric_statement(metric: str) -> str:
+    """What a table ranks on, how rows are compared and when a CI is shown."""
+    if metric == SIM_METRIC:
+        what = (
+            f"Metric: {SIM_METRIC} of the found graph over {QUESTIONS:,} simulated questions "
+            "(noise-free; test accuracy on the run's test questions beside it)"
+        )
+    else:
+        what = "Metric: test accuracy of the found graph on the run's test questions"
+    return (
+        f"{what}; rows are ranked on it. p vs best: {PAIRED_TEST.format(metric=metric)}. "
+        f"95% CI: bootstrap over seeds, shown from {stats.MIN_SEEDS_FOR_CI} seeds."
     )
 
 
@@ -176,9 +223,11 @@ def rank_rows(summary: RankSummary) -> tuple[list[str], list[list[str]]]:
 def rank_note(summary: RankSummary) -> str:
     """What the rank table compares and the Friedman test's verdict."""
     text = (
-        f"Ranks by mean test accuracy in each (task, budget) cell on {summary.backend} / pool "
-        f"{summary.pool} (1 = best, ties averaged); {len(summary.cells)} cells are the blocks "
-        f"of a Friedman test: p = {fmt_p(summary.friedman_p)}"
+        f"Ranks by mean {summary.metric} over seeds in each (task, budget) cell on "
+        f"{summary.backend} / pool {summary.pool} (1 = best, ties averaged); the cells are the "
+        f"independent blocks of a Friedman test over {plural(len(summary.cells), 'cell')} "
+        f"(p = {fmt_p(summary.friedman_p)}), with the Nemenyi post-hoc test in the "
+        "critical-difference plot"
     )
     if summary.friedman_p is None:
         text += " (needs at least 2 cells and 3 searchers)"

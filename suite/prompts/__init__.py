@@ -8,15 +8,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from string import Template
 from typing import Any
 
 import yaml
 
 from suite.core.errors import ConfigError
+from suite.core.resources import package_path
 
-HERE = Path(__file__).parent
+HERE = package_path("suite.prompts")
 Message = tuple[str, str]
 """A chat message as (role, content)."""
 

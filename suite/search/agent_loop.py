@@ -99,7 +99,8 @@ class AgentLoopSearcher(Searcher):
         info: dict[str, Any] = {"phase": "loop", "iteration": self.iteration, "mix": list(self.mix)}
         if self.graph is None:
             # Iteration 0 (§6 step 4): a prior sample with the mix, edges about 0.12.
-            _, graph, deleted = feasible_sample(self.prior, self.ctx.rng, self.mix)
+            _, sampled, deleted = feasible_sample(self.prior, self.ctx.rng, self.mix)
+            graph = ls.canonical(sampled)  # the agent is shown, and answers in, n0..n{k-1}
             info["deleted_by_repair"] = list(deleted)
         else:
             graph, notes = self._agent_round()
@@ -135,40 +136,39 @@ class AgentLoopSearcher(Searcher):
         }
 
     def _update_request(self, history: int) -> AgentRequest:
+        """The update chat: system, ``history`` earlier rounds, then this round's prompt.
+
+        The prompt is ``update`` (insights, R-4/R-5, the pilot data) or, for a searcher
+        without insights, ``textgrad`` (only the rules on counts, roles, schema, acyclicity
+        and FinalDecision). Deliberate difference from the official prompts: the best
+        accuracy of earlier rounds is shown, so "helped" in R-4 can be judged from the text.
+        """
         assert self.graph is not None and self.mix is not None
         space = self.ctx.space
-        ids = ls.prefix_ids(self.mix)
-        table = ls.edge_table(self.table, ids)
+        insights = ls.insights("update") if self.with_insights else ""
         objective = ""
         if self.objective == "accuracy_latency":
             objective = (
-                f"Previous inference latency: {self._latency:.2f} s. Goal: minimise latency "
-                "while keeping accuracy usable; models may stay unused (no edges) under R-1."
+                f"- Last-round inference latency: {self._latency:.2f} s. Goal: minimise latency "
+                "while keeping accuracy usable; models may stay unused (no node line) under R-1."
             )
+            insights = f"{insights}\n{ls.insights('latency')}" if self.with_insights else ""
         messages = ls.render(
-            "update",
+            "update" if self.with_insights else "textgrad",
             mix=space.format_mix(self.mix),
             graph=ls.role_text(self.graph),
-            accuracy=f"{self.last_reward_accuracy:.3f}",
+            accuracy=ls.percent(self.last_reward_accuracy),
+            best="none (first round)" if self.iteration <= 1 else ls.percent(self._best_before),
             objective=objective,
-            table=table,
+            table=ls.edge_table(self.table, ls.prefix_ids(self.mix)),
             data=self.data_text if self.with_insights else "",
-            insights=ls.insights("update") if self.with_insights else "",
+            insights=insights,
+            example=ls.example_reply(space),
         )
         past: list[Message] = []
         for user, assistant in self.rounds[-history:] if history else []:
             past += [("user", user), ("assistant", assistant)]
-        fields = {
-            "mix": list(self.mix),
-            "node_ids": ids,
-            "graph": self.graph.to_dict(),
-            "accuracy": self.last_reward_accuracy,
-            "best_accuracy": self._best_before,
-            "table": [[s, d, self.table.edge_prob(s, d)] for s, d in space.edges_among(ids)],
-            "sizes": {m.name: m.size_rank for m in space.models},
-            "objective": self.objective,
-        }
-        return AgentRequest("update", (messages[0], *past, messages[1]), fields)
+        return AgentRequest("update", (messages[0], *past, messages[1]))
 
     def _apply(self, text: str) -> tuple[CollabGraph, GraphDistribution]:
         """Parse a reply into the next graph and table (§6 step 8), or raise with the reason."""

@@ -21,9 +21,10 @@ from suite.search.searcher import Agent, AgentReply, AgentRequest
 class HeuristicAgent:
     """A deterministic stand-in for the agent LLM (labelled ``heuristic`` in every output).
 
-    It reads the request's structured fields (the same inputs the prompt shows) and writes the
-    reply format a real agent must write, so the searchers' parse/retry/fallback machinery runs
-    for real. The rules are the paper's insights (PAPER.md §7), see :mod:`suite.search.heuristics`.
+    It reads only the request's messages (exactly what an LLM receives) and writes the reply
+    format a real agent must write, so the searchers' prompt rendering and their
+    parse/retry/fallback machinery run for real. The rules are the paper's insights
+    (PAPER.md §7), applied only where the prompt carries them; see :mod:`suite.search.heuristics`.
     """
 
     def __init__(self, space: GraphSpace) -> None:
@@ -42,8 +43,8 @@ class HeuristicAgent:
         return cls(space)
 
     def ask(self, request: AgentRequest) -> AgentReply:
-        """Answer by the rules for the request's purpose."""
-        text = heuristics.reply(request.purpose, request.fields, self.space)
+        """Answer from the rendered chat alone, by the rules for what it asks."""
+        text = heuristics.reply(request.messages)
         prompt = "".join(content for _, content in request.messages)
         return AgentReply(text, approx_tokens(prompt), approx_tokens(text))
 

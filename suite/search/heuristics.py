@@ -1,40 +1,88 @@
 """The rules of the ``heuristic`` agent: the paper's insights (PAPER.md §7) as deterministic code.
 
-Each rule reads a request's structured fields and writes the text a real agent must write, so
-the searchers parse it exactly as they parse an LLM's reply.
+The agent reads only the rendered chat (exactly what an LLM receives) and writes the text a
+real agent must write, so every searcher that uses it runs the text path end to end. Insight
+rules apply only when the prompt carries insights (TextGrad's prompt does not).
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from suite.core.graph import FINAL, CollabGraph, Node, Role
-from suite.core.space import GraphSpace
-from suite.search.llm_search import mix_vector, role_text
+from suite.prompts import Message
+from suite.search import table_agent
+from suite.search.llm_search import NODE_LINE, ROLES, mix_vector, role_text
 
 MAX_IN_DEGREE = 3  # Insight 2: long contexts hurt; keep in-degree small
 MAX_DEPTH = 3  # Insight 2: deep chains let later nodes overwrite right answers
 STEP = 0.25  # how far one round moves an edge probability (R-4)
+_ROW = re.compile(r"(\d+):\s*src=(\w+),\s*dst=(\w+),\s*prob=([0-9.]+)")
+_PLACEHOLDER = "FinalDecision"  # graphs read from text do not know the final node's model
+
+Row = tuple[int, str, str, float]
 
 
-def reply(purpose: str, fields: Mapping[str, Any], space: GraphSpace) -> str:
-    """The heuristic agent's reply to one request."""
-    if purpose == "init":
-        return _init(fields)
-    if purpose == "update":
-        return _update(fields, space)
-    if purpose == "propose":
-        return _propose(fields, space)
+def reply(messages: Sequence[Message]) -> str:
+    """The heuristic agent's reply to one chat, read from its last user message."""
+    user = messages[-1][1]
+    if "Last-round role-probabilities:" in user:  # maao's table rewrite (it shows a graph too)
+        return table_agent.heuristic_reply(messages)
+    if "Last-round graph:" in user:
+        return _update(user)
+    if "Candidate model mixes" in user:
+        return _init(user)
+    if "The best graphs so far" in user:
+        return _propose(user)
     return "I cannot help with that request."
 
 
-def _init(fields: Mapping[str, Any]) -> str:
+# ---- reading the prompt ------------------------------------------------------------------------
+def _section(text: str, start: str, end: str) -> str:
+    """The text between the line containing ``start`` and the next containing ``end``."""
+    head = text.index(start) + len(start)
+    stop = text.find(end, head)
+    return text[head : stop if stop >= 0 else len(text)]
+
+
+def _percent(text: str, label: str) -> float | None:
+    """The percentage after ``label`` (as a fraction), or None when it shows none."""
+    match = re.search(re.escape(label) + r"\s*([0-9.]+)%", text)
+    return None if match is None else float(match[1]) / 100
+
+
+def _graph(text: str) -> CollabGraph:
+    """The node lines of ``text`` as a graph (``final``'s line gives its predecessors)."""
+    nodes, edges = [], []
+    for node_id, model, role, preds in NODE_LINE.findall(text):
+        if node_id != FINAL:
+            nodes.append(Node(node_id, model.strip(), ROLES[role.lower()]))
+        edges += [(p, node_id) for p in re.findall(r"\w+", preds)]
+    return CollabGraph.build(nodes, edges, _PLACEHOLDER)
+
+
+def _counts(text: str) -> list[tuple[str, int]]:
+    """A ``{name: count, ...}`` mix as (name, count) pairs in the order shown (pool order)."""
+    return [(m.strip(), int(c)) for m, c in re.findall(r"([^{},]+?):\s*(\d+)", text)]
+
+
+# ---- init: Insight 1 -------------------------------------------------------------------------
+def _init(user: str) -> str:
     """Insight 1: keep the best-measured mix, and the mix that leans on the best single model."""
-    mixes = [tuple(m) for m in fields["mixes"]]
-    measured = {tuple(m): float(a) for m, a in fields.get("mix_accuracy", [])}
-    singles = {str(k): float(v) for k, v in fields.get("singles", {}).items()}
-    names = list(fields["model_names"])
+    keys = _section(user, "keyed by pool index", "\n")
+    names = [m.strip() for _, m in re.findall(r"(\d+)=([^,]+?)(?=,|\):)", keys)]
+    mixes = [
+        tuple(int(v[str(k)]) for k in range(len(names)))
+        for v in map(json.loads, re.findall(r"\{[^{}]*\}", _section(user, keys, "Reply with")))
+    ]
+    data = _section(user, "pilot stage", "Candidate model mixes")
+    singles = {m: float(a) for m, a in re.findall(r"- single (\S+): ([0-9.]+)%", data)}
+    measured: dict[tuple[int, ...], float] = {}
+    for mix_text, acc in re.findall(r"- random graph with mix (\{[^}]*\}): ([0-9.]+)%", data):
+        counts = dict(_counts(mix_text))
+        measured[tuple(counts.get(n, 0) for n in names)] = float(acc)
     first = max(mixes, key=lambda m: (measured.get(m, -1.0), -sum(m)))
     best_model = max(names, key=lambda n: (singles.get(n, -1.0), names.index(n)))
     k = names.index(best_model)
@@ -43,103 +91,140 @@ def _init(fields: Mapping[str, Any]) -> str:
     return "\n".join(mix_vector(m) for m in (first, second))
 
 
-def _update(fields: Mapping[str, Any], space: GraphSpace) -> str:
-    """R-4 on the table, then the next graph from it under Insights 2 and 3."""
-    graph = CollabGraph.from_dict(fields["graph"])
-    used = set(graph.edges)
-    improved = float(fields["accuracy"]) >= float(fields["best_accuracy"])
-    table: list[tuple[str, str, float]] = []
-    for src, dst, p in fields["table"]:
-        if (src, dst) in used:
-            p = p + STEP if improved else p - STEP
-        table.append((src, dst, min(0.98, max(0.02, p))))
-    if not improved:  # explore: the likeliest unused edge into FinalDecision gains
-        unused = [t for t in table if t[1] == FINAL and (t[0], t[1]) not in used]
-        if unused:
-            src, dst, p = max(unused, key=lambda t: t[2])
-            table[table.index((src, dst, p))] = (src, dst, min(0.98, p + STEP))
-    nodes = _next_graph(
-        list(fields["node_ids"]), table, list(fields["mix"]), space, dict(fields["sizes"])
-    )
+# ---- update: R-4, then Insights 2 and 3 --------------------------------------------------------
+def _update(user: str) -> str:
+    """R-4 on the table, then the next graph from it; Insights 2/3 only if the prompt has them."""
+    graph = _graph(_section(user, "Last-round graph:", "Last-round edge-probabilities:"))
+    rows = [
+        (int(k), s, d, float(p))
+        for k, s, d, p in _ROW.findall(_section(user, "Last-round edge-probabilities:", "Rules:"))
+    ]
+    accuracy = _percent(user, "Last-round batch accuracy:") or 0.0
+    best = _percent(user, "Best batch accuracy of earlier rounds:")
+    insights = "\nInsights:" in user
+    table = _nudge(rows, set(graph.edges), best is None or accuracy >= best, insights)
+    order = [m for m, _ in _counts(_section(user, "Model mix (fixed):", "\n"))]
+    nodes = _next_graph(graph, table, order, insights)
     lines = ["Graph:", nodes, "Edge-probabilities:"]
-    index = {e: k for k, e in enumerate(space.candidate_edges)}
-    lines += [f"{index[(s, d)]}: src={s}, dst={d}, prob={p:.3f}" for s, d, p in table]
+    lines += [f"{k}: src={s}, dst={d}, prob={p:.3f}" for k, s, d, p in table]
     return "\n".join(lines)
 
 
-def _next_graph(
-    ids: list[str],
-    table: Sequence[tuple[str, str, float]],
-    mix: list[int],
-    space: GraphSpace,
-    sizes: Mapping[str, int],
-) -> str:
-    """Edges with p >= 0.5, likeliest first, within in-degree and depth limits; then models."""
+def _nudge(rows: list[Row], used: set[tuple[str, str]], improved: bool, explore: bool) -> list[Row]:
+    """R-4: raise the last graph's edges if it helped, else lower them.
+
+    With the insights ("grow outward from FinalDecision") a poor round also raises the
+    likeliest unused edge into FinalDecision.
+    """
+    table: list[Row] = []
+    for k, src, dst, p in rows:
+        if (src, dst) in used:
+            p = p + STEP if improved else p - STEP
+        table.append((k, src, dst, min(0.98, max(0.02, p))))
+    unused = [t for t in table if t[2] == FINAL and (t[1], t[2]) not in used]
+    if explore and not improved and unused:
+        k, src, dst, p = max(unused, key=lambda t: t[3])
+        table[table.index((k, src, dst, p))] = (k, src, dst, min(0.98, p + STEP))
+    return table
+
+
+def _next_graph(last: CollabGraph, table: Sequence[Row], order: list[str], insights: bool) -> str:
+    """The next graph's node lines: edges with p > 0.5, likeliest first, then models and roles.
+
+    Edges stay acyclic and, with the insights, within the in-degree and depth limits; a node
+    left without a successor answers FinalDecision.
+    """
+    ids = list(last.node_ids)
     edges: list[tuple[str, str]] = []
-    for src, dst, p in sorted(table, key=lambda t: -t[2]):
-        if p < 0.5:
-            break
+    for _, src, dst, p in sorted(table, key=lambda t: -t[3]):
         trial = [*edges, (src, dst)]
-        if _ok(ids, trial):
+        if p > 0.5 and _ok(ids, trial, limits=insights):
             edges = trial
-    sinks = [i for i in ids if not any(s == i for s, _ in edges)]
-    edges += [(i, FINAL) for i in sinks]
+    edges += [(i, FINAL) for i in ids if not any(s == i for s, _ in edges)]
+    if not insights:  # no insight says where models go: they stay; fusers need an IO input
+        kept = CollabGraph.build(last.nodes, edges, _PLACEHOLDER)
+        return role_text(_roles(kept, {n.id: n.model for n in last.nodes}, keep=True))
     indeg = {i: sum(d == i for _, d in edges) for i in ids}
-    # larger models where more inputs arrive
-    models = sorted(space.mix_names(tuple(mix)), key=lambda m: -sizes.get(m, 0))
-    order = sorted(ids, key=lambda i: (-indeg[i], ids.index(i)))
-    chosen = dict(zip(order, models, strict=False))
-    roles = dict.fromkeys(ids, Role.ASSISTANT)
-    graph = CollabGraph.build([Node(i, chosen[i]) for i in ids], edges, space.final_model)
+    # Insight 3: larger models (later in the pool's order) where more inputs arrive
+    models = sorted((n.model for n in last.nodes), key=lambda m: -order.index(m))
+    chosen = dict(zip(sorted(ids, key=lambda i: (-indeg[i], ids.index(i))), models, strict=True))
+    wired = CollabGraph.build([Node(i, chosen[i]) for i in ids], edges, _PLACEHOLDER)
+    return role_text(_roles(wired, chosen, keep=False))
+
+
+def _roles(graph: CollabGraph, models: Mapping[str, str], keep: bool) -> CollabGraph:
+    """Roles layer by layer, within the role rules (a fuser needs an IO input, no fuser one).
+
+    With ``keep`` a fuser of the last graph stays one where it may; without it a multi-input
+    node fuses its assistants' answers.
+    """
+    roles = dict.fromkeys(graph.node_ids, Role.ASSISTANT)
     for layer in graph.layers()[:-1]:
         for i in layer:
             preds = [roles[p] for p in graph.preds(i)]
-            if len(preds) >= 2 and Role.FUSER not in preds:
-                roles[i] = Role.FUSER  # a multi-input node fuses its assistants' answers
-    final = CollabGraph.build([Node(i, chosen[i], roles[i]) for i in ids], edges, space.final_model)
-    return role_text(final)
+            wants = graph.node(i).role is Role.FUSER if keep else len(preds) >= 2
+            if wants and Role.ASSISTANT in preds and Role.FUSER not in preds:
+                roles[i] = Role.FUSER
+    nodes = [Node(i, models[i], roles[i]) for i in graph.node_ids]
+    return CollabGraph.build(nodes, graph.edges, _PLACEHOLDER)
 
 
-def _ok(ids: list[str], edges: list[tuple[str, str]]) -> bool:
-    """Acyclic, in-degree <= MAX_IN_DEGREE and depth <= MAX_DEPTH."""
+def _ok(ids: list[str], edges: list[tuple[str, str]], limits: bool = True) -> bool:
+    """Acyclic and, with ``limits``, in-degree <= MAX_IN_DEGREE and depth <= MAX_DEPTH."""
     graph = CollabGraph.build([Node(i, "m") for i in ids], edges, "m")
     try:
         depths = graph.depths()
     except Exception:  # a cycle
         return False
     indeg_ok = all(len(graph.preds(i)) <= MAX_IN_DEGREE for i in [*ids, FINAL])
-    return indeg_ok and max(depths.values()) <= MAX_DEPTH
+    return not limits or (indeg_ok and max(depths.values()) <= MAX_DEPTH)
 
 
-def _propose(fields: Mapping[str, Any], space: GraphSpace) -> str:
-    """OPRO-style: take the best graph so far and change one thing, by round."""
-    history = fields["history"]
-    best = CollabGraph.from_dict(history[0][0])
-    step = int(fields["round"]) % 3
-    nodes = list(best.nodes)
-    edges = set(best.edges)
-    ids = [n.id for n in nodes]
-    if step == 0:  # add the first missing edge that keeps the limits (more depth)
-        for src in ids:
-            for dst in ids:
-                if src != dst and (src, dst) not in edges and _ok(ids, [*edges, (src, dst)]):
-                    edges.add((src, dst))
-                    break
-            else:
-                continue
+# ---- propose: OPRO-style -----------------------------------------------------------------------
+def _propose(user: str) -> str:
+    """Change the best graph shown in one way: more depth, more width, or a bigger model.
+
+    The first change that gives a graph not already shown is written.
+    """
+    budget = int(re.search(r"Budget:\s*(\d+) units", user)[1])  # type: ignore[index]
+    costs = {m: int(c) for m, c in re.findall(r"([\w.\-/]+)=(\d+)", _section(user, "costs:", "\n"))}
+    blocks = re.split(r"Accuracy [0-9.]+%:", _section(user, "higher is better):", "Write a new"))
+    shown = [_graph(b) for b in blocks if NODE_LINE.search(b)]
+    best = shown[0]
+    seen = {role_text(g) for g in shown}
+    for change in (_deeper, _wider, _bigger):
+        graph = change(best, budget, costs)
+        if role_text(graph) not in seen:
             break
-    elif step == 1:  # widen: every node also answers FinalDecision, within the in-degree limit
-        for i in ids:
-            if _ok(ids, [*edges, (i, FINAL)]):
-                edges.add((i, FINAL))
-    else:  # upgrade the smallest node to the next model that still fits the budget
-        spare = space.budget_units - space.units(best)
-        for k, n in sorted(enumerate(nodes), key=lambda kn: space.specs[kn[1].model].size_rank):
-            cost = space.specs[n.model].unit_cost
-            fits = [space.models[j] for j in space.affordable(spare + cost)]
-            bigger = [m for m in fits if m.unit_cost > cost]
-            if bigger:
-                nodes[k] = Node(n.id, bigger[0].name, n.role)
-                break
-    graph = CollabGraph.build(nodes, edges, space.final_model)
     return "Graph:\n" + role_text(graph)
+
+
+def _deeper(best: CollabGraph, budget: int, costs: Mapping[str, int]) -> CollabGraph:
+    """Add the first missing edge that keeps the limits (more depth)."""
+    ids, edges = list(best.node_ids), list(best.edges)
+    for src in ids:
+        for dst in ids:
+            if src != dst and (src, dst) not in edges and _ok(ids, [*edges, (src, dst)]):
+                return CollabGraph.build(best.nodes, [*edges, (src, dst)], _PLACEHOLDER)
+    return best
+
+
+def _wider(best: CollabGraph, budget: int, costs: Mapping[str, int]) -> CollabGraph:
+    """Every node also answers FinalDecision, within the in-degree limit."""
+    ids, edges = list(best.node_ids), list(best.edges)
+    for i in ids:
+        if (i, FINAL) not in edges and _ok(ids, [*edges, (i, FINAL)]):
+            edges.append((i, FINAL))
+    return CollabGraph.build(best.nodes, edges, _PLACEHOLDER)
+
+
+def _bigger(best: CollabGraph, budget: int, costs: Mapping[str, int]) -> CollabGraph:
+    """Upgrade the cheapest node to the next model that still fits the budget."""
+    nodes = list(best.nodes)
+    spare = budget - sum(costs[n.model] for n in nodes)
+    for k, n in sorted(enumerate(nodes), key=lambda kn: costs[kn[1].model]):
+        bigger = [m for m, c in costs.items() if costs[n.model] < c <= spare + costs[n.model]]
+        if bigger:
+            nodes[k] = Node(n.id, bigger[0], n.role)
+            break
+    return CollabGraph.build(nodes, best.edges, _PLACEHOLDER)

@@ -17,17 +17,18 @@ import numpy as np
 import yaml
 
 from suite.core.distribution import GraphDistribution
-from suite.core.errors import ForeignScriptError, InfeasibleGraphError, ProposalParseError
+from suite.core.edges import EdgeWalk
+from suite.core.errors import ForeignScriptError, ProposalParseError
 from suite.core.graph import FINAL, CollabGraph, Node, Role
 from suite.core.space import GraphSpace, Mix
 from suite.prompts import HERE as PROMPTS_DIR
 from suite.prompts import Message
 
-_NODE = re.compile(
+NODE_LINE = re.compile(  # one node line of the agent text form (PAPER.md §6)
     r"Node\s+(\w+)\s*\|\s*model\s*=\s*([^|]+?)\s*\|\s*role\s*=\s*(\w+)\s*\|\s*preds\s*=\s*\[([^\]]*)\]",
     re.IGNORECASE,
 )
-_ROLES = {"io": Role.ASSISTANT, "assistant": Role.ASSISTANT, "rev": Role.FUSER, "fuser": Role.FUSER}
+ROLES = {"io": Role.ASSISTANT, "assistant": Role.ASSISTANT, "rev": Role.FUSER, "fuser": Role.FUSER}
 _FOREIGN = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 
 
@@ -50,6 +51,47 @@ def render(name: str, **fields: object) -> tuple[Message, ...]:
         ("system", Template(tpl["system"]).safe_substitute(values)),
         ("user", Template(tpl["user"]).safe_substitute(values)),
     )
+
+
+def percent(accuracy: float) -> str:
+    """An accuracy as the agent reads it: ``33.3%`` (the official prompts print percentages)."""
+    return f"{accuracy:.1%}"
+
+
+def canonical(graph: CollabGraph) -> CollabGraph:
+    """The graph with its agent nodes renamed ``n0 .. n{k-1}`` in their canonical order.
+
+    Samplers put a mix on arbitrary slots (``n8``, ``n11``); the agent is shown, and may
+    answer with, only the ids of :func:`prefix_ids`. This is the one mapping from slots to
+    those ids, used for every graph the agent sees, so the graph, its edge table and the
+    reply parser agree.
+    """
+    rename = {n.id: f"n{k}" for k, n in enumerate(graph.nodes)}
+    rename[FINAL] = FINAL
+    nodes = [Node(rename[n.id], n.model, n.role) for n in graph.nodes]
+    edges = [(rename[s], rename[d]) for s, d in graph.edges]
+    return CollabGraph.build(nodes, edges, graph.final_model)
+
+
+def all_assistant(graph: CollabGraph) -> CollabGraph:
+    """The graph with every node an assistant (IO), as the paper's pre-test graphs are."""
+    nodes = [Node(n.id, n.model, Role.ASSISTANT) for n in graph.nodes]
+    return CollabGraph.build(nodes, graph.edges, graph.final_model)
+
+
+def example_reply(space: GraphSpace) -> str:
+    """The reply format shown to the agent: a small two-node graph and its table lines.
+
+    The official prompts show a concrete ``Graph:`` / ``Edge-probabilities:`` example; this
+    one uses the pool's smallest model and the suite's ids and table indices.
+    """
+    model = space.model_names[0]
+    nodes = [Node("n0", model), Node("n1", model, Role.FUSER)]
+    graph = CollabGraph.build(nodes, [("n0", "n1"), ("n1", FINAL)], space.final_model)
+    index = space.edge_index
+    rows = [("n0", "n1", 0.6), ("n1", "n0", 0.0), ("n0", FINAL, 0.1), ("n1", FINAL, 0.7)]
+    table = [f"{index[(s, d)]}: src={s}, dst={d}, prob={p:.3f}" for s, d, p in rows]
+    return "\n".join(["Graph:", role_text(graph), "Edge-probabilities:", *table])
 
 
 def role_text(graph: CollabGraph) -> str:
@@ -126,7 +168,7 @@ def parse_graph(
     """
     nodes: dict[str, Node] = {}
     edges: list[tuple[str, str]] = []
-    for node_id, model, role, preds in _NODE.findall(block):
+    for node_id, model, role, preds in NODE_LINE.findall(block):
         node_id, model = node_id.strip(), model.strip()
         if node_id.lower() == FINAL or model == "FinalDecision":
             node_id = FINAL
@@ -135,9 +177,9 @@ def parse_graph(
         elif model not in space.specs:
             raise ProposalParseError(f"unknown model '{model}' on {node_id}")
         else:
-            if role.lower() not in _ROLES:
+            if role.lower() not in ROLES:
                 raise ProposalParseError(f"unknown role '{role}' on {node_id}")
-            nodes[node_id] = Node(node_id, model, _ROLES[role.lower()])
+            nodes[node_id] = Node(node_id, model, ROLES[role.lower()])
         for pred in re.findall(r"\w+", preds):
             edges.append((pred, node_id))
     if not nodes:
@@ -161,18 +203,31 @@ def parse_graph(
 def graph_from_table(
     dist: GraphDistribution, mix: Mix, rng: np.random.Generator
 ) -> tuple[CollabGraph, str]:
-    """A fallback graph: a sample of the table with the fixed mix, mended and repaired.
+    """A fallback graph: a sample of the agent's table on ``n0..n{k-1}``, then repaired.
 
-    A table that gives ``final`` no input in 50 draws (the paper's table starts at 0.000)
-    falls back to the prior (edges about 0.12). Returns the graph and which was used.
+    The mix's models go to the ids the agent was shown in a random order; edges are drawn
+    from the table rows the agent wrote (step 3 of the sampler, cycle-closing edges
+    skipped), roles from the table's role rows. A table that gives ``final`` no input in 50
+    draws (the paper's table starts at 0.000) falls back to the prior (edges about 0.12),
+    relabelled by :func:`canonical`. Returns the graph and which source was used.
     """
-    table = GraphDistribution.from_state(dist.space, {**dist.state(), "max_tries": 50})
-    try:
-        draw, source = table.sample(rng, mix=mix), "the edge table"
-    except InfeasibleGraphError:
-        draw, source = GraphDistribution(dist.space).sample(rng, mix=mix), "the prior"
-    graph, _ = dist.space.repair(draw.full, rng)
-    return graph, source
+    space = dist.space
+    ids = prefix_ids(mix)
+    names = space.mix_names(mix)
+    models = {i: names[int(k)] for i, k in zip(ids, rng.permutation(len(ids)), strict=True)}
+    for _ in range(50):
+        walk = EdgeWalk(space, ids)
+        walk.run(lambda src, dst: bool(rng.random() < dist.edge_prob(src, dst)))
+        if any(dst == FINAL for _, dst in walk.edges):
+            break
+    else:
+        draw = GraphDistribution(space).sample(rng, mix=mix)
+        return canonical(space.repair(draw.full, rng)[0]), "the prior"
+    wired = CollabGraph.build([Node(i, models[i]) for i in ids], walk.edges, space.final_model)
+    roles = dist.sample_roles(rng, wired)[0]
+    nodes = [Node(i, models[i], roles.get(i, Role.ASSISTANT)) for i in ids]
+    drawn = CollabGraph.build(nodes, walk.edges, space.final_model)
+    return space.repair(drawn, rng)[0], "the edge table"
 
 
 def table_distribution(space: GraphSpace, prob: float) -> GraphDistribution:

@@ -31,14 +31,12 @@ class AgentRequest:
 
     Attributes:
         purpose: What the call is for (``init``, ``update``, ``propose``, ...).
-        messages: The rendered chat, as a real LLM reads it.
-        fields: The same inputs, structured, for the rule-based ``heuristic`` agent, so it
-            needs no prompt parsing (as the ``sim`` backend reads NodeCall fields).
+        messages: The rendered chat, exactly what a real LLM reads; every agent, the
+            rule-based ``heuristic`` one included, answers from these messages alone.
     """
 
     purpose: str
     messages: tuple[Message, ...]
-    fields: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -75,6 +73,9 @@ class SearchContext:
         batch_size: Questions each proposal is evaluated on, unless it asks for another number.
         eval_budget: Question evaluations the whole search may spend (the meter enforces it).
         agent: The metered agent LLM for searchers that use one (None when not configured).
+        pilot: The task-level pilot's accuracies (``singles``: name -> accuracy,
+            ``mix_accuracy``: [[mix, accuracy], ...]) for searchers whose ``needs_pilot`` is
+            set; measured outside the search budget by :mod:`suite.engine.pilot`.
     """
 
     space: GraphSpace
@@ -83,6 +84,7 @@ class SearchContext:
     batch_size: int
     eval_budget: int
     agent: Agent | None = None
+    pilot: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,7 @@ class Searcher(abc.ABC):
 
     name: ClassVar[str] = ""
     uses_agent: ClassVar[bool] = False  # True: results label the row ``name[agent]``
+    needs_pilot: ClassVar[bool] = False  # True: the run measures or reads the task's pilot first
 
     def __init__(self, **options: Any) -> None:
         if options:

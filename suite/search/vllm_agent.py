@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 from suite.backends.base import NodeCall
-from suite.backends.serving import INSTALL_HINT, SERVE_KEYS, check_options, serve_specs
+from suite.backends.serving import INSTALL_HINT, SERVE_KEYS, serve_specs
 from suite.backends.vllm import VllmBackend
 from suite.core.errors import ConfigError
 from suite.core.graph import CallKind
@@ -28,16 +28,6 @@ class VllmEngineAgent:
         temperature: Sampling temperature.
     """
 
-    OPTIONS: ClassVar[tuple[str, ...]] = (
-        "model",
-        *SERVE_KEYS,
-        "temperature",
-        "device",
-        "seed",
-        "cpu_dtype",
-        "cpu_kv_cache_gib",
-    )
-
     def __init__(self, backend: VllmBackend, model: str, max_tokens: int, temperature: float):
         self.backend = backend
         self.model = model
@@ -51,8 +41,10 @@ class VllmEngineAgent:
 
     @classmethod
     def create(cls, options: Mapping[str, Any], space: Any) -> VllmEngineAgent:
-        """Build from ``agent/vllm_engine.yaml`` (serving keys as in a pool's ``serve:``)."""
-        check_options(options, cls.OPTIONS, "agent")
+        """Build from ``agent/vllm_engine.yaml`` (serving keys as in a pool's ``serve:``).
+
+        Its schema (``suite.config.schema.VllmEngineAgentSchema``) checked the keys.
+        """
         model = str(options.get("model") or "")
         if not model:
             raise ConfigError("agent.model must name the agent's model (a hub id or a label)")

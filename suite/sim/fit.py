@@ -21,6 +21,7 @@ from suite.core.graph import CollabGraph
 from suite.core.io import write_atomic
 from suite.core.space import GraphSpace, Mix
 from suite.core.topologies import chain, family, layered, parallel
+from suite.sim import jointfit
 from suite.sim.world import PROFILE_DIR, SimWorld, TaskProfile, expected_accuracy, load_profiles
 
 FIT_QUESTIONS = 8000
@@ -130,7 +131,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m suite.sim.fit", description=__doc__)
     parser.add_argument("--pool", default="llama3")
     parser.add_argument("--write", action="store_true", help="refit abilities into the profile")
+    parser.add_argument(
+        "--joint",
+        action="store_true",
+        help="also fit behaviour to the evidence (suite.sim.jointfit)",
+    )
     args = parser.parse_args(argv)
+    if args.joint:
+        jointfit.run(args.pool, write=args.write)
     if args.write:
         _write_abilities(args.pool)
     for task, r in report(args.pool).items():

@@ -19,10 +19,11 @@ import yaml
 
 from suite.core.errors import ConfigError
 from suite.core.graph import FINAL, CallKind, CollabGraph
+from suite.core.resources import package_path
 
 GOLD, GARBLED, PAD = 0, -1, -2
 _M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
-PROFILE_DIR = Path(__file__).parent
+PROFILE_DIR = package_path("suite.sim")
 
 
 KIND_CODE = {CallKind.DIRECT: 1, CallKind.ASSISTANT: 2, CallKind.FUSER: 3, CallKind.FINAL: 4}
@@ -31,15 +32,26 @@ KIND_CODE = {CallKind.DIRECT: 1, CallKind.ASSISTANT: 2, CallKind.FUSER: 3, CallK
 
 @dataclass(frozen=True)
 class ModelProfile:
-    """One model in one task: item-response ability, context tolerance, per-hop drift.
+    """One model in one task: item-response ability, context window, long-context loss, drift.
 
-    Drift is the chance, per hop past the first and per (A + B) tokens read, that a node
-    overwrites a right answer it was about to give (later agents spoiling correct answers).
+    Attributes:
+        ability: Item-response ability (fitted to the single-model accuracy).
+        context_tokens: The model's real context window; a prompt past it garbles fast.
+        drift: The chance, per hop past the first and per (A + B) tokens read, that a node
+            overwrites a right answer it was about to give (later agents spoiling correct
+            answers); capped per task by ``TaskProfile.drift_cap``.
+        long_context_loss: Chance of losing the thread when the prompt fills the window,
+            growing linearly with the prompt's share of it (from multi-needle recall at the
+            full window, see suite/sim/evidence/).
+        reading_tokens: How much text of other answers the model reads before conflicting
+            answers start to confuse it (with the task's ``overload_cap``; None: no overload).
     """
 
     ability: float
     context_tokens: int
     drift: float
+    long_context_loss: float = 0.0
+    reading_tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -63,8 +75,13 @@ class TaskProfile:
             gains ``refine_gain * share_of_right_inputs - mislead * share_of_wrong_inputs``
             (recognising a right answer is easier than being talked out of one).
         garble_rate: How fast the chance of losing the thread grows once the prompt passes
-            the model's context tolerance.
+            the model's context window (and, with ``overload_cap``, its reading length).
         models: Per-model profiles.
+        drift_cap: The most a node's drift can reach however much it reads (None: uncapped,
+            the linear rule of profiles fitted before the cap existed). Published voting
+            curves fall by points past their optimum, never to zero.
+        overload_cap: The most a node reading many conflicting answers past its reading
+            length loses the thread (None: no overload, as before).
     """
 
     input_tokens: int
@@ -82,6 +99,8 @@ class TaskProfile:
     mislead: float
     garble_rate: float
     models: Mapping[str, ModelProfile]
+    drift_cap: float | None = None
+    overload_cap: float | None = None
 
 
 def load_profiles(pool: str) -> dict[str, TaskProfile]:
@@ -111,10 +130,12 @@ def _read_profiles(path: str, mtime_ns: int) -> dict[str, TaskProfile]:
                 ability=float(spec["ability"][name]),
                 context_tokens=int(m["context_tokens"]),
                 drift=float(m["drift"]),
+                long_context_loss=float(m.get("long_context_loss", 0.0)),
+                reading_tokens=int(m["reading_tokens"]) if "reading_tokens" in m else None,
             )
             for name, m in data["models"].items()
         }
-        fields = {k: v for k, v in spec.items() if k not in ("ability", "target")}
+        fields = {k: v for k, v in spec.items() if k not in ("ability", "target", "fitted")}
         out[task] = TaskProfile(models=models, **fields)
     return out
 
@@ -268,22 +289,52 @@ class SimWorld:
         pick = np.argmax(np.where(present, score + gumbel, -np.inf), axis=1) - 1
         ctx = p.input_tokens + n_in[has] * p.output_tokens
         over = np.maximum(0.0, ctx - mp.context_tokens) / mp.context_tokens
-        lost = uniform(hash_combine(c, 3)) < 1.0 - np.exp(-p.garble_rate * over)
+        within = mp.long_context_loss * np.minimum(ctx, mp.context_tokens) / mp.context_tokens
+        lost_p = 1.0 - (1.0 - within) * np.exp(-p.garble_rate * over)
+        lost = uniform(hash_combine(c, 3)) < lost_p
         wrong = self._pick_distractor(cum, uniform(hash_combine(c, 4)))
         garbled = np.where(uniform(hash_combine(c, 5)) < 0.5, GARBLED, wrong)
         pick = np.where(lost, garbled, pick)
+        if p.overload_cap is not None and mp.reading_tokens is not None:
+            pick = self._overload(mp, ctx, inputs, c, pick)
         load = ctx / (p.input_tokens + p.output_tokens)  # reading more text, more chances to slip
         hops = np.maximum(0, calls.depth[has] - 1)
-        drifted = uniform(hash_combine(c, 6)) < mp.drift * hops * load
+        drift = mp.drift * hops * load
+        if p.drift_cap is not None:  # saturates: later nodes spoil points, never everything
+            drift = p.drift_cap * (1.0 - np.exp(-drift / p.drift_cap))
+        drifted = uniform(hash_combine(c, 6)) < drift
         return np.asarray(np.where(drifted & (pick == GOLD), wrong, pick))
+
+    def _overload(
+        self, mp: ModelProfile, ctx: np.ndarray, inputs: np.ndarray, c: np.ndarray, pick: np.ndarray
+    ) -> np.ndarray:
+        """Past its reading length a node may stop weighing its inputs and copy one at random.
+
+        The chance grows with the text read past ``reading_tokens`` (rate ``garble_rate``) up
+        to the task's ``overload_cap``. Copying one input is what a reader that lost track of
+        the comparison does; it costs points (more calls can hurt, Chen et al. 2024) but never
+        falls below the inputs' own accuracy, so no aggregate goes under chance.
+        """
+        p = self.profile
+        assert p.overload_cap is not None and mp.reading_tokens is not None
+        over = np.maximum(0.0, ctx - mp.reading_tokens) / mp.reading_tokens
+        chance = p.overload_cap * (1.0 - np.exp(-p.garble_rate * over))
+        hit = uniform(hash_combine(c, 7)) < chance
+        valid = inputs != PAD
+        rank = np.floor(uniform(hash_combine(c, 8)) * valid.sum(axis=1)).astype(np.int64)
+        column = np.argmax(np.cumsum(valid, axis=1) > rank[:, None], axis=1)
+        copied = inputs[np.arange(len(inputs)), column]
+        return np.asarray(np.where(hit, copied, pick))
 
 
 def run_graph(world: SimWorld, graph: CollabGraph, doc_keys: np.ndarray) -> np.ndarray:
     """Answer ids of ``final`` for every question, at id level (no text, no backend).
 
     Uses the same call signatures and sample indices as the executor, so it agrees answer for
-    answer with a text run of the ``sim`` backend on the same doc keys.
+    answer with a text run of the ``sim`` backend on the same doc keys. Like the executor,
+    it runs only the nodes that reach ``final`` (``graph.used()``).
     """
+    graph = graph.used()
     n = len(doc_keys)
     answers: dict[str, np.ndarray] = {}
     depth = graph.depths()

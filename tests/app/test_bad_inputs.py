@@ -54,7 +54,7 @@ RUN_CASES = {
     ),
     "a sweep without -m": (["seed=1,2"], {}, "--multirun"),
     "batch larger than the search split": (["batch_size=100000"], {}, "search split"),
-    "budget too large to enumerate": (["budget.units=3000"], {}, "budget"),
+    "budget too large to enumerate": (["searcher=random", "budget.units=3000"], {}, "budget"),
 }
 
 

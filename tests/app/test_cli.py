@@ -2,32 +2,18 @@
 
 import importlib.util
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import run_cli
 
-ROOT = Path(__file__).resolve().parents[2]
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-
-
-def run(module, *args, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        cwd=cwd or ROOT,
-        timeout=300,
-    )
+pytestmark = pytest.mark.slow  # every test here starts the commands in a fresh interpreter
 
 
 @pytest.fixture(scope="module")
 def default_run(tmp_path_factory):
     results = tmp_path_factory.mktemp("results")
-    proc = run("suite.run", f"results_dir={results}")
+    proc = run_cli("suite.run", f"results_dir={results}")
     assert proc.returncode == 0, proc.stderr
     return proc, results
 
@@ -56,12 +42,16 @@ def test_default_run_writes_a_complete_run_folder(default_run):
         assert key in final
     assert final["status"] == "completed" and final["backend"] == "sim" and final["simulated"]
     assert final["searcher_label"] == "agent_reinforce[heuristic]"
-    assert final["test_n"] == 100 and final["question_evals"] == 30
+    assert final["test_n"] == 100 and 31 <= final["question_evals"] <= 40  # pre-test + 10 x 3
+    assert final["budget"]["search_question_evals"] == 40 and final["pilot"]["question_evals"] > 0
     assert 0.0 <= final["test_accuracy"] <= 1.0
     assert final["test_ci95"][0] <= final["test_accuracy"] <= final["test_ci95"][1]
     trials = [json.loads(line) for line in (run_dir / "trials.jsonl").read_text().splitlines()]
     assert len(trials) == final["graph_evals"]
-    assert sum(len(t["scores"]) for t in trials) == 30  # the search budget, 10 x 3
+    assert sum(len(t["scores"]) for t in trials) == final["question_evals"]
+    loop = [t for t in trials if t["info"]["phase"] == "loop"]
+    assert [t["iteration"] for t in loop] == list(range(10))  # the paper's 10 x 3, all of it
+    assert all(len(t["scores"]) == 3 for t in loop)
     for t in trials:
         assert t["reward"] == pytest.approx(sum(t["scores"]) / len(t["scores"]))
         assert t["graph_digest"] and t["backend"] == "sim"
@@ -74,10 +64,10 @@ def test_default_run_writes_a_complete_run_folder(default_run):
 def test_same_seed_same_trials_byte_for_byte(default_run, tmp_path):
     proc, _ = default_run
     first = Path(proc.stdout.strip().splitlines()[-1])
-    again = run("suite.run", f"results_dir={tmp_path}")
+    again = run_cli("suite.run", f"results_dir={tmp_path}")
     second = Path(again.stdout.strip().splitlines()[-1])
     assert (first / "trials.jsonl").read_bytes() == (second / "trials.jsonl").read_bytes()
-    other = run("suite.run", f"results_dir={tmp_path}", "seed=1")
+    other = run_cli("suite.run", f"results_dir={tmp_path}", "seed=1")
     third = Path(other.stdout.strip().splitlines()[-1])
     assert (third / "trials.jsonl").read_bytes() != (first / "trials.jsonl").read_bytes()
 
@@ -85,11 +75,11 @@ def test_same_seed_same_trials_byte_for_byte(default_run, tmp_path):
 def test_evaluate_a_found_graph_and_a_single_model(default_run, tmp_path):
     proc, _ = default_run
     final = Path(proc.stdout.strip().splitlines()[-1]) / "final.json"
-    again = run("suite.evaluate", f"graph={final}", f"out={tmp_path / 'e.json'}")
+    again = run_cli("suite.evaluate", f"graph={final}", f"out={tmp_path / 'e.json'}")
     assert again.returncode == 0, again.stderr
     record = json.loads((tmp_path / "e.json").read_text())
     assert record["test_accuracy"] == json.loads(final.read_text())["test_accuracy"]
-    single = run("suite.evaluate", "graph=single:llama-3.1-70b")
+    single = run_cli("suite.evaluate", "graph=single:llama-3.1-70b")
     assert single.returncode == 0 and "test accuracy" in single.stdout
 
 
@@ -152,7 +142,7 @@ def one_line_error(proc):
 def test_bad_input_is_one_line_and_exit_2(args, needle, tmp_path):
     if not any(a.startswith("results_dir") for a in args):
         args = [*args, f"results_dir={tmp_path}"]
-    assert needle in one_line_error(run("suite.run", *args))
+    assert needle in one_line_error(run_cli("suite.run", *args))
     for final in tmp_path.rglob("final.json"):  # nothing half-written looks complete
         assert json.loads(final.read_text())["status"] == "failed"
 
@@ -165,7 +155,7 @@ def test_budget_too_small_for_any_model(tmp_path):
         "budget.units=2",
         "pool.final_model=llama-3.2-3b",
     ]
-    line = one_line_error(run("suite.run", *pool))
+    line = one_line_error(run_cli("suite.run", *pool))
     assert "too small" in line
 
 
@@ -194,23 +184,27 @@ def test_budget_too_small_for_any_model(tmp_path):
 def test_evaluate_rejects_bad_graphs(content, needle, tmp_path):
     path = tmp_path / "graph.json"
     path.write_text(content)
-    assert needle in one_line_error(run("suite.evaluate", f"graph={path}"))
+    assert needle in one_line_error(run_cli("suite.evaluate", f"graph={path}"))
 
 
 def test_evaluate_missing_file_and_unknown_model():
-    assert "does not exist" in one_line_error(run("suite.evaluate", "graph=/nonexistent.json"))
-    assert "not in the pool" in one_line_error(run("suite.evaluate", "graph=single:gpt-9"))
+    assert "does not exist" in one_line_error(run_cli("suite.evaluate", "graph=/nonexistent.json"))
+    assert "not in the pool" in one_line_error(run_cli("suite.evaluate", "graph=single:gpt-9"))
 
 
 def test_help_lists_the_config_groups():
-    proc = run("suite.run", "--help")
+    proc = run_cli("suite.run", "--help")
     assert proc.returncode == 0
-    assert "searcher: agent_reinforce, llm_proposal, optuna_tpe, random, reinforce" in proc.stdout
+    assert (
+        "searcher: agent_reinforce, llm_proposal, maao, optuna_tpe, random, reinforce"
+        in proc.stdout
+    )
+    assert "pool: llama3, llama3_gemma, qwen2_5, tiny_cpu" in proc.stdout
 
 
 @pytest.mark.parametrize("searcher", ["agent_reinforce", "textgrad", "llm_proposal"])
 def test_agent_searchers_are_labelled_heuristic(searcher, tmp_path):
-    proc = run("suite.run", f"searcher={searcher}", f"results_dir={tmp_path}", "test_n=20")
+    proc = run_cli("suite.run", f"searcher={searcher}", f"results_dir={tmp_path}", "test_n=20")
     assert proc.returncode == 0, proc.stderr[-2000:]
     final = json.loads((Path(proc.stdout.strip().splitlines()[-1]) / "final.json").read_text())
     assert final["searcher_label"] == f"{searcher}[heuristic]" and final["agent"] == "heuristic"
@@ -242,24 +236,15 @@ def test_api_key_never_reaches_any_written_file(tmp_path):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        env = {**ENV, "PLANTED_KEY": key}
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "suite.run",
-                "searcher=agent_reinforce",
-                "agent=openai",
-                f"agent.base_url=http://127.0.0.1:{server.server_address[1]}/v1",
-                "agent.api_key_env=PLANTED_KEY",
-                f"results_dir={tmp_path}",
-                "test_n=10",
-            ],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=ROOT,
-            timeout=300,
+        proc = run_cli(
+            "suite.run",
+            "searcher=agent_reinforce",
+            "agent=openai",
+            f"agent.base_url=http://127.0.0.1:{server.server_address[1]}/v1",
+            "agent.api_key_env=PLANTED_KEY",
+            f"results_dir={tmp_path}",
+            "test_n=10",
+            env={"PLANTED_KEY": key},
         )
     finally:
         server.shutdown()
@@ -279,6 +264,8 @@ def test_api_key_never_reaches_any_written_file(tmp_path):
     reason="the Ray launcher is installed here",
 )
 def test_a_launcher_preset_without_its_plugin_names_the_install(tmp_path):
-    res = run("suite.run", "-m", "seed=0", "+experiment/launcher=ray", f"results_dir={tmp_path}")
+    res = run_cli(
+        "suite.run", "-m", "seed=0", "+experiment/launcher=ray", f"results_dir={tmp_path}"
+    )
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert res.stderr.strip() == 'error: the ray launcher is not installed; pip install -e ".[ray]"'

@@ -4,7 +4,6 @@ agreeing with suite.app.evaluate question for question."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from helpers import offline_env
 from lm_eval import simple_evaluate
 from lm_eval.tasks import TaskManager
 
@@ -21,12 +21,12 @@ from suite.app import cli, evaluate
 from suite.app.lm_eval_model import GraphLM, suite_task_of
 from suite.core.errors import ConfigError, DataError
 from suite.core.graph import FINAL, CollabGraph, Node, Role
+from suite.data.tasks import TASKS_DIR
 from suite.engine import session
 from suite.engine.loop import evaluate as run_graph_on
 from suite.engine.results import load_graph
 
-REPO = Path(__file__).resolve().parents[2]
-TASKS = REPO / "tasks"
+TASKS = TASKS_DIR  # the lm-eval entries: tasks/ in a checkout, suite/_tasks in a wheel
 MID, SMALL = "llama-3.2-3b", "llama-3.2-1b"
 
 
@@ -66,6 +66,7 @@ def suite_scores(graph_file: Path, task: str) -> tuple[dict[int, float], float]:
     return by_index, float(record["test_accuracy"])
 
 
+@pytest.mark.slow  # lm-eval end to end on two tasks
 @pytest.mark.parametrize(("task", "metric"), [("mmlu", "exact_match"), ("humaneval", "pass@1")])
 def test_simple_evaluate_agrees_with_suite_evaluate(
     graph_file: Path, manager: TaskManager, task: str, metric: str
@@ -114,10 +115,7 @@ def test_bad_model_args_and_graphs_are_one_line_errors(tmp_path: Path) -> None:
         suite_task_of("gsm8k")
 
 
-def _clean_env() -> dict[str, str]:
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-
-
+@pytest.mark.slow
 def test_a_fresh_interpreter_finds_the_model_by_name() -> None:
     """The installed .pth hook registers collab-graph as soon as lm-eval's registry loads."""
     code = (
@@ -126,13 +124,14 @@ def test_a_fresh_interpreter_finds_the_model_by_name() -> None:
         "print(get_model('collab-graph').__name__)"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code], env=_clean_env(), capture_output=True, text=True, cwd="/"
+        [sys.executable, "-c", code], env=offline_env(), capture_output=True, text=True, cwd="/"
     )
     assert done.returncode == 0 and done.stdout.strip() == "GraphLM", (
         f"{done.stderr[-800:]}\n(is the package installed with its .pth? pip install -e .)"
     )
 
 
+@pytest.mark.slow
 def test_lm_evals_own_cli_runs_collab_graph(graph_file: Path, tmp_path: Path) -> None:
     """The issue's command, verbatim but for the paths; the score equals the suite's."""
     lm_eval = Path(sys.executable).parent / "lm_eval"
@@ -141,7 +140,7 @@ def test_lm_evals_own_cli_runs_collab_graph(graph_file: Path, tmp_path: Path) ->
         "--model_args", f"graph={graph_file},backend=sim",
         "--include_path", str(TASKS), "--tasks", "mmlu_graph", "--limit", "20",
     ]  # fmt: skip
-    done = subprocess.run(cmd, env=_clean_env(), capture_output=True, text=True, cwd=tmp_path)
+    done = subprocess.run(cmd, env=offline_env(), capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     row = next(ln for ln in done.stdout.splitlines() if ln.startswith("|mmlu_graph"))
     value = float(re.split(r"\s*\|\s*", row)[7])
@@ -156,6 +155,7 @@ def test_lm_evals_own_cli_runs_collab_graph(graph_file: Path, tmp_path: Path) ->
     assert value == pytest.approx(sum(result.scores) / 20, abs=1e-4)
 
 
+@pytest.mark.slow
 def test_requests_for_other_data_are_refused(graph_file: Path) -> None:
     model = GraphLM(graph=str(graph_file))
     request: Any = SimpleNamespace(

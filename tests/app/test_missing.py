@@ -1,20 +1,16 @@
 """suite.app.missing lists the cells of a sweep preset with no completed run; presets compose."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
+import pytest
 import yaml
+from helpers import run_cli
 
 from suite.app import cli
 from suite.app.missing import cells, sweep_params
 from suite.app.run import execute
 from suite.config import group_options
 
-ROOT = Path(__file__).resolve().parents[2]
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 SMALL = ["n_iterations=2", "batch_size=2", "test_n=8"]
 
 
@@ -28,17 +24,6 @@ def overrides(results):
         *SMALL,
         f"results_dir={results}",
     ]
-
-
-def missing_cli(args):
-    return subprocess.run(
-        [sys.executable, "-m", "suite.missing", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=ENV,
-        timeout=300,
-    )
 
 
 def run_cell(results, seed):
@@ -65,6 +50,7 @@ def test_every_option_the_preset_sweeps_exists():
     assert set(params["searcher"]) == set(group_options("searcher"))
 
 
+@pytest.mark.slow
 def test_missing_cells_are_listed_until_the_sweep_completes_them(tmp_path):
     results, found = cells(overrides(tmp_path))
     assert results == tmp_path
@@ -72,17 +58,18 @@ def test_missing_cells_are_listed_until_the_sweep_completes_them(tmp_path):
     run_cell(tmp_path, 0)
     _, found = cells(overrides(tmp_path))
     assert [(c.seed, c.state) for c in found] == [(0, "completed"), (1, "missing")]
-    res = missing_cli(overrides(tmp_path))
+    res = run_cli("suite.missing", *overrides(tmp_path))
     assert res.returncode == 1, res.stderr
     listed = res.stdout.splitlines()[:-1]
     assert listed == ["missing     searcher=random task=mmlu budget=u6 seed=1"]
     assert "1 of 2 cells have no completed run" in res.stdout
     assert run_cell(tmp_path, 0) is None  # the sweep skips the completed cell
     run_cell(tmp_path, 1)
-    res = missing_cli(overrides(tmp_path))
+    res = run_cli("suite.missing", *overrides(tmp_path))
     assert res.returncode == 0 and "0 of 2 cells" in res.stdout
 
 
+@pytest.mark.slow
 def test_a_failed_run_is_shown_with_its_reason(tmp_path):
     run_cell(tmp_path, 0)
     final = next((tmp_path / "mmlu" / "random").glob("*-s0/final.json"))
@@ -93,6 +80,7 @@ def test_a_failed_run_is_shown_with_its_reason(tmp_path):
     assert (found[0].state, found[0].detail) == ("failed", "BackendError: boom")
 
 
+@pytest.mark.slow
 def test_a_changed_setting_makes_old_runs_not_count(tmp_path):
     run_cell(tmp_path, 0)
     changed = [o if o != "test_n=8" else "test_n=9" for o in overrides(tmp_path)]
@@ -100,8 +88,11 @@ def test_a_changed_setting_makes_old_runs_not_count(tmp_path):
     assert [c.state for c in found] == ["missing", "missing"]
 
 
+@pytest.mark.slow
 def test_bad_override_is_one_line_exit_2(tmp_path):
-    res = missing_cli(["+experiment=leaderboard_sim", "searcher=randm", f"results_dir={tmp_path}"])
+    res = run_cli(
+        "suite.missing", "+experiment=leaderboard_sim", "searcher=randm", f"results_dir={tmp_path}"
+    )
     assert res.returncode == 2
     assert res.stderr.strip().startswith("error: unknown searcher 'randm'")
     assert len(res.stderr.strip().splitlines()) == 1
@@ -110,8 +101,9 @@ def test_bad_override_is_one_line_exit_2(tmp_path):
 def test_joblib_launcher_preset_composes():
     from hydra import compose, initialize_config_dir
 
-    from suite.config import CONF_DIR
+    from suite.config import CONF_DIR, schema
 
+    schema.register()  # the YAML files name their schemas, which Hydra finds in its ConfigStore
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(
             config_name="config",

@@ -7,18 +7,12 @@ cpu extra is missing.
 
 import importlib.util
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from helpers import run_cli
 
 from suite.app import realgate
 from suite.core.errors import DataError
-
-ROOT = Path(__file__).resolve().parents[2]
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 
 
 def record(scores, ids=None, answered=None):
@@ -83,17 +77,16 @@ def test_other_questions_than_recorded_are_a_data_error():
         realgate.compare(base, record([1.0] * 10, ids=[f"x{i}" for i in range(10)]))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed")
 def test_real_gate_without_the_cpu_extra_is_one_line_and_exit_2():
-    res = subprocess.run(
-        [sys.executable, "-m", "suite.regress", "--real"],
-        capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=300,
-    )  # fmt: skip
+    res = run_cli("suite.regress", "--real")
     assert res.returncode == 2
     assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
     assert "pip install" in res.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("content", "needle"),
     [("{not json", "not readable JSON"), ("[1, 2]", "not a JSON object"),
@@ -102,10 +95,7 @@ def test_real_gate_without_the_cpu_extra_is_one_line_and_exit_2():
 def test_a_bad_baseline_is_one_line_before_any_model_starts(tmp_path, content, needle):
     bad = tmp_path / "base.json"
     bad.write_text(content)
-    res = subprocess.run(
-        [sys.executable, "-m", "suite.regress", "--real", "--baseline", str(bad)],
-        capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=300,
-    )  # fmt: skip
+    res = run_cli("suite.regress", "--real", "--baseline", bad)
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and needle in res.stderr
     assert "--real --update" in res.stderr

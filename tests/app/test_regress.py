@@ -1,15 +1,11 @@
 """The regression gate: the paired test's verdicts, and the CLI against a doctored baseline."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
+
+import pytest
+from helpers import ROOT, run_cli
 
 from suite.app.regress import compare, matrix, report
-
-ROOT = Path(__file__).resolve().parents[2]
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 
 
 def cell(accs):
@@ -37,6 +33,7 @@ def test_new_cells_are_reported_not_failed():
     assert "| t/s |" in report(rows, 1.0)
 
 
+@pytest.mark.slow
 def test_gate_cli_exits_1_on_a_drop_and_writes_the_report(tmp_path):
     committed = json.loads((ROOT / "leaderboard" / "baselines" / "ci.json").read_text())
     grid = matrix()
@@ -49,25 +46,12 @@ def test_gate_cli_exits_1_on_a_drop_and_writes_the_report(tmp_path):
     base = tmp_path / "ci.json"
     base.write_text(json.dumps(doctored))
     out = tmp_path / "report.md"
-    proc = subprocess.run(
-        [sys.executable, "-m", "suite.regress", "--baseline", str(base), "--report", str(out)],
-        cwd=ROOT,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = run_cli("suite.regress", "--baseline", base, "--report", out, timeout=600)
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "REGRESSION" in out.read_text() and "p-value" in out.read_text()
 
 
+@pytest.mark.slow
 def test_missing_baseline_is_a_one_line_error(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "-m", "suite.regress", "--baseline", str(tmp_path / "none.json")],
-        cwd=ROOT,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_cli("suite.regress", "--baseline", tmp_path / "none.json", timeout=120)
     assert proc.returncode == 2 and "--update" in proc.stderr and "Traceback" not in proc.stderr

@@ -18,18 +18,18 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import offline_env, run_cli
 
-ROOT = Path(__file__).resolve().parents[2]
 REQUIRED = os.environ.get("TTSGB_REQUIRE_RAY") == "1"
 HAVE_RAY = importlib.util.find_spec("hydra_plugins.hydra_ray_launcher") is not None
 if not HAVE_RAY and REQUIRED:
     raise RuntimeError("TTSGB_REQUIRE_RAY=1 but no Ray launcher: pip install -e '.[ray]'")
-pytestmark = pytest.mark.skipif(not HAVE_RAY, reason='needs Ray: pip install -e ".[ray]"')
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not HAVE_RAY, reason='needs Ray: pip install -e ".[ray]"'),
+]
 
-ENV = {
-    **os.environ,
-    "HF_HUB_OFFLINE": "1",
-    "HF_DATASETS_OFFLINE": "1",
+RAY = {
     "RAY_USAGE_STATS_ENABLED": "0",
     "RAY_DEDUP_LOGS": "0",  # every worker line reaches the driver (the test counts them)
 }
@@ -68,7 +68,8 @@ def ray_head(tmp_path_factory):
         [ray_cli(), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
          "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats",
          f"--temp-dir={temp}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=offline_env(RAY),
+        start_new_session=True,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 180
@@ -91,10 +92,10 @@ def ray_head(tmp_path_factory):
 
 
 def sweep(results, address):
-    return subprocess.run(
-        [sys.executable, "-m", "suite.run", "-m", *CELLS, "+experiment/launcher=ray",
-         f"hydra.launcher.ray.init.address={address}", f"results_dir={results}"],
-        capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=600,
+    return run_cli(
+        "suite.run", "-m", *CELLS, "+experiment/launcher=ray",
+        f"hydra.launcher.ray.init.address={address}", f"results_dir={results}",
+        env=RAY, timeout=600,
     )  # fmt: skip
 
 

@@ -2,104 +2,23 @@
 truncated JSON, a server that dies mid-run), launched servers (a fake ``vllm`` module on
 PYTHONPATH) and a whole search that fails, then resumes."""
 
-import http.server
 import json
-import os
 import socket
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
-import yaml
+from helpers import ROOT, backend_env, group_alive, run_cli
+from helpers.openai_stub import MODELS, POOL, StubServer, launch_pool, search_args
 
-from suite.backends.base import BackendEnv, NodeCall
+from suite.app import cli
+from suite.backends.base import NodeCall
 from suite.backends.openai import OpenAIBackend
-from suite.config import build_space
-from suite.core.cost import TokenProfile
 from suite.core.errors import BackendError, ConfigError
 from suite.core.graph import CallKind
 
-ROOT = Path(__file__).resolve().parents[2]
 KEY = "sk-planted-backend-key-9876543210"
-POOL = yaml.safe_load((ROOT / "suite/conf/pool/tiny_cpu.yaml").read_text())
-MODELS = [m["name"] for m in POOL["models"]]
-
-
-class StubServer:
-    """An OpenAI-compatible chat server on 127.0.0.1 with a script of faults.
-
-    ``script`` holds one action per request (then 200s): an HTTP status, ``"timeout"`` (sleep
-    past the client's timeout), ``"truncated"`` (half a JSON body) or ``"die"`` (drop the
-    connection and shut the server down).
-    """
-
-    def __init__(self, port=0, delay_s=0.0):
-        stub = self
-        self.script, self.requests, self.delay_s = [], [], delay_s
-        self.in_flight = self.max_in_flight = 0
-        self.lock = threading.Lock()
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.0"
-
-            def do_GET(self):
-                self.send_response(200 if self.path == "/health" else 404)
-                self.end_headers()
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with stub.lock:
-                    stub.requests.append((self.path, dict(self.headers), body))
-                    action = stub.script.pop(0) if stub.script else 200
-                    stub.in_flight += 1
-                    stub.max_in_flight = max(stub.max_in_flight, stub.in_flight)
-                try:
-                    stub.answer(self, action, body)
-                finally:
-                    with stub.lock:
-                        stub.in_flight -= 1
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/v1"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def answer(self, handler, action, body):
-        time.sleep(self.delay_s)
-        if action == "die":
-            handler.close_connection = True
-            threading.Thread(target=self.stop, daemon=True).start()
-            return
-        if action == "timeout":
-            time.sleep(1.5)
-        status = 200 if action in ("timeout", "truncated") else int(action)
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.end_headers()
-        if status != 200:
-            handler.wfile.write(b'{"error": "injected"}')
-            return
-        user = body["messages"][-1]["content"]
-        text = f"Answer: B\nThe question was {len(user)} characters long. [{user[:40]}]"
-        reply = json.dumps(
-            {
-                "choices": [{"message": {"role": "assistant", "content": text}}],
-                "usage": {"prompt_tokens": 50 + len(user) // 4, "completion_tokens": 17},
-            }
-        ).encode()
-        handler.wfile.write(reply[: len(reply) // 2] if action == "truncated" else reply)
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture()
@@ -110,13 +29,11 @@ def stub():
 
 
 def env():
-    space = build_space(POOL, "mmlu", TokenProfile(213, 215), 3)
-    return BackendEnv("mmlu", "tiny_cpu", space, None, lambda d: None)
+    return backend_env(POOL)
 
 
 def backend(url, **options):
     opts = {
-        "pool_models": POOL["models"],
         "endpoints": {m: url for m in MODELS},
         "backoff_s": 0.01,
         **options,
@@ -202,14 +119,19 @@ def test_dead_endpoint(monkeypatch):
     [
         ({"endpoints": {}}, "no endpoint for ['gemma-3-270m', 'smollm2-135m']"),
         ({"endpoints": {"gpt-9": "http://x/v1"}}, "not in the pool"),
-        ({"concurency": 2}, "did you mean 'concurrency'"),
     ],
 )
 def test_config_errors_are_one_line(options, needle):
-    opts = {"pool_models": POOL["models"], "endpoints": {m: "http://x/v1" for m in MODELS}}
+    opts = {"endpoints": {m: "http://x/v1" for m in MODELS}}
     with pytest.raises(ConfigError) as err:
         OpenAIBackend.create({**opts, **options}, env())
     assert needle in str(err.value) and "\n" not in str(err.value)
+
+
+def test_an_unknown_option_is_refused_by_the_schema():
+    with pytest.raises(ConfigError) as err:
+        cli.compose(["backend=openai", "backend.concurency=2"])
+    assert "did you mean 'concurrency'" in str(err.value) and "\n" not in str(err.value)
 
 
 FAKE_SERVER = """
@@ -252,16 +174,10 @@ def fake_vllm(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
 
 
-def launch_pool():
-    llama = yaml.safe_load((ROOT / "suite/conf/pool/llama3.yaml").read_text())
-    pool = {**llama, "models": llama["models"][:2]}
-    space = build_space(pool, "mmlu", TokenProfile(213, 215), 3)
-    return pool, BackendEnv("mmlu", "llama3", space, None, lambda d: None)
-
-
+@pytest.mark.slow
 def test_launch_starts_waits_and_stops_servers_with_their_children(fake_vllm):
-    pool, benv = launch_pool()
-    b = OpenAIBackend.create({"pool_models": pool["models"], "launch": True, "device": "cpu"}, benv)
+    _, benv = launch_pool()
+    b = OpenAIBackend.create({"launch": True, "device": "cpu"}, benv)
     servers = list(b.servers.values())
     try:
         assert sorted(b.servers) == ["llama-3.2-1b", "llama-3.2-3b"]
@@ -276,9 +192,10 @@ def test_launch_starts_waits_and_stops_servers_with_their_children(fake_vllm):
         assert not group_alive(server.proc.pid)
 
 
+@pytest.mark.slow
 def test_a_server_that_fails_to_start_is_one_line_with_its_log(fake_vllm):
-    pool, benv = launch_pool()
-    opts = {"pool_models": pool["models"], "launch": True, "launch_args": ["--fail"]}
+    _, benv = launch_pool()
+    opts = {"launch": True, "launch_args": ["--fail"]}
     with pytest.raises(BackendError) as err:
         OpenAIBackend.create(opts, benv)
     message = str(err.value)
@@ -286,59 +203,16 @@ def test_a_server_that_fails_to_start_is_one_line_with_its_log(fake_vllm):
     assert "\n" not in message
 
 
-def group_alive(pgid, wait_s=10.0):
-    deadline = time.monotonic() + wait_s
-    while True:
-        alive = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                alive.append(stat.parent.name)
-        if not alive or time.monotonic() > deadline:
-            return bool(alive)
-        time.sleep(0.2)
-
-
 # --- a whole search through the backend --------------------------------------------------
 
 
-def run_cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "suite.run", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"},
-        cwd=ROOT,
-        timeout=300,
-    )
-
-
-def search_args(url, tmp_path, *extra):
-    endpoints = ",".join(f"{m}:'{url}'" for m in MODELS)
-    return [
-        "backend=openai",
-        "pool=tiny_cpu",
-        "task=mmlu",
-        "searcher=random",
-        "n_iterations=4",
-        "batch_size=2",
-        "test_n=6",
-        "budget.units=3",
-        f"backend.endpoints={{{endpoints}}}",
-        "backend.retries=1",
-        "backend.backoff_s=0.01",
-        f"results_dir={tmp_path / 'results'}",
-        *extra,
-    ]
-
-
+@pytest.mark.slow
 def test_server_dies_mid_search_then_the_rerun_resumes(tmp_path):
     counting = StubServer()  # the same search once without faults: how many requests it makes
     try:
-        clean = run_cli(*search_args(counting.url, tmp_path / "clean", "backend.cache.mode=off"))
+        clean = run_cli(
+            "suite.run", *search_args(counting.url, tmp_path / "clean", "backend.cache.mode=off")
+        )
     finally:
         counting.stop()
     assert clean.returncode == 0, clean.stderr[-2000:]
@@ -347,7 +221,7 @@ def test_server_dies_mid_search_then_the_rerun_resumes(tmp_path):
     port = server.port
     server.script = [200] * (total // 2) + ["die"]
     args = search_args(server.url, tmp_path, "backend.cache.mode=off")
-    failed = run_cli(*args)
+    failed = run_cli("suite.run", *args)
     assert failed.returncode == 2, failed.stderr[-2000:]
     errors = [x for x in failed.stderr.splitlines() if x.startswith("error:")]
     assert len(errors) == 1 and "Traceback" not in failed.stderr
@@ -357,7 +231,7 @@ def test_server_dies_mid_search_then_the_rerun_resumes(tmp_path):
     assert json.loads((run_dir / "final.json").read_text())["status"] == "failed"
     again = StubServer(port=port)  # the server is back on the same port
     try:
-        resumed = run_cli(*args)
+        resumed = run_cli("suite.run", *args)
     finally:
         again.stop()
     assert resumed.returncode == 0, resumed.stderr[-2000:]
@@ -370,14 +244,15 @@ def test_server_dies_mid_search_then_the_rerun_resumes(tmp_path):
     assert final["test_accuracy"] == pytest.approx(sum(final["test_scores"]) / 6)
 
 
+@pytest.mark.slow
 def test_a_launched_server_dies_with_a_killed_run(fake_vllm):
     script = (
         "import sys, time\n"
-        "sys.path.insert(0, 'tests/backends')\n"
-        "from test_backend_openai import launch_pool\n"
+        "sys.path.insert(0, 'tests')\n"
+        "from helpers.openai_stub import launch_pool\n"
         "from suite.backends.openai import OpenAIBackend\n"
         "pool, benv = launch_pool()\n"
-        "b = OpenAIBackend.create({'pool_models': pool['models'], 'launch': True}, benv)\n"
+        "b = OpenAIBackend.create({'launch': True}, benv)\n"
         "print(*[s.proc.pid for s in b.servers.values()], flush=True)\n"
         "time.sleep(120)\n"
     )

@@ -2,32 +2,29 @@
 against a fake ``vllm`` module (one ``LLM.generate`` per model per layer, per-call sampling
 parameters, the CPU settings). The real engine runs in test_backend_vllm_real.py."""
 
+import dataclasses
 import importlib.machinery
 import importlib.util
 import json
 import os
-import subprocess
 import sys
 import types
-from pathlib import Path
 
 import pytest
-import yaml
+from helpers import backend_env, pool, run_cli
 
-from suite.backends.base import BackendEnv, Doc
+from suite.app import cli
+from suite.backends.base import Doc
 from suite.backends.serving import ServeSpec, cpu_environment, serve_specs
 from suite.backends.vllm import VllmBackend
-from suite.config import build_space
-from suite.core.cost import TokenProfile
 from suite.core.errors import BackendError, ConfigError, DataError
 from suite.core.graph import CollabGraph
 from suite.core.meter import Meter
 from suite.engine.executor import Executor
 from suite.prompts import load
 
-ROOT = Path(__file__).resolve().parents[2]
-TINY = yaml.safe_load((ROOT / "suite/conf/pool/tiny_cpu.yaml").read_text())
-LLAMA = yaml.safe_load((ROOT / "suite/conf/pool/llama3.yaml").read_text())
+TINY = pool("tiny_cpu")
+LLAMA = pool("llama3")
 HAVE_VLLM = importlib.util.find_spec("vllm") is not None
 
 
@@ -88,14 +85,11 @@ def fake_vllm(monkeypatch, tmp_path):
 
 
 def env_of(pool, units=3):
-    space = build_space(pool, "mmlu", TokenProfile(213, 215), units)
-    return BackendEnv("mmlu", pool["name"], space, None, lambda d: None)
+    return backend_env(pool, units)
 
 
 def tiny_backend(**options):
-    return VllmBackend.create(
-        {"pool_models": TINY["models"], "device": "cpu", **options}, env_of(TINY)
-    )
+    return VllmBackend.create({"device": "cpu", **options}, env_of(TINY))
 
 
 GRAPH = CollabGraph.from_dict(
@@ -145,7 +139,7 @@ def test_one_generate_per_model_per_layer_with_per_call_parameters(fake_vllm):
 
 def test_gpu_settings_come_from_the_pool(fake_vllm):
     pool = {**LLAMA, "models": LLAMA["models"][:2]}
-    backend = VllmBackend.create({"pool_models": pool["models"], "device": "cuda"}, env_of(pool))
+    backend = VllmBackend.create({"device": "cuda"}, env_of(pool))
     backend.generate("llama-3.2-1b", [])
     assert FakeLLM.instances == []  # engines start on first use only
     backend.engine("llama-3.2-3b")
@@ -158,9 +152,7 @@ def test_gpu_settings_come_from_the_pool(fake_vllm):
 
 def test_a_prompt_longer_than_the_context_is_a_backend_error(fake_vllm):
     models = [{**m, "serve": {**m["serve"], "max_model_len": 8}} for m in TINY["models"]]
-    backend = VllmBackend.create(
-        {"pool_models": models, "device": "cpu"}, env_of({**TINY, "models": models})
-    )
+    backend = VllmBackend.create({"device": "cpu"}, env_of({**TINY, "models": models}))
     docs = [Doc("q0", "a question that is certainly longer than eight words in total", {})]
     with pytest.raises(BackendError, match="max_model_len 8"):
         Executor(backend, load("mmlu"), env_of(TINY).space.specs, Meter(1), "mmlu").run(
@@ -171,15 +163,23 @@ def test_a_prompt_longer_than_the_context_is_a_backend_error(fake_vllm):
 @pytest.mark.parametrize(
     ("options", "needle"),
     [
-        ({"devise": "cpu"}, "did you mean 'device'"),
         ({"device": "tpu"}, "auto, cpu or cuda"),
-        ({"pool_models": None}, "pool_models must be the pool's model list"),
     ],
 )
 def test_option_errors_are_one_line(fake_vllm, options, needle):
     with pytest.raises(ConfigError) as err:
-        VllmBackend.create({"pool_models": TINY["models"], **options}, env_of(TINY))
+        VllmBackend.create(options, env_of(TINY))
     assert needle in str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_pool_models_come_from_the_session_and_options_from_the_schema(fake_vllm):
+    no_models = dataclasses.replace(env_of(TINY), pool_models=())
+    with pytest.raises(ConfigError, match=r"pool\.models must be the pool's model list"):
+        VllmBackend.create({}, no_models)
+    with pytest.raises(ConfigError) as err:
+        cli.compose(["backend=vllm", "backend.devise=cpu"])
+    assert "did you mean 'device'" in str(err.value) and "\n" not in str(err.value)
+    assert "pool_models" not in cli.compose(["backend=vllm"])["backend"]
 
 
 def test_unknown_serve_key_and_missing_weights(fake_vllm, tmp_path, monkeypatch):
@@ -203,18 +203,13 @@ def test_cpu_environment_uses_the_cores_we_have():
     assert env["VLLM_CPU_KVCACHE_SPACE"] == "2" and int(env["OMP_NUM_THREADS"]) >= 1
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(HAVE_VLLM, reason="vLLM is installed here")
 def test_missing_extra_names_the_pip_command_in_one_line():
     with pytest.raises(ConfigError) as err:
-        VllmBackend.create({"pool_models": TINY["models"]}, env_of(TINY))
+        VllmBackend.create({}, env_of(TINY))
     assert 'pip install -e ".[gpu]"' in str(err.value) and '".[cpu]"' in str(err.value)
-    proc = subprocess.run(
-        [sys.executable, "-m", "suite.run", "backend=vllm", "pool=tiny_cpu", "results_dir=/tmp"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
+    proc = run_cli("suite.run", "backend=vllm", "pool=tiny_cpu", "results_dir=/tmp", timeout=120)
     errors = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
     assert proc.returncode == 2 and len(errors) == 1 and "Traceback" not in proc.stderr
     assert 'pip install -e ".[cpu]"' in errors[0]
@@ -233,5 +228,5 @@ def test_the_agent_llm_on_an_engine_is_metered_as_search_cost(fake_vllm):
     assert agent.name == "vllm_engine:smollm2" and meter.tally("agent").calls == 1
     ((_, params),) = FakeLLM.instances[0].batches[0]
     assert params.max_tokens == 64 and params.temperature == 0.1
-    with pytest.raises(ConfigError, match="did you mean 'temperature'"):
-        registry.resolve("agent", "vllm_engine").create({**options, "temprature": 1}, None)
+    with pytest.raises(ConfigError, match="did you mean 'temperature'"):  # its schema's check
+        cli.compose(["agent=vllm_engine", "agent.temprature=1"])

@@ -3,8 +3,6 @@ Gemma chat template, idempotent prepare, the venv fix's guard and the CLI's erro
 download and conversion run in .ci/run's vLLM step (python -m suite.models prepare tiny_cpu)."""
 
 import hashlib
-import subprocess
-import sys
 import zipfile
 from dataclasses import replace
 from importlib import metadata
@@ -12,11 +10,10 @@ from pathlib import Path
 
 import jinja2
 import pytest
+from helpers import run_cli
 
 from suite.backends import weights as models
 from suite.core.errors import DataError
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def fake_download(pieces):
@@ -95,16 +92,11 @@ def test_sources_are_pinned():
     assert models.POOLS["tiny_cpu"] == ("smollm2-135m-instruct", "gemma-3-270m")
 
 
+@pytest.mark.slow
 def test_unknown_pool_and_cli_errors():
     with pytest.raises(DataError, match="no weights recipe"):
         models.prepare("nosuch", print)
-    proc = subprocess.run(
-        [sys.executable, "-m", "suite.models", "prepare", "nosuch"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
+    proc = run_cli("suite.models", "prepare", "nosuch", timeout=60)
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
 
 

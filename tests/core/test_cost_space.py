@@ -101,3 +101,51 @@ def test_repair_prefers_the_smallest_size_class():
 
 def test_token_profile():
     assert TokenProfile(213, 215).prompt_tokens(2) == 643
+
+
+def test_unused_nodes_cost_nothing():
+    """PAPER.md §8: nodes with no path to final are not charged: FLOPs, latency, units."""
+    space = contract_space("mmlu")
+    small, big = "llama-3.2-1b", "llama-3.1-8b"
+    used = CollabGraph.build([Node("n0", small)], [("n0", FINAL)], space.final_model)
+    extra = CollabGraph.build(
+        [Node("n0", small), Node("n1", big), Node("n2", small)],
+        [("n0", FINAL), ("n1", "n2"), ("n0", "n2")],
+        space.final_model,
+    )
+    assert extra.unused() == ("n1", "n2")
+    assert space.flops(extra) == space.flops(used)
+    assert space.latency_s(extra) == space.latency_s(used)
+    assert space.units(extra) == space.units(used) == 1
+    assert space.mix_of(extra) == (2, 0, 1, 0)  # the declared mix still lists them
+    space.check(extra)
+
+
+def test_repair_leaves_unreachable_nodes_unused():
+    """Repair no longer wires every node without a successor into final."""
+    space = contract_space("mmlu")
+    graph = CollabGraph.build(
+        [Node("n0", "llama-3.2-1b"), Node("n1", "llama-3.2-3b")], [("n0", FINAL)], space.final_model
+    )
+    fixed, deleted = space.repair(graph, np.random.default_rng(0))
+    assert fixed == graph and deleted == ()
+    assert fixed.unused() == ("n1",)
+
+
+def test_repair_deletes_only_running_nodes_and_rewires_an_inputless_final():
+    """Victims are drawn among running nodes; a final left with no input gets the sinks."""
+    space = contract_space("mmlu")
+    eight = "llama-3.1-8b"
+    graph = CollabGraph.build(
+        [Node("n0", eight), Node("n1", eight), Node("n2", "llama-3.2-1b")],
+        [("n0", FINAL), ("n1", FINAL)],
+        space.final_model,
+    )
+    fixed, deleted = space.repair(graph, np.random.default_rng(0))
+    assert len(deleted) == 1 and deleted[0] in ("n0", "n1")  # the unused 1B n2 is no victim
+    space.check(fixed)
+    lone = CollabGraph.build(
+        [Node("n0", eight), Node("n1", "llama-3.2-1b")], [("n1", "n0")], space.final_model
+    )
+    mended, _ = space.repair(lone, np.random.default_rng(0))
+    assert mended.preds(FINAL) == ("n0",) and not mended.unused()

@@ -4,20 +4,13 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from helpers import tiny_space
 from scipy import stats
 
-from suite.core.cost import ModelSpec, TokenProfile
 from suite.core.distribution import GraphDistribution
 from suite.core.errors import ProposalParseError
 from suite.core.graph import FINAL, Role
-from suite.core.space import GraphSpace
 from suite.search.testing import contract_space
-
-
-def tiny_space():
-    small = ModelSpec("s", 1e9, 16, 2048, 0, 1)
-    big = ModelSpec("b", 3e9, 28, 3072, 1, 2)
-    return GraphSpace("mmlu", (small, big), "b", 3, TokenProfile(213, 215))
 
 
 def test_initial_edge_probability_is_the_papers():
@@ -45,6 +38,7 @@ def test_log_prob_agrees_with_sample(use_mix):
             assert space.mix_of(draw.full) == mix
 
 
+@pytest.mark.slow
 def test_empirical_frequencies_match_probabilities():
     space = tiny_space()
     dist = GraphDistribution(space)

@@ -2,21 +2,14 @@ import math
 
 import numpy as np
 import pytest
+from helpers import tiny_space
 
-from suite.core.cost import ModelSpec, TokenProfile
 from suite.core.distribution import GraphDistribution
 from suite.core.gradient import grad_log_prob
 from suite.core.graph import FINAL, CollabGraph, Node, Role
-from suite.core.space import GraphSpace
 from suite.search.testing import contract_space
 
 KEYS = ("edge_logits", "role_logits", "model_logits")
-
-
-def tiny_space():
-    small = ModelSpec("s", 1e9, 16, 2048, 0, 1)
-    big = ModelSpec("b", 3e9, 28, 3072, 1, 2)
-    return GraphSpace("mmlu", (small, big), "b", 3, TokenProfile(213, 215))
 
 
 def randomised(space, rng, scale=1.0):

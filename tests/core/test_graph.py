@@ -42,7 +42,6 @@ def test_layers_depths_and_call_kinds():
     ("nodes", "edges", "message"),
     [
         ([("n0", "m", A), ("n1", "m", A)], [("n0", "n1"), ("n1", "n0"), ("n1", FINAL)], "cycle"),
-        ([("n0", "m", A), ("n1", "m", A)], [("n0", FINAL)], "no path"),
         ([("n0", "m", A)], [], "no predecessor"),
         ([("n0", "m", F)], [("n0", FINAL)], "no assistant node"),
         (
@@ -92,3 +91,39 @@ def test_text_form_for_agents():
 def test_from_json_rejects_non_graphs(text):
     with pytest.raises(InfeasibleGraphError):
         CollabGraph.from_json(text)
+
+
+def test_nodes_that_cannot_reach_final_are_valid_and_unused():
+    """PAPER.md §8: a node with no path to final is allowed; it is unused, roles unchecked."""
+    graph = g(
+        [("n0", "m", A), ("n1", "m", F), ("n2", "m", A), ("n3", "m", A)],
+        [("n0", FINAL), ("n2", "n1"), ("n0", "n3")],
+    )
+    graph.validate()  # n1 is a fuser fed by an unused node: not checked, it never runs
+    assert graph.unused() == ("n1", "n2", "n3")
+    used = graph.used()
+    assert used.node_ids == ("n0",) and used.edges == (("n0", FINAL),)
+    assert used.used() is used
+    # the canonical JSON and digest keep unused nodes: they name the graph as proposed
+    assert [n["id"] for n in graph.to_dict()["nodes"]] == ["n0", "n1", "n2", "n3"]
+    assert graph.digest != used.digest
+    assert "3 unused" in graph.describe()
+
+
+def test_role_rules_count_only_running_nodes():
+    """An unused assistant does not satisfy "at least one assistant" for the running nodes."""
+    bad = g([("n0", "m", F), ("n1", "m", A)], [("n0", FINAL)])
+    with pytest.raises(InfeasibleGraphError, match="no assistant"):
+        bad.validate()  # the only running node is a fuser
+
+
+def test_describe_uses_singular_for_one():
+    one = CollabGraph.from_dict(
+        {
+            "nodes": [{"id": "n0", "model": "m", "role": "assistant"}],
+            "edges": [["n0", "final"]],
+            "final_model": "m",
+        }
+    )
+    text = one.describe()
+    assert text.startswith("1 node (1x m)") and "0 fusers" in text and "1 edge," in text

@@ -9,21 +9,19 @@ import dataclasses
 import hashlib
 import io
 import json
-import os
 import subprocess
-import sys
 import time
 import zipfile
 from pathlib import Path
 
 import pytest
+from helpers import run_cli
 
 from suite.core.errors import DataError
 from suite.core.io import cache_dir
 from suite.data import cache as data
 from suite.data.cache import DatasetInfo
 
-REPO = Path(__file__).resolve().parents[2]
 RETRY = "python -m suite.data prepare mmlu"
 KNOWN = "gsm8k, gsm8k_synthetic, humaneval, math, math_synthetic, mmlu"
 MMLU_ROWS = 1331  # unique (question, choices) pairs in evals 3.0.1.post1's sandbagging files
@@ -250,27 +248,24 @@ def test_cache_dir_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
 # --- the command line --------------------------------------------------------------------------
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "suite.data", *args]
-    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
-
-
+@pytest.mark.slow
 def test_cli_prepare_prints_one_line_per_set(mmlu: DatasetInfo) -> None:
-    done = _cli("prepare", "mmlu")
+    done = run_cli("suite.data", "prepare", "mmlu")
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         f"mmlu: {MMLU_ROWS} rows, source: {mmlu.source}, path: {mmlu.path}"
     ]
 
 
+@pytest.mark.slow
 def test_cli_unknown_name_is_one_line_exit_2() -> None:
-    done = _cli("prepare", "nosuch")
+    done = run_cli("suite.data", "prepare", "nosuch")
     assert done.returncode == 2
     assert done.stderr.splitlines() == [f"error: unknown data set 'nosuch'; known: {KNOWN}"]
     assert "Traceback" not in done.stderr and done.stdout == ""
 
 
+@pytest.mark.slow
 def test_cli_help() -> None:
-    done = _cli("--help")
+    done = run_cli("suite.data", "--help")
     assert done.returncode == 0 and "prepare" in done.stdout

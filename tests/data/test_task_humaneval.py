@@ -54,6 +54,7 @@ def fenced(code: str) -> str:
     return f"Here is the function.\n```python\n{code}```\nDone."
 
 
+@pytest.mark.slow  # 328 sandboxed programs
 def test_all_164_canonical_solutions_pass_and_pass_bodies_fail(tasks: dict[str, Any]) -> None:
     task = tasks["humaneval_graph"]
     docs = list(task.eval_docs)
@@ -67,6 +68,7 @@ def test_all_164_canonical_solutions_pass_and_pass_bodies_fail(tasks: dict[str, 
     print(f"164 canonical solutions: 164 passed in {wall:.1f} s")  # shown with pytest -s
 
 
+@pytest.mark.slow
 def test_the_paper_scorer_and_its_known_quirks(tasks: dict[str, Any]) -> None:
     task = tasks["humaneval_graph_paper"]
     docs = [d for i, d in enumerate(task.eval_docs) if i % 8 == 0 or d["task_id"] in QUIRKS]
@@ -79,6 +81,7 @@ def test_the_paper_scorer_and_its_known_quirks(tasks: dict[str, Any]) -> None:
     } == PAPER_PASSES_EMPTY
 
 
+@pytest.mark.slow
 def test_the_sims_broken_bodies_fail_under_both_scorers(tasks: dict[str, Any]) -> None:
     docs = list(tasks["humaneval_graph"].eval_docs)[::40]
     texts, owners = [], []

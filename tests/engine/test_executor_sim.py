@@ -94,6 +94,7 @@ def test_scores_go_through_the_tasks_own_filter(sess):
     assert sess.task.score(doc, "no idea") == 0.0
 
 
+@pytest.mark.slow
 def test_splits_are_seeded_and_disjoint(sess):
     test_ids = {d.doc_id for d in sess.task.test_docs}
     search_ids = {d.doc_id for d in sess.task.search_docs}
@@ -102,3 +103,34 @@ def test_splits_are_seeded_and_disjoint(sess):
     assert [d.doc_id for d in again.task.test_docs] == [d.doc_id for d in sess.task.test_docs]
     other = session.build(config.load(cli.compose(["test_n=400", "task.split_seed=1"])))
     assert {d.doc_id for d in other.task.test_docs} != test_ids
+
+
+def test_nodes_that_cannot_reach_final_are_neither_run_nor_charged(sess):
+    """PAPER.md §8: the official Graph.run executes only nodes with a path to FinalDecision."""
+    used = graphs()[0]
+    extra = CollabGraph.build(
+        [*used.nodes, Node("n3", BIG), Node("n4", SMALL, Role.FUSER)],
+        [*used.edges, ("n3", "n4"), ("n0", "n3")],
+        MID,
+    )
+    assert extra.unused() == ("n3", "n4")
+    recorder = Recorder(sess.backend)
+    original = sess.executor.backend
+    sess.executor.backend = recorder
+    docs = sess.task.test_docs[:3]
+    before = sess.executor.meter.tally("probe").calls
+    try:
+        run_extra = evaluate(sess.executor, sess.task.score_many, extra, docs, "probe")
+        calls = sess.executor.meter.tally("probe").calls - before
+        run_used = evaluate(sess.executor, sess.task.score_many, used, docs, "probe")
+    finally:
+        sess.executor.backend = original
+    called = {node for _, ids in recorder.batches for node in ids}
+    assert not called & {"n3", "n4"}
+    assert calls == (len(used.nodes) + 1) * len(docs)
+    assert run_extra.scores == run_used.scores
+    assert run_extra.cost_flops == pytest.approx(run_used.cost_flops)
+    assert run_extra.latency_s == pytest.approx(run_used.latency_s)
+    keys = np.array([text_key(d.doc_id) for d in docs], dtype=np.uint64)
+    expected = (run_graph(sess.backend.world, extra, keys) == GOLD).astype(float)
+    assert list(run_extra.scores) == list(expected)  # the id-level world skips them too

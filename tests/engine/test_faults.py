@@ -20,6 +20,7 @@ def compose(tmp_path):
     return data, yaml.safe_dump(data)
 
 
+@pytest.mark.slow
 def test_disk_full_mid_run_keeps_whole_lines_and_resumes(tmp_path, monkeypatch):
     data, text = compose(tmp_path)
     run_dir = tmp_path / "mmlu" / "random" / "run-s0"

@@ -1,28 +1,20 @@
 """Crash safety: kill -9 at random moments and resume; Ctrl-C; sweeps skip completed cells."""
 
 import json
-import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+import pytest
+from helpers import run_cli, start_cli
+
+pytestmark = pytest.mark.slow  # runs are started, killed and resumed in fresh interpreters
 ARGS = ["searcher=random", "n_iterations=150", "test_n=20"]
 
 
 def start(results, *extra):
-    return subprocess.Popen(
-        [sys.executable, "-m", "suite.run", f"results_dir={results}", *ARGS, *extra],
-        cwd=ROOT,
-        env=ENV,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return start_cli("suite.run", f"results_dir={results}", *ARGS, *extra)
 
 
 def trials_of(results):
@@ -83,8 +75,6 @@ def test_ctrl_c_marks_the_run_interrupted_and_it_resumes(tmp_path):
 
 def test_resume_false_starts_a_new_folder_and_sweeps_skip_completed_cells(tmp_path):
     sweep = [
-        sys.executable,
-        "-m",
         "suite.run",
         "-m",
         f"results_dir={tmp_path}",
@@ -93,14 +83,12 @@ def test_resume_false_starts_a_new_folder_and_sweeps_skip_completed_cells(tmp_pa
         "n_iterations=2",
         "test_n=10",
     ]
-    first = subprocess.run(sweep, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    first = run_cli(*sweep)
     assert first.returncode == 0, first.stderr[-2000:]
     assert len(list(tmp_path.glob("mmlu/random/*/final.json"))) == 2
-    second = subprocess.run(sweep, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    second = run_cli(*sweep)
     assert second.returncode == 0 and second.stdout.count("skipping completed cell") == 2
     assert len(list(tmp_path.glob("mmlu/random/*/final.json"))) == 2
-    fresh = subprocess.run(
-        [*sweep, "resume=false"], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300
-    )
+    fresh = run_cli(*sweep, "resume=false")
     assert fresh.returncode == 0
     assert len(list(tmp_path.glob("mmlu/random/*/final.json"))) == 4

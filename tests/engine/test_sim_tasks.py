@@ -4,14 +4,12 @@ answer keys are deterministic and sized by the profile, profiles are calibrated,
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from helpers import run_cli
 
 from suite import config
 from suite.app import cli
@@ -21,7 +19,6 @@ from suite.engine import session
 from suite.engine.loop import evaluate
 from suite.sim.world import GOLD, expected_accuracy, load_profiles, run_graph, text_key
 
-REPO = Path(__file__).resolve().parents[2]
 MID, BIG, SMALL = "llama-3.2-3b", "llama-3.1-8b", "llama-3.2-1b"
 NEW_TASKS = ["gsm8k_synthetic", "math_synthetic", "humaneval"]
 
@@ -109,27 +106,30 @@ def test_humaneval_splits_80_20(sessions: dict[str, Any]) -> None:
     assert [d.doc_id for d in smaller.test_docs] == [d.doc_id for d in task.test_docs][:10]
 
 
-def _run(*args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", **extra_env}
-    cmd = [sys.executable, "-m", "suite.run", *args]
-    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
-
-
+@pytest.mark.slow
 def test_a_run_on_humaneval_end_to_end(tmp_path: Path) -> None:
-    done = _run("searcher=random", "task=humaneval", f"results_dir={tmp_path}")
+    done = run_cli("suite.run", "searcher=random", "task=humaneval", f"results_dir={tmp_path}")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "n=33)" in done.stdout
 
 
+@pytest.mark.slow
 def test_real_gsm8k_without_its_data_is_one_line_exit_2(tmp_path: Path) -> None:
     cache = str(tmp_path / "empty-cache")  # even where the user has prepared GSM8K
-    done = _run("searcher=random", "task=gsm8k", f"results_dir={tmp_path}", TTSGB_CACHE_DIR=cache)
+    done = run_cli(
+        "suite.run",
+        "searcher=random",
+        "task=gsm8k",
+        f"results_dir={tmp_path}",
+        env={"TTSGB_CACHE_DIR": cache},
+    )
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert lines[-1].startswith("error: gsm8k needs the Hugging Face Hub")
     assert "source/test.jsonl" in lines[-1] and "prepare gsm8k" in lines[-1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("task", "stand_in"), [("gsm8k", "gsm8k_synthetic"), ("math", "math_synthetic")]
 )
@@ -142,8 +142,8 @@ def test_real_tasks_run_on_a_users_copy(tmp_path: Path, task: str, stand_in: str
     source = tmp_path / "cache" / "data" / task / "source" / "test.jsonl"
     source.parent.mkdir(parents=True)
     source.write_text("".join(json.dumps({k: r[k] for k in keys}) + "\n" for r in rows))
-    done = _run("searcher=random", f"task={task}", f"results_dir={tmp_path}",
-                TTSGB_CACHE_DIR=str(tmp_path / "cache"))  # fmt: skip
+    done = run_cli("suite.run", "searcher=random", f"task={task}", f"results_dir={tmp_path}",
+                   env={"TTSGB_CACHE_DIR": str(tmp_path / "cache")})  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     final = json.loads(next(tmp_path.glob(f"{task}/random/*/final.json")).read_text())
     assert final["status"] == "completed" and final["test_n"] == 100

@@ -4,15 +4,11 @@ The SLURM preset shares the submitit launcher's code path; it is composed here, 
 """
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import run_cli, start_cli
 
-ROOT = Path(__file__).resolve().parents[2]
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 CELLS = [
     "+experiment=leaderboard_sim",
     "task=mmlu",
@@ -26,11 +22,8 @@ CELLS = [
 
 
 def sweep(results, launcher, *extra):
-    return subprocess.run(
-        [sys.executable, "-m", "suite.run", "-m", *CELLS, f"+experiment/launcher={launcher}",
-         f"results_dir={results}", *extra],
-        capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=600,
-    )  # fmt: skip
+    return run_cli("suite.run", "-m", *CELLS, f"+experiment/launcher={launcher}",
+                   f"results_dir={results}", *extra, timeout=600)  # fmt: skip
 
 
 def completed(results):
@@ -42,6 +35,7 @@ def completed(results):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("launcher", "extra"),
     [("joblib", ["hydra.launcher.n_jobs=2"]), ("submitit_local", [])],
@@ -59,8 +53,9 @@ def test_a_sweep_runs_through_the_launcher_and_skips_finished_cells(tmp_path, la
 def test_slurm_preset_composes():
     from hydra import compose, initialize_config_dir
 
-    from suite.config import CONF_DIR
+    from suite.config import CONF_DIR, schema
 
+    schema.register()  # the YAML files name their schemas, which Hydra finds in its ConfigStore
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(
             config_name="config",
@@ -72,12 +67,10 @@ def test_slurm_preset_composes():
 
 
 def start(results, *cells):
-    return subprocess.Popen(
-        [sys.executable, "-m", "suite.run", "-m", *cells, f"results_dir={results}"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=ENV,
-    )  # fmt: skip
+    return start_cli("suite.run", "-m", *cells, f"results_dir={results}")
 
 
+@pytest.mark.slow
 def test_two_sweeps_into_one_results_root_at_once_neither_collide_nor_corrupt(tmp_path):
     same = [*CELLS[:4], "seed=0,1,2,3", *CELLS[5:]]
     other = [*CELLS[:2], "searcher=reinforce", *CELLS[3:5], *CELLS[5:]]
@@ -111,12 +104,10 @@ FAILING = [  # the 2-unit cell fails in its job (no model fits 2 units), the 6-u
 JOBLIB = ["-m", "+experiment/launcher=joblib", "hydra.launcher.n_jobs=2"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", [JOBLIB, ["hydra.mode=MULTIRUN"]])
 def test_a_failed_cell_makes_the_sweep_exit_2_in_any_launcher_process(tmp_path, mode):
-    res = subprocess.run(
-        [sys.executable, "-m", "suite.run", *mode, *FAILING, f"results_dir={tmp_path}"],
-        capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=600,
-    )  # fmt: skip
+    res = run_cli("suite.run", *mode, *FAILING, f"results_dir={tmp_path}", timeout=600)
     assert res.returncode == 2, res.stderr[-2000:]
     summary = res.stderr.strip().splitlines()[-1]
     assert summary.startswith("error: 1 cell(s) of the sweep failed:") and "too small" in summary

@@ -48,7 +48,7 @@ def server():
 
 
 def request():
-    return AgentRequest("update", (("system", "s"), ("user", "u")), {})
+    return AgentRequest("update", (("system", "s"), ("user", "u")))
 
 
 def test_chat_with_retries_on_5xx_and_429(server, monkeypatch):

@@ -89,6 +89,7 @@ def test_best_is_the_best_trial_and_last_is_last():
     assert last.recommend() == b[-1].graph
 
 
+@pytest.mark.slow
 def test_sqlite_storage_resumes(tmp_path):
     url = f"sqlite:///{tmp_path}/tpe.db"
     first = started(seed=4, storage=url, n_startup_trials=2)
@@ -121,6 +122,7 @@ def test_journal_storage_and_orphaned_trials(tmp_path):
     assert [q.number for q in drive(again, 10)] == [4, 5, 6]
 
 
+@pytest.mark.slow
 def test_state_round_trips_with_storage(tmp_path):
     original = started(seed=6, storage=f"sqlite:///{tmp_path}/a.db", n_startup_trials=2)
     drive(original, 3)

@@ -2,6 +2,7 @@ import pytest
 
 from searchers.random import RandomSearcher
 from suite.core.errors import ConfigError
+from suite.core.graph import FINAL
 from suite.search.testing import SearcherContract, sim_observation
 
 
@@ -49,3 +50,23 @@ def test_proposals_fill_the_budget_with_paper_mixes():
 def test_bad_option():
     with pytest.raises(ConfigError, match="best"):
         RandomSearcher(recommend="median")
+
+
+def test_orphans_are_linked_to_the_most_useful_node_not_all_to_final():
+    """RandomOptimizedSwarm's make_all_nodes_useful (PAPER.md §8): every untrained p is 0.5,
+    so an orphan links to the first node in candidate order that reaches final."""
+    contract = TestRandomSearcher()
+    searcher = contract.started(seed=0)
+    space = contract.space()
+    linked = []
+    for _ in range(10):
+        p = searcher.ask()
+        for src, dst in p.info["linked"]:
+            if src in p.graph.node_ids and dst in (*p.graph.node_ids, FINAL):
+                assert (src, dst) in p.graph.edges
+        if not p.info["deleted_by_repair"]:
+            assert not p.graph.unused()  # every orphan found a node to feed
+        linked += p.info["linked"]
+        searcher.tell(p, sim_observation(p.graph, p, space))
+    inner = [e for e in linked if e[1] != FINAL]
+    assert inner and len(inner) > len(linked) // 2  # mostly into agent nodes, not final

@@ -3,10 +3,11 @@ import json
 import numpy as np
 import pytest
 
-from searchers.reinforce import ReinforceSearcher, extract
+from searchers.reinforce import ReinforceSearcher
 from suite.core.distribution import GraphDistribution
 from suite.core.errors import ConfigError
-from suite.core.graph import FINAL
+from suite.core.extract import extract
+from suite.core.graph import FINAL, Role
 from suite.search.searcher import Observation, SearchContext
 from suite.search.testing import SearcherContract, _world, contract_space, sim_observation
 from suite.sim.world import expected_accuracy
@@ -65,6 +66,7 @@ def test_learns_a_toy_objective(baseline):
     assert has_8b(searcher.recommend())
 
 
+@pytest.mark.slow
 def test_improves_expected_sim_accuracy():
     """Rewarded with the sim world's expected accuracy, the policy's expected reward rises."""
 
@@ -95,18 +97,20 @@ def test_one_update_raises_the_log_prob_of_a_rewarded_draw():
 def test_proposals_ask_one_question_and_record_the_draw_and_repairs():
     searcher = started(seed=3)
     space = contract_space()
-    linked = 0
+    unused = 0
     for number in range(9):
         p = searcher.ask()
         assert p.n_docs == 1 and p.number == number
         assert p.info["iteration"] == number // 3
         assert np.isfinite(p.info["log_prob"])
         json.dumps(dict(p.info))
-        for node in p.info["linked_to_final"]:
-            assert (node, FINAL) in p.graph.edges
-        linked += len(p.info["linked_to_final"])
+        assert p.info["unused"] == list(p.graph.unused())
+        for node in p.info["unused"]:  # kept, not wired into final, not charged
+            assert (node, FINAL) not in p.graph.edges
+        assert space.flops(p.graph) == space.flops(p.graph.used())
+        unused += len(p.info["unused"])
         searcher.tell(p, sim_observation(p.graph, p, space))
-    assert linked > 0  # at p = 0.12 some sampled nodes have no path to final
+    assert unused > 0  # at p = 0.12 some sampled nodes have no path to final
 
 
 def test_no_update_before_a_batch_is_full():
@@ -126,19 +130,79 @@ def test_recommend_is_repeatable_and_leaves_the_search_alone():
     assert a.ask().graph == b.ask().graph
 
 
-def test_extraction_follows_the_papers_rule():
-    space = contract_space()
+def shaped(space, logits, default=-5.0):
+    """A distribution whose edge logits are ``default`` except the given ones."""
     dist = GraphDistribution(space)
-    dist.edge_logits[:] = -20.0  # p ~ 0 everywhere ...
-    index = {e: k for k, e in enumerate(space.candidate_edges)}
-    dist.edge_logits[index[("n1", FINAL)]] = 5.0  # ... but n1 -> final (p 0.95)
-    dist.edge_logits[index[("n0", "n1")]] = 2.0  # and n0 -> n1 (p 0.5: a link, not an edge)
-    graph = extract(dist, np.random.default_rng(0))
+    dist.edge_logits[:] = default
+    for edge, value in logits.items():
+        dist.edge_logits[space.edge_index[edge]] = value
+    return dist
+
+
+def test_extraction_realises_the_learned_shape_with_inner_edges_and_a_fuser():
+    """Logits of two assistants fused by n2 are extracted as that graph (PAPER.md §5 step 4).
+
+    The logits (2 and 1) are what ten Adam steps at lr 0.1 can reach: the unshifted p is
+    0.88 / 0.73, above 0.55, while the sampler's shifted p (0.50 / 0.27) is below it.
+    """
+    space = contract_space("mmlu", 3)  # three 1B slots
+    inner = {("n0", "n2"): 2.0, ("n1", "n2"): 2.0, ("n2", FINAL): 2.0}
+    dist = shaped(space, {**inner, ("n0", FINAL): 1.0, ("n1", FINAL): 1.0})
+    dist.role_logits[:2] = [5.0, -5.0]  # n0, n1 assistants
+    dist.role_logits[2] = [-5.0, 5.0]  # n2 a fuser
+    for seed in range(3):
+        graph = extract(dist, np.random.default_rng(seed))
+        space.check(graph)
+        assert set(graph.edges) == {*inner, ("n0", FINAL), ("n1", FINAL)}  # top two each
+        assert graph.node("n2").role is Role.FUSER
+        assert graph.node("n0").role is graph.node("n1").role is Role.ASSISTANT
+        assert graph.depths()[FINAL] == 2
+
+
+def test_extraction_thresholds_without_the_top_two_mask():
+    """With ``mask_threshold`` raised, only edges above ``edge_threshold`` are realised."""
+    space = contract_space("mmlu", 3)
+    inner = {("n0", "n2"): 2.0, ("n1", "n2"): 2.0, ("n2", FINAL): 2.0}
+    dist = shaped(space, {**inner, ("n0", FINAL): 1.0, ("n1", FINAL): 1.0})
+    graph = extract(dist, np.random.default_rng(0), edge_threshold=0.8, mask_threshold=0.99)
+    assert set(graph.edges) == set(inner)
+
+
+def test_extraction_on_the_paper_space_is_deep_not_a_flat_fan():
+    """Every node feeding n0, n0 feeding final: the top-two rule adds a chain beside it."""
+    space = contract_space()
+    into_n0 = {(f"n{i}", "n0"): 1.0 for i in range(1, 12)}
+    dist = shaped(space, {**into_n0, ("n0", FINAL): 1.0}, default=-1.0)
+    for seed in range(3):
+        graph = extract(dist, np.random.default_rng(seed))
+        space.check(graph)
+        assert len(graph.nodes) == 12 and not graph.unused()
+        assert set(into_n0) <= set(graph.edges)
+        assert "n0" in graph.preds(FINAL)
+        assert all(len(graph.succs(n)) <= 2 for n in graph.node_ids)
+        assert graph.depths()[FINAL] >= 3
+        assert any(n.role is Role.FUSER for n in graph.nodes)
+
+
+@pytest.mark.parametrize(("n0_n3", "unused"), [(-3.0, ("n0",)), (0.0, ())])
+def test_extraction_links_orphans_to_the_most_useful_node_or_leaves_them_unused(n0_n3, unused):
+    """Slots dropped by the budget orphan a kept node; it is linked over p >= 0.2, else unused.
+
+    Four slots, budget 4, every slot prefers the 3B: two slots are kept (seed 4: n0 and n3).
+    n0's top two out-edges went to the dropped n1 and n2; its edges to n3 and final are
+    unlikely, so n0 stays unused; with p(n0 -> n3) = 0.5 it is linked to n3, not to final.
+    """
+    space = contract_space("mmlu", 4)
+    inner = {e: 3.0 for e in space.candidate_edges if e[1] != FINAL}
+    dist = shaped(space, {**inner, ("n0", "n3"): n0_n3}, default=-3.0)
+    dist.model_logits[:, 1] = 5.0
+    graph = extract(dist, np.random.default_rng(4))
     space.check(graph)
-    assert len(graph.nodes) == 12  # zero model logits: every slot takes the 1B
-    assert ("n0", "n1") in graph.edges and ("n0", FINAL) not in graph.edges
-    others = [n for n in graph.node_ids if n not in ("n0", "n1")]
-    assert all(graph.succs(n) == (FINAL,) for n in others)
+    assert graph.node_ids == ("n0", "n3")
+    assert graph.preds(FINAL) == ("n3",)
+    assert graph.unused() == unused
+    assert (("n0", "n3") in graph.edges) is (not unused)
+    assert space.units(graph) == (3 if unused else 4)
 
 
 def test_extraction_caps_out_edges_and_prefers_likely_edges():

@@ -1,30 +1,45 @@
 """Agent-REINFORCE, TextGrad-style and LLM-proposal searchers: contract, fuzzed replies, labels."""
 
+import dataclasses
 import itertools
+import re
 
+import numpy as np
 import pytest
 
 from searchers.agent_reinforce import AgentReinforceSearcher
 from searchers.llm_proposal import LlmProposalSearcher
 from searchers.textgrad import TextgradSearcher
 from suite.core.errors import ConfigError
+from suite.core.graph import Role
+from suite.search import heuristics
 from suite.search.agents import HeuristicAgent
-from suite.search.searcher import AgentReply
+from suite.search.searcher import AgentReply, AgentRequest, SearchContext
 from suite.search.testing import SearcherContract, contract_space, sim_observation
 
 
+def contract_pilot(space):
+    """A stand-in for suite.engine.pilot's rows (a real run always hands the searcher one)."""
+    singles = {space.models[k].name: 0.3 + 0.1 * k for k in space.affordable(space.budget_units)}
+    mixes = [[list(m), 0.2 + 0.01 * k] for k, m in enumerate(space.feasible_mixes())]
+    return {"singles": singles, "mix_accuracy": mixes}
+
+
 class TestAgentReinforce(SearcherContract):
-    n_iterations = 30  # enough asks to pass pilot and pre-test and reach the agent loop
+    n_iterations = 30  # enough asks to pass the pre-test and reach the agent loop
+
+    def context(self, seed):
+        return dataclasses.replace(super().context(seed), pilot=contract_pilot(self.space()))
 
     def make_searcher(self):
         return AgentReinforceSearcher()
 
 
-class TestAgentReinforceBest(SearcherContract):
+class TestAgentReinforceBest(TestAgentReinforce):
     n_iterations = 30
 
     def make_searcher(self):
-        return AgentReinforceSearcher(recommend="best", pilot_mix_questions=0)
+        return AgentReinforceSearcher(recommend="best")
 
 
 class TestTextgrad(SearcherContract):
@@ -55,10 +70,8 @@ def test_agent_reinforce_runs_the_papers_stages_in_order():
     infos = drive_phases(searcher, contract.space(), 30)
     phases = [i["phase"] for i in infos]
     first_loop = phases.index("loop")
-    assert phases[:first_loop] == sorted(phases[:first_loop], key=["pilot", "pretest"].index)
-    singles = [i["single"] for i in infos if "single" in i]
-    assert singles == ["llama-3.2-1b", "llama-3.2-3b", "llama-3.1-8b"]  # 70B does not fit
-    assert sum(p == "pilot" for p in phases) == 3 + len(contract.space().feasible_mixes())
+    assert set(phases[:first_loop]) == {"pretest"}  # the pilot is not part of the search
+    assert 1 <= first_loop <= 10  # 2 mixes x up to 5 variants, one question each
     loop = [i for i in infos if i["phase"] == "loop"]
     assert loop[0]["iteration"] == 0 and "agent_attempts" not in loop[0]  # prior sample
     assert all(i["agent_attempts"] == 1 for i in loop[1:])  # the heuristic agent parses
@@ -106,7 +119,7 @@ def test_every_bad_reply_ends_in_a_valid_graph_and_a_record(reply):
         n_iterations = 30
 
         def make_searcher(self):
-            return AgentReinforceSearcher(pilot_mix_questions=0)
+            return AgentReinforceSearcher()
 
         def agent(self):
             return Scripted([reply])
@@ -135,7 +148,7 @@ def test_extra_prose_around_valid_blocks_is_accepted():
         n_iterations = 30
 
         def make_searcher(self):
-            return AgentReinforceSearcher(pilot_mix_questions=0)
+            return AgentReinforceSearcher()
 
         def agent(self):
             return Chatty([None])
@@ -151,7 +164,7 @@ def test_a_bad_reply_then_a_good_one_is_one_retry():
         n_iterations = 30
 
         def make_searcher(self):
-            return AgentReinforceSearcher(pilot_mix_questions=0)
+            return AgentReinforceSearcher()
 
         def agent(self):
             return Scripted(["not a graph", None])
@@ -202,7 +215,7 @@ def test_heuristic_agent_is_deterministic():
 
 
 class TestAgentReinforceLargeBudget(SearcherContract):
-    """48 units: 57 candidate mixes, far more than the search budget's 30 question evaluations."""
+    """48 units: 57 candidate mixes; the pilot is outside the search, so the budget is unchanged."""
 
     n_iterations = 10
 
@@ -220,43 +233,145 @@ def spend(searcher, space, budget):
         p = searcher.ask()
         if p is None:
             break
-        infos.append(dict(p.info, n_docs=p.n_docs))
-        used += p.n_docs
+        n_docs = min(p.n_docs, budget - used)
+        infos.append(dict(p.info, n_docs=n_docs))
+        used += n_docs
         searcher.tell(p, sim_observation(p.graph, p, space))
     return infos
 
 
-def test_pilot_spends_at_most_its_share_and_leaves_budget_for_pretest_and_loop():
-    contract = TestAgentReinforceLargeBudget()
-    space = contract.space()
-    infos = spend(contract.started(seed=3), space, 30)
-    pilot = sum(i["n_docs"] for i in infos if i["phase"] == "pilot")
-    assert pilot <= 15  # pilot_share 0.5 of 30
-    note = f"9 of {len(space.feasible_mixes())} (pilot_share)"  # (15 - 4 singles x 2) / 1
-    assert any(i.get("pilot_mixes") == note for i in infos)
-    assert [i["phase"] for i in infos].count("loop") >= 1
+def paper_context(space, seed, pilot=None):
+    """The default run's search: 10 iterations x 3 questions plus 10 for the pre-test."""
+    return SearchContext(
+        space, np.random.default_rng(seed), 10, 3, 40, agent=HeuristicAgent(space), pilot=pilot
+    )
 
 
-def test_budget_ending_before_the_loop_recommends_the_best_graph_measured():
+@pytest.mark.parametrize("task", ["mmlu", "math", "humaneval"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_default_budget_completes_pretest_and_all_ten_iterations(task, seed):
+    # Old code: the pilot was charged to the same 30 questions and the loop got 2-3 updates.
+    space = contract_space(task, 12)
+    searcher = AgentReinforceSearcher()
+    searcher.setup(paper_context(space, seed))
+    infos = spend(searcher, space, 40)
+    loop = [i for i in infos if i["phase"] == "loop"]
+    assert [i["iteration"] for i in loop] == list(range(10))
+    assert all(i["n_docs"] == 3 for i in loop)
+    assert searcher.ask() is None  # the paper's fixed count: it stops after 10 iterations
+    assert {i["phase"] for i in infos} == {"pretest", "loop"}
+
+
+def test_the_pilot_given_in_the_context_is_the_agents_data_block():
+    space = contract_space("mmlu", 12)
+    pilot = {
+        "singles": {"llama-3.2-1b": 0.31, "llama-3.2-3b": 0.43, "llama-3.1-8b": 0.64},
+        "mix_accuracy": [[list(m), 0.1 + 0.01 * k] for k, m in enumerate(space.feasible_mixes())],
+    }
+    searcher = AgentReinforceSearcher()
+    searcher.setup(paper_context(space, 0, pilot))
+    searcher.ask()
+    assert "- single llama-3.1-8b: 64.0%" in searcher.data_text
+    assert searcher.singles == pilot["singles"]
+    assert len(searcher.mix_accuracy) == len(space.feasible_mixes())
+    bare = AgentReinforceSearcher()
+    bare.setup(paper_context(space, 0))
+    assert bare.ask().info.get("pilot") == "none given"
+
+
+def test_budget_ending_in_the_pretest_recommends_the_best_graph_measured():
     contract = TestAgentReinforceLargeBudget()
     space = contract.space()
-    searcher = AgentReinforceSearcher(pilot_share=1.0)  # the whole budget goes to the pilot
+    searcher = AgentReinforceSearcher()
     searcher.setup(contract.context(0))
     seen = []
-    used = 0
-    while used < 30:  # the loop's budget: 10 iterations x 3 questions
+    for _ in range(3):
         p = searcher.ask()
         obs = sim_observation(p.graph, p, space)
         searcher.tell(p, obs)
-        used += p.n_docs
-        assert p.info["phase"] == "pilot"
-        if p.graph.nodes:
-            seen.append((obs.reward, p.graph))
+        assert p.info["phase"] == "pretest"
+        seen.append((obs.reward, p.graph))
     best = max(r for r, _ in seen)
     assert searcher.recommend() == next(g for r, g in seen if r == best)
     assert searcher.recommend() != searcher.prior.mode()  # never the untested prior mode
 
 
-def test_pilot_share_out_of_range_is_a_config_error():
-    with pytest.raises(ConfigError, match="pilot_share"):
-        AgentReinforceSearcher(pilot_share=0.0)
+def test_pilot_size_out_of_range_is_a_config_error():
+    with pytest.raises(ConfigError, match="pilot_questions"):
+        AgentReinforceSearcher(pilot_questions=0)
+
+
+def capture(contract_cls, n, seed=0, **searcher_kw):
+    """The update requests a searcher sends the heuristic agent in ``n`` asks."""
+    captured = []
+
+    class Spy(HeuristicAgent):
+        def ask(self, request):
+            captured.append(request)
+            return super().ask(request)
+
+    class Contract(contract_cls):
+        def agent(self):
+            return Spy(contract_space())
+
+        def make_searcher(self):
+            return type(super().make_searcher())(**searcher_kw)
+
+    contract = Contract()
+    drive_phases(contract.started(seed=seed), contract.space(), n)
+    return [r for r in captured if r.purpose == "update"]
+
+
+def test_textgrad_prompt_has_only_the_official_textgrad_rules():
+    user = capture(TestTextgrad, 4)[0].messages[-1][1]
+    assert "R-4 Keep the graph acyclic." in user and "R-5 Leave FinalDecision" in user
+    assert "R-6" not in user and "in-degree" not in user and "Insights:" not in user
+    assert "Example output format" in user and "prob=0.500" in user
+
+
+def test_agent_reinforce_prompt_shows_percentages_example_and_the_table_context():
+    requests = capture(TestAgentReinforce, 30, seed=4)
+    user = requests[0].messages[-1][1]
+    assert re.search(r"Last-round batch accuracy: \d+\.\d%", user)
+    assert re.search(r"- single llama-3.2-1b: \d+\.\d%", user)  # the pilot data, in percent
+    assert "started with every probability at 0.000" in user and "outward" in user
+    assert "Example output format (do NOT add comments):\nGraph:\nNode n0" in user
+    assert "sparse graphs" not in user  # the latency insights belong to the latency variant
+
+
+def test_latency_variant_gets_the_four_latency_insights():
+    user = capture(TestAgentReinforce, 30, seed=4, objective="accuracy_latency")[0].messages[-1][1]
+    for phrase in ("fewer nodes", "in-degree small", "sparse graphs", "Smaller models"):
+        assert phrase in user
+
+
+def test_heuristic_reads_the_prompt_text_only():
+    user = capture(TestAgentReinforce, 30, seed=4)[1].messages[-1][1]
+    good = re.sub(r"Last-round batch accuracy: [0-9.]+%", "Last-round batch accuracy: 100.0%", user)
+    bad = re.sub(r"Last-round batch accuracy: [0-9.]+%", "Last-round batch accuracy: 0.0%", user)
+    bad = re.sub(r"earlier rounds: [^\n]+", "earlier rounds: 50.0%", bad)
+    assert heuristics.reply([("user", good)]) != heuristics.reply([("user", bad)])
+    assert not hasattr(AgentRequest("update", ()), "fields")  # no structured side channel
+
+
+def test_heuristic_applies_no_insight_rule_without_insights():
+    user = capture(TestTextgrad, 4)[0].messages[-1][1].replace("prob=0.500", "prob=0.900")
+    shown = user.split("Last-round graph:\n")[1].split("\nLast-round edge-probabilities:")[0]
+    reply = heuristics.reply([("user", user)])
+    nodes = re.findall(r"Node (n\d+) \| model=(\S+)", reply)
+    k = len(nodes)
+    assert nodes == re.findall(r"Node (n\d+) \| model=(\S+)", shown)  # models stay (no Insight 3)
+    edges = sum(len(re.findall(r"n\d+", p)) for p in re.findall(r"preds=\[([^\]]*)\]", reply))
+    assert edges == k * (k - 1) // 2 + k  # every acyclic edge: no in-degree or depth limit
+
+
+def test_pretest_graphs_are_all_assistant():
+    contract = TestAgentReinforce()
+    searcher, space = contract.started(seed=4), contract.space()
+    roles = []
+    for _ in range(30):
+        p = searcher.ask()
+        if p.info["phase"] == "pretest":
+            roles += [n.role for n in p.graph.nodes]
+        searcher.tell(p, sim_observation(p.graph, p, space))
+    assert roles and set(roles) == {Role.ASSISTANT}

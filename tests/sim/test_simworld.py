@@ -50,6 +50,7 @@ def test_wrong_majorities_happen(worlds):
     assert 0.1 < np.mean(final != GOLD) < 0.9
 
 
+@pytest.mark.slow  # best_mix scores every feasible mix
 def test_insight1_math_prefers_several_mid_models(best_mix):
     mixes = best_mix["math"]
     four_3b = mixes[(0, 4, 0, 0)]
@@ -57,6 +58,7 @@ def test_insight1_math_prefers_several_mid_models(best_mix):
     assert four_3b > max(with_8b) + 0.01
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", ["mmlu", "humaneval"])
 def test_insight1_knowledge_and_code_prefer_one_larger_model(best_mix, task):
     mixes = best_mix[task]
@@ -65,6 +67,7 @@ def test_insight1_knowledge_and_code_prefer_one_larger_model(best_mix, task):
     assert with_8b > without + 0.01
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", TASKS)
 def test_insight1_many_smallest_models_is_worst(best_mix, task):
     mixes = best_mix[task]
