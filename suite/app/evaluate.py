@@ -2,7 +2,9 @@
 
 Takes the same overrides as ``suite.run`` (task, backend, pool, budget, test_n, ...). ``graph``
 is a graph JSON file, a run's final.json, or ``single:<model>`` (the single-model reference).
-``out=<file>`` also writes the result as JSON.
+The result is written as JSON to ``out=<file>``, by default to
+``<results_dir>/<task>/single/<backend>-<digest>-n<test_n>.json`` (where the leaderboard reads
+single-model rows); the last line says where.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from tabulate import tabulate
 from suite import config
 from suite.app import cli
 from suite.core.errors import ConfigError
-from suite.core.io import write_atomic
+from suite.core.io import storage_error, write_atomic
 from suite.engine import loop, session
-from suite.engine.results import load_graph
+from suite.engine.results import load_graph, provenance
+from suite.leaderboard.load import SINGLE_DIR
 
 USAGE = (
     "python -m suite.evaluate graph=<graph.json | final.json | single:MODEL> [task=... backend=...]"
@@ -86,9 +89,28 @@ def run(args: Sequence[str]) -> dict[str, Any]:
         ("latency per question", f"{result.latency_s:.2f} s"),
     ]
     print(tabulate(rows, tablefmt="simple_outline"))
-    if out:
-        write_atomic(Path(out), json.dumps(record, indent=2, sort_keys=True) + "\n")
+    path = Path(out) if out else _default_out(conf, graph.digest)
+    _save(path, {**record, **provenance()})
+    print(f"wrote {path}")
     return record
+
+
+def _default_out(conf: Any, digest: str) -> Path:
+    """``<results_dir>/<task>/single/<backend>-<digest>-n<test_n>.json``, the leaderboard's."""
+    name = f"{conf.backend}-{digest}-n{conf.test_n}.json"
+    return Path(str(conf.results_dir)) / str(conf.task.name) / SINGLE_DIR / name
+
+
+def _save(path: Path, record: dict[str, Any]) -> None:
+    """Write the record; a folder or unwritable place is one line naming ``out=``."""
+    if path.is_dir():
+        raise ConfigError(f"out={path} is a folder; pass out=<file>.json")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise storage_error(path, exc, "pass out=<a writable file>") from exc
+    text = json.dumps(record, indent=2, sort_keys=True) + "\n"
+    write_atomic(path, text, fix="pass out=<a writable file>")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

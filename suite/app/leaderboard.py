@@ -147,12 +147,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     def body() -> int:
         start = time.perf_counter()
         out = output_folder(args.results, args.out, args.publish)
+        if out.exists() and not out.is_dir():
+            raise DataError(f"--out {out} is a file; pass --out <a folder>")
         about_file = args.about or (out / ABOUT)
         about = about_file.read_text(encoding="utf-8") if about_file.is_file() else ""
         board, files = build_all(args.results, out, not args.no_plots, about, args.cache)
         for warning in board.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         excluded = board.collection.excluded
+        for e in excluded:  # a damaged folder is named with why; other kinds are only counted
+            if e.status in ("malformed", "unreadable"):
+                print(f"skipped {board.collection.rel(e.path)}: {e.reason}", file=sys.stderr)
         if excluded:
             kinds: dict[str, int] = {}
             for e in excluded:

@@ -78,7 +78,8 @@ def _preset_params(plain: Sequence[str]) -> dict[str, Any]:
             cfg = compose(config_name="config", overrides=list(plain), return_hydra_config=True)
     except HydraException as exc:
         raise ConfigError(" ".join(str(exc).split())) from exc
-    params = OmegaConf.to_container(cfg.hydra.sweeper.params) or {}
+    raw = cfg.hydra.sweeper.params
+    params = OmegaConf.to_container(raw) if raw is not None else {}  # None: no preset
     if not isinstance(params, dict):
         raise ConfigError("hydra.sweeper.params must be a mapping of key: values")
     return {str(k): v for k, v in params.items()}
@@ -88,6 +89,11 @@ def cells(overrides: Sequence[str]) -> tuple[Path, list[Cell]]:
     """Every cell of the sweep with its state; composes once per non-integer combination."""
     cli.check_overrides(overrides)
     plain, params = sweep_params(overrides)
+    if not params:
+        raise ConfigError(
+            "no sweep given: pass the +experiment=<preset> or the key=a,b overrides of the sweep "
+            f"you ran; usage: {USAGE}"
+        )
     results = cli.results_dir_of(plain)  # replaced by the composed config's results_dir below
     fast = [k for k in params if k in _SUBSTITUTABLE and all(v.isdigit() for v in params[k])]
     slow = [k for k in params if k not in fast]

@@ -129,8 +129,9 @@ def load_baseline(path: Path) -> dict[str, Any]:
         raise DataError(f"no baseline at {path}; {hint}")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DataError(f"baseline {path} is not readable JSON ({exc}); {hint}") from exc
+    except (OSError, ValueError, RecursionError) as exc:  # also not UTF-8, nested too deep
+        why = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise DataError(f"baseline {path} is not readable JSON ({why}); {hint}") from exc
     if not isinstance(data, dict):
         raise DataError(f"baseline {path} is not a JSON object; {hint}")
     missing = [k for k in BASELINE_KEYS if k not in data]

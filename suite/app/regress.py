@@ -74,6 +74,39 @@ def run_matrix(preset: str = PRESET, extra: Sequence[str] = ()) -> dict[str, dic
     return cells
 
 
+def load_baseline(path: Path) -> dict[str, Any]:
+    """The ``cells`` of a recorded baseline, checked before the 30 s gate runs.
+
+    Raises:
+        DataError: if it is missing, not UTF-8 JSON, or not a baseline's shape.
+    """
+    hint = "create it with python -m suite.regress --update"
+    if not path.is_file():
+        raise DataError(f"no baseline at {path}; {hint}")
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        why = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise DataError(f"baseline {path} is not readable JSON ({why}); {hint}") from exc
+    cells = data.get("cells") if isinstance(data, dict) else None
+    if not isinstance(cells, dict) or not all(_is_cell(c) for c in cells.values()):
+        raise DataError(f"baseline {path} is not a baseline (no valid cells); {hint}")
+    return cells
+
+
+def _is_cell(cell: Any) -> bool:
+    """A baseline cell: equally long lists of integer seeds and numeric accuracies."""
+    if not isinstance(cell, dict):
+        return False
+    seeds, acc = cell.get("seeds"), cell.get("test_accuracy")
+    return (
+        isinstance(seeds, list)
+        and isinstance(acc, list)
+        and len(seeds) == len(acc) > 0
+        and all(isinstance(x, int | float) and not isinstance(x, bool) for x in acc)
+    )
+
+
 def compare(base: dict[str, Any], now: dict[str, Any]) -> list[dict[str, Any]]:
     """Per cell: means, mean difference and the one-sided paired t-test's p-value."""
     from scipy import stats  # heavy: imported only when a gate compares against a baseline
@@ -165,10 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def body() -> int:
         start = time.perf_counter()
-        if not args.update and not args.baseline.exists():
-            raise DataError(
-                f"no baseline at {args.baseline}; create it with python -m suite.regress --update"
-            )
+        base = None if args.update else load_baseline(args.baseline)  # checked before the gate
         cells = run_matrix()
         wall = time.perf_counter() - start
         if args.update:
@@ -184,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             write_atomic(args.baseline, json.dumps(body, indent=2, sort_keys=True) + "\n")
             print(f"wrote {args.baseline} ({len(cells)} cells, {wall:.0f} s)")
             return 0
-        base = json.loads(args.baseline.read_text())["cells"]
+        assert base is not None
         rows = compare(base, cells)
         text = report(rows, wall)
         print(text)

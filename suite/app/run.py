@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
+import signal
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,8 @@ import numpy as np
 from suite import config
 from suite.app import cli
 from suite.config import CONF_DIR, registry, schema
-from suite.core.errors import StorageError, SuiteError, one_line
+from suite.core.errors import ConfigError, StorageError, SuiteError, one_line
+from suite.core.io import cache_dir
 from suite.engine import loop, pilot, results, session
 from suite.engine.summary import final_record, pilot_fields, print_summary, progress_bar
 from suite.search.searcher import SearchContext
@@ -85,9 +87,17 @@ def execute(
         _drop_if_empty(run_dir)
         return None
     try:
-        if multirun and conf.resume != "false" and _completed(parent, conf):
-            print(f"skipping completed cell {parent} (seed {conf.seed})", flush=True)
+        done = _completed(parent, conf) if conf.resume != "false" else None
+        if done is not None:
             _drop_if_empty(run_dir)
+            if multirun:
+                print(f"skipping completed cell {parent} (seed {conf.seed})", flush=True)
+            else:  # a finished single run is not repeated by accident
+                print(
+                    f"run already completed: {done}; pass resume=false to start a new run",
+                    file=sys.stderr,
+                    flush=True,
+                )
             return None
         return _claimed(conf, run_dir, config_yaml, quiet, adapters)
     finally:
@@ -102,33 +112,89 @@ def _claimed(
     quiet: bool,
     adapters: dict[Any, Any] | None,
 ) -> dict[str, Any]:
-    """The run of :func:`execute` once the cell is this process's: resume or start, then run."""
-    parent = run_dir.parent
-    sess = session.build(conf, adapters)
-    found = (
-        results.resumable_run(parent, conf.digest, conf.seed) if conf.resume != "false" else None
-    )
+    """The run of :func:`execute` once the cell is this process's: resume or start, then run.
+
+    A damaged unfinished run (see :func:`results.damage`) is set aside with all its files and
+    the run starts anew in ``run_dir``, saying so in one line.
+    """
+    found = None
+    if conf.resume != "false":
+        found = results.resumable_run(run_dir.parent, conf.digest, conf.seed)
     if found is not None and found != run_dir:
-        _drop_if_empty(run_dir)
-        run_dir = found
-    store = results.ResultsStore(run_dir, sess.header())
-    held = results.lock(run_dir)
+        why = results.damage(found)
+        if why is not None:
+            _restart_note(found, why, run_dir)
+            found = None
+        else:
+            _drop_if_empty(run_dir)
     try:
-        return _search_and_test(sess, conf, store, config_yaml, found is not None, quiet)
+        return _locked(conf, found or run_dir, config_yaml, found is not None, quiet, adapters)
+    except _DamagedError as exc:
+        assert found is not None  # only a resume reads a checkpoint
+        _restart_note(found, str(exc), run_dir)
+        return _locked(conf, run_dir, config_yaml, False, quiet, adapters)
+
+
+class _DamagedError(Exception):
+    """A checkpoint that passed :func:`results.damage` but does not fit this searcher."""
+
+
+def _restart_note(found: Path, why: str, run_dir: Path) -> None:
+    """Set a damaged run folder aside and say so in one line."""
+    results.set_aside(found, why, run_dir)
+    print(
+        f"run folder {found} is damaged ({why}); its files are kept and the run starts anew "
+        f"in {run_dir}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _locked(
+    conf: Any,
+    run_dir: Path,
+    config_yaml: str,
+    resuming: bool,
+    quiet: bool,
+    adapters: dict[Any, Any] | None,
+) -> dict[str, Any]:
+    """Build the session, lock the run folder and run in it."""
+    sess = session.build(conf, adapters)
+    try:
+        n_search = len(sess.task.search_docs)
+        if conf.batch_size > n_search:  # it would evaluate the same questions within one batch
+            raise ConfigError(
+                f"batch_size={conf.batch_size} is larger than the search split of "
+                f"{conf.task.name} ({n_search} questions); pass batch_size<={n_search}"
+            )
+        store = results.ResultsStore(run_dir, sess.header())
+        held = results.lock(run_dir)
+        try:
+            store.drop_stale_temporaries()
+            return _search_and_test(sess, conf, store, config_yaml, resuming, quiet)
+        finally:
+            held.close()
     finally:
-        held.close()
         sess.close()
 
 
-def _completed(parent: Path, conf: Any) -> bool:
-    """True when the cell already has a completed run of this experiment."""
+def _completed(parent: Path, conf: Any) -> Path | None:
+    """The newest completed run of this experiment in the cell, if any."""
     runs = results.cell_runs(parent, conf.seed, conf.digest)
-    return any(record.get("status") == "completed" for _, record in runs)
+    done = [run_dir for run_dir, record in runs if record.get("status") == "completed"]
+    return done[-1] if done else None
 
 
 def _drop_if_empty(run_dir: Path) -> None:
     """Remove the folder Hydra made for this job when another folder is used instead."""
     if run_dir.is_dir() and not any(run_dir.iterdir()):
+        run_dir.rmdir()
+
+
+def _drop_if_unused(run_dir: Path) -> None:
+    """Remove a run folder that holds nothing but its lock (a run that failed before starting)."""
+    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {".lock"}:
+        (run_dir / ".lock").unlink(missing_ok=True)
         run_dir.rmdir()
 
 
@@ -156,10 +222,13 @@ def _search_and_test(
     best = -1.0
     ckpt = store.read_checkpoint() if resuming else None
     if ckpt is not None:
+        try:
+            searcher.load_state(ckpt["searcher"])
+            stream.load_state(ckpt["stream"])
+            sess.meter.load_state(ckpt["meter"])
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+            raise _DamagedError(f"checkpoint.json does not fit ({type(exc).__name__})") from exc
         kept = store.keep_trials(int(ckpt["trials"]))
-        searcher.load_state(ckpt["searcher"])
-        stream.load_state(ckpt["stream"])
-        sess.meter.load_state(ckpt["meter"])
         best = max((float(t["reward"]) for t in kept), default=-1.0)
         done = sess.meter.tally("search").question_evals
         print(
@@ -206,6 +275,7 @@ def _search_and_test(
         )
         record = final_record(sess, conf, graph, test, totals, label)
         record.update(pilot_fields(conf, study))
+        record.update(results.provenance())
         store.finish(record)
         if not quiet:
             print_summary(record, store.run_dir)
@@ -245,19 +315,28 @@ class _Job:
         run_dir = Path(hc.runtime.output_dir)
         data = OmegaConf.to_container(cfg, resolve=True)
         multirun = str(hc.mode) == "RunMode.MULTIRUN"
+        # the folder Hydra made is created again when the run writes its first file, so a run
+        # killed (even by kill -9) or failing while it starts up leaves no empty folder behind
+        _drop_if_empty(run_dir)
         try:
-            execute(dict(data), OmegaConf.to_yaml(cfg, resolve=True), run_dir, multirun)  # type: ignore[arg-type]
+            try:
+                execute(dict(data), OmegaConf.to_yaml(cfg, resolve=True), run_dir, multirun)  # type: ignore[arg-type]
+            except OSError as exc:  # a folder the overrides name that cannot be made or used
+                raise _os_error(exc) from exc
         except SuiteError as exc:
-            print(one_line(exc), file=sys.stderr, flush=True)
             if not multirun:
+                print(one_line(exc), file=sys.stderr, flush=True)
                 sys.exit(exc.exit_code)
-            _drop_if_empty(run_dir)  # a cell that failed before its first record leaves no folder
             cell = f"{run_dir.parent}/s{cfg.seed}: {one_line(exc).removeprefix('error: ')}"
+            # progress, not the error: the sweep's one error line lists every failed cell
+            print(f"cell failed: {cell}", file=sys.stderr, flush=True)
             self.failures.append(cell)
             shared = os.environ.get(FAILURES_ENV)
             if shared:
                 with open(shared, "a", encoding="utf-8") as fh:  # one short append per failed job
                     fh.write(cell.replace("\n", " ") + "\n")
+        finally:
+            _drop_if_unused(run_dir)  # a run stopped before its first record leaves no folder
 
 
 def _hydra(job: _Job, args: Sequence[str]) -> None:
@@ -266,17 +345,56 @@ def _hydra(job: _Job, args: Sequence[str]) -> None:
     ``hydra.main`` parses the process's ``sys.argv`` and has no public way to take a list, so
     ``args`` go through ``sys.argv`` for this one call only; the old value is put back after,
     also when Hydra exits (``--help``, a failed single run).
+
+    Hydra would print a stack trace and exit 1 for errors it meets (a run folder it cannot
+    make, an interpolation that does not resolve, a sweep without ``-m``); with
+    ``HYDRA_FULL_ERROR`` set it raises them instead, and they become one line and exit 2.
+
+    Raises:
+        ConfigError: Hydra or OmegaConf refused the configuration.
+        StorageError: a file or folder could not be made or opened.
     """
     import hydra  # heavy: loaded on use, so importing this module (for execute) stays light
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
 
     schema.register()  # the YAML files name their schemas, which Hydra finds in its ConfigStore
     wrapped = hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(job)
-    saved = sys.argv
+    saved, full_error = sys.argv, os.environ.get("HYDRA_FULL_ERROR")
     sys.argv = [saved[0], *args]
+    os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         wrapped()
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError(" ".join(str(exc).split())) from exc
+    except OSError as exc:
+        raise _os_error(exc) from exc
     finally:
         sys.argv = saved
+        if full_error is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = full_error
+
+
+def _os_error(exc: OSError) -> StorageError:
+    """One line for a file or folder the command's settings name that cannot be made or used."""
+    return StorageError(
+        f"cannot use {exc.filename} ({exc.strerror or exc}); check the folders and names the "
+        "settings give (results_dir, hydra.run.dir, seed, TTSGB_CACHE_DIR, searcher.storage)"
+    )
+
+
+def _check_cache_dir() -> None:
+    """Make the cache folder now, so a bad ``TTSGB_CACHE_DIR`` is one line before any work."""
+    folder = cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(
+            f"cache folder {folder} cannot be made ({exc.strerror or exc}); "
+            "set TTSGB_CACHE_DIR to a writable folder"
+        ) from exc
 
 
 def _sweep(args: Sequence[str]) -> int:
@@ -287,13 +405,14 @@ def _sweep(args: Sequence[str]) -> int:
     """
     results_dir = cli.results_dir_of(split_argv(args))
     results_dir.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=".sweep-failures-", suffix=".log", dir=results_dir)
-    os.close(fd)
-    path = Path(name).resolve()
+    # named, not created: the file exists only once a job failed, so a killed sweep whose jobs
+    # all went well leaves nothing behind
+    name = f".sweep-failures-{os.getpid()}-{secrets.token_hex(4)}.log"
+    path = (results_dir / name).resolve()
     job = _Job()
     try:
         _hydra(job, [*args, f"++hydra.job.env_set.{FAILURES_ENV}='{path}'"])
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
     finally:
         os.environ.pop(FAILURES_ENV, None)
         path.unlink(missing_ok=True)
@@ -314,11 +433,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli.quiet_environment()
 
     def body() -> int:
+        signal.signal(signal.SIGTERM, _terminated)
         cli.preflight(split_argv(args))
+        if not any(a in ("--help", "-h", "--cfg", "-c", "--info") for a in args):
+            _check_cache_dir()
         if any(a in ("-m", "--multirun") or a.startswith("hydra.mode=MULTI") for a in args):
             return _sweep(args)
         job = _Job()  # a preset may still make this a multirun: its failures land here
         _hydra(job, args)
         return 2 if job.failures else 0
 
-    return cli.guarded(body)
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        return cli.guarded(body)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    """SIGTERM (SLURM, CI cancellation, ``timeout``) stops a run as Ctrl-C does: resumable."""
+    raise KeyboardInterrupt

@@ -119,3 +119,29 @@ def iter_jsonl(text: str) -> Iterator[JsonlLine]:
         except json.JSONDecodeError as exc:
             raise JsonlError(number, exc.msg) from exc
         yield JsonlLine(number, line, value)
+
+
+def read_jsonl_prefix(path: Path, limit: int | None = None) -> list[JsonlLine]:
+    """The valid lines at the start of a JSONL file, at most ``limit`` of them.
+
+    Reading stops at the first line that is not UTF-8 JSON (a torn, damaged or binary line), so
+    nothing after it is trusted; a missing or unreadable file has no valid lines. Lines are
+    split at line feeds as in :func:`iter_jsonl`.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return []
+    out: list[JsonlLine] = []
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        if limit is not None and len(out) >= limit:
+            break
+        if not raw.strip():
+            continue
+        try:
+            text = raw.decode("utf-8")
+            value = json.loads(text)
+        except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested too deep
+            break
+        out.append(JsonlLine(number, text, value))
+    return out

@@ -15,6 +15,8 @@ from suite.core.cost import ModelSpec, TokenProfile, cap_flops, graph_flops, gra
 from suite.core.errors import ConfigError, InfeasibleGraphError
 from suite.core.graph import FINAL, CollabGraph, Node, Role, fuser_fault
 
+_MAX_MIXES = 200_000  # u48 over the largest pool enumerates far fewer
+
 Mix = tuple[int, ...]
 """Node counts per model, aligned with ``GraphSpace.models`` (smallest model first)."""
 
@@ -194,6 +196,11 @@ class GraphSpace:
         mixes: list[tuple[int, Mix]] = []
 
         def rec(k: int, left: int, counts: list[int]) -> None:
+            if len(mixes) > _MAX_MIXES:  # bounds time and memory; a budget this big is refused
+                raise ConfigError(
+                    f"budget.units={self.budget_units} gives more than {_MAX_MIXES} model mixes "
+                    "to enumerate; choose a smaller budget (e.g. budget=u48)"
+                )
             if k == len(larger):
                 cost = self.models[filler].unit_cost
                 full = list(counts)
@@ -208,10 +215,8 @@ class GraphSpace:
 
         rec(0, self.budget_units, [0] * len(self.models))
         best = min(left for left, _ in mixes)
-        out: list[Mix] = []
-        for left, mix in mixes:
-            if left == best and sum(mix) > 0 and mix not in out:
-                out.append(mix)
+        # a dict keeps first-seen order and drops repeats in linear time (a list scan was O(n^2))
+        out = dict.fromkeys(mix for left, mix in mixes if left == best and sum(mix) > 0)
         return tuple(out)
 
     def mix_of(self, graph: CollabGraph) -> Mix:

@@ -33,6 +33,7 @@ def pyplot() -> Any:
             "axes.titlesize": 10,
             "svg.hashsalt": "tts-graph-bench",
             "svg.fonttype": "none",  # text stays text: smaller files, much faster to write
+            "text.parse_math": False,  # names come from run folders: "$\\foo{$" is not math
         }
     )
     return plt

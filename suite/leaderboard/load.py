@@ -20,6 +20,8 @@ from suite.config import CONF_DIR
 from suite.core.errors import DataError
 from suite.core.graph import CollabGraph
 from suite.engine.results import SCHEMA_VERSION
+from suite.leaderboard import checks, reference
+from suite.leaderboard.checks import display, finite, plain, whole
 
 SINGLE_DIR = "single"  # <results>/<task>/single/<anything>.json: suite.app.evaluate out= files
 REQUIRED = (
@@ -120,11 +122,14 @@ class Collection:
     singles: list[Single] = field(default_factory=list)
 
     def rel(self, path: Path) -> str:
-        """A path as shown in the outputs: relative to the results folder when inside it."""
+        """A path as shown in the outputs: relative to the results folder when inside it.
+
+        Folder names are the user's: characters that are markup in an output become ``?``.
+        """
         try:
-            return path.relative_to(self.root).as_posix()
+            return plain(path.relative_to(self.root).as_posix())
         except ValueError:
-            return str(path)
+            return plain(str(path))
 
 
 def load(root: Path, pools: Mapping[str, Any] | None = None) -> Collection:
@@ -152,13 +157,14 @@ def load(root: Path, pools: Mapping[str, Any] | None = None) -> Collection:
             "python -m suite.run -m +experiment=leaderboard_sim"
         )
     out = Collection(root)
+    known = pools if pools is not None else _pool_configs()
     records = list(_read_finals(finals, out))
     _check_schema(records)
     for path, record in records:
         if record.get("status") != "completed":
             status = str(record.get("status", "unknown"))
             reason = str(record.get("reason", "the run did not finish"))
-            out.excluded.append(Excluded(path.parent, status, reason))
+            out.excluded.append(Excluded(path.parent, plain(status), plain(reason)))
             continue
         missing = [k for k in REQUIRED if k not in record]
         if missing:
@@ -166,8 +172,14 @@ def load(root: Path, pools: Mapping[str, Any] | None = None) -> Collection:
                 Excluded(path.parent, "malformed", f"final.json lacks {', '.join(missing)}")
             )
             continue
-        out.runs.append(_run(path.parent, record))
-    known = pools if pools is not None else _pool_configs()
+        try:
+            run = _run(path.parent, record)
+            _check_pool_models(run, known)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:  # e.g. "abc" as accuracy
+            reason = plain(f"final.json: {type(exc).__name__}: {exc}")
+            out.excluded.append(Excluded(path.parent, "malformed", reason))
+            continue
+        out.runs.append(run)
     for path in single_files:
         single = _single(path, known)
         if isinstance(single, Excluded):
@@ -184,8 +196,10 @@ def _read_finals(finals: list[Path], out: Collection) -> Iterator[tuple[Path, di
     for path in finals:
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            out.excluded.append(Excluded(path.parent, "unreadable", f"final.json: {exc}"))
+        except (OSError, ValueError, RecursionError) as exc:  # also not UTF-8, nested too deep
+            why = "nested too deeply" if isinstance(exc, RecursionError) else exc
+            reason = plain(f"final.json: {why}")
+            out.excluded.append(Excluded(path.parent, "unreadable", reason))
             continue
         if not isinstance(record, dict):
             out.excluded.append(Excluded(path.parent, "unreadable", "final.json is not an object"))
@@ -215,6 +229,13 @@ def _check_schema(records: list[tuple[Path, dict[str, Any]]]) -> None:
 
 
 def _run(folder: Path, r: Mapping[str, Any]) -> Run:
+    """A completed run's record as a :class:`Run`.
+
+    Raises:
+        ValueError, TypeError, KeyError, AttributeError: a field of the wrong type or value.
+    """
+    checks.check_names(r, ("task", "backend", "pool", "searcher"), checks.NAME)
+    checks.check_graph_models(r["graph"])
     meter = r.get("meter") or {}
     search, agent = meter.get("search", {}), meter.get("agent", {})
     info = r.get("backend_info") or {}
@@ -224,21 +245,21 @@ def _run(folder: Path, r: Mapping[str, Any]) -> Run:
         task=str(r["task"]),
         backend=str(r["backend"]),
         pool=str(r["pool"]),
-        budget_units=int(r["budget_units_max"]),
+        budget_units=whole(r["budget_units_max"], "budget_units_max"),
         searcher=str(r["searcher"]),
-        label=str(r.get("searcher_label") or r["searcher"]),
-        agent=str(r.get("agent", "")),
-        seed=int(r["seed"]),
-        test_accuracy=float(r["test_accuracy"]),
+        label=display(str(r.get("searcher_label") or r["searcher"])),
+        agent=display(str(r.get("agent", ""))),
+        seed=whole(r["seed"], "seed"),
+        test_accuracy=finite(r["test_accuracy"], "test_accuracy"),
         test_n=int(r.get("test_n", len(r.get("test_scores", [])))),
         test_doc_ids=tuple(str(d) for d in r.get("test_doc_ids", [])),
         test_scores=tuple(float(s) for s in r.get("test_scores", [])),
         graph=r["graph"],
         graph_digest=str(r.get("graph_digest", "")),
-        cost_flops=float(r["cost_flops"]),
-        latency_s=float(r["latency_s"]),
-        graph_evals=int(r["graph_evals"]),
-        question_evals=int(r["question_evals"]),
+        cost_flops=finite(r["cost_flops"], "cost_flops"),
+        latency_s=finite(r["latency_s"], "latency_s"),
+        graph_evals=whole(r["graph_evals"], "graph_evals"),
+        question_evals=whole(r["question_evals"], "question_evals"),
         search_tokens=int(search.get("prompt_tokens", 0)) + int(search.get("output_tokens", 0)),
         search_flops=float(search.get("flops", 0.0)),
         agent_tokens=int(agent.get("prompt_tokens", 0)) + int(agent.get("output_tokens", 0)),
@@ -252,6 +273,26 @@ def _run(folder: Path, r: Mapping[str, Any]) -> Run:
     )
 
 
+def _check_pool_models(run: Run, pools: Mapping[str, Any]) -> None:
+    """Refuse a sim run the oracle cannot score: unknown task or pool, or a model the pool lacks.
+
+    Raises:
+        ValueError: naming the pool.
+    """
+    if run.backend != "sim":
+        return
+    if not reference.known(run.pool, run.task):
+        raise ValueError(f"the sim world has no profile for task {run.task} in pool {run.pool}")
+    cfg = pools.get(run.pool)
+    if not isinstance(cfg, Mapping):
+        return
+    names = {str(m.get("name")) for m in cfg.get("models", []) if isinstance(m, Mapping)}
+    graph = run.graph
+    used = {graph.get("final_model"), *(n.get("model") for n in graph.get("nodes", []))}
+    if not used <= names:
+        raise ValueError(f"the graph uses a model that pool {run.pool} does not have")
+
+
 def protocol(config_path: Path, uses_agent: bool) -> dict[str, Any]:
     """The settings of a run that change what its searcher does, as ``dotted.key: value``.
 
@@ -261,7 +302,7 @@ def protocol(config_path: Path, uses_agent: bool) -> dict[str, Any]:
     try:
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 10x faster
         data = yaml.load(config_path.read_text(encoding="utf-8"), Loader=loader)
-    except (OSError, yaml.YAMLError):
+    except (OSError, ValueError, RecursionError, yaml.YAMLError):  # also not UTF-8, too deep
         return {}
     flat: dict[str, Any] = {}
     _flatten(data if isinstance(data, dict) else {}, "", flat)
@@ -277,7 +318,9 @@ def _flatten(node: Mapping[str, Any], prefix: str, out: dict[str, Any]) -> None:
         if isinstance(value, Mapping):
             _flatten(value, name + ".", out)
         else:
-            out[name] = json.dumps(value, sort_keys=True) if isinstance(value, list) else value
+            value = json.dumps(value, sort_keys=True) if isinstance(value, list) else value
+            # a value names a row variant in every output: markup in it is shown as "?"
+            out[plain(name)] = plain(value) if isinstance(value, str) else value
 
 
 def _dedupe(runs: list[Run], root: Path) -> tuple[list[Run], list[Excluded]]:
@@ -296,7 +339,9 @@ def _dedupe(runs: list[Run], root: Path) -> tuple[list[Run], list[Excluded]]:
         )
         if key in newest:
             newer = newest[key].path
-            shown = newer.relative_to(root).as_posix() if newer.is_relative_to(root) else newer
+            shown = plain(
+                newer.relative_to(root).as_posix() if newer.is_relative_to(root) else str(newer)
+            )
             dropped.append(Excluded(run.path, "superseded", f"by the newer run {shown}"))
         else:
             newest[key] = run
@@ -314,6 +359,8 @@ def _single(path: Path, pools: Mapping[str, Any]) -> Single | Excluded:
     """A suite.app.evaluate ``out=`` file; the pool is the first whose models cover the graph."""
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
+        checks.check_names(record, ("task", "backend", "pool"), checks.NAME)
+        checks.check_graph_models(record["graph"])
         graph = CollabGraph.from_dict(record["graph"])
         models = tuple(sorted({graph.final_model, *(n.model for n in graph.nodes)}))
         pool = str(record.get("pool") or _pool_of(models, pools))
@@ -335,10 +382,11 @@ def _single(path: Path, pools: Mapping[str, Any]) -> Single | Excluded:
             graph=graph.to_dict(),
             world_seed=_world_seed(record),
         )
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        return Excluded(path, "unreadable", f"single-model file: {type(exc).__name__}: {exc}")
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+        why = plain(f"single-model file: {type(exc).__name__}: {exc}")
+        return Excluded(path, "unreadable", why)
     except Exception as exc:  # an invalid graph raises the suite's own errors
-        return Excluded(path, "unreadable", f"single-model file: {exc}")
+        return Excluded(path, "unreadable", plain(f"single-model file: {exc}"))
 
 
 def _world_seed(record: Mapping[str, Any]) -> int | None:
@@ -361,12 +409,16 @@ def _pool_of(models: tuple[str, ...], pools: Mapping[str, Any]) -> str:
 def read_trials(run: Run) -> list[dict[str, Any]]:
     """The run's trial lines (empty when trials.jsonl is missing); a torn last line is dropped."""
     path = run.path / "trials.jsonl"
-    if not path.exists():
+    try:
+        data = path.read_bytes()
+    except OSError:  # missing (or not a file): no trials to show
         return []
     rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in data.splitlines():
         try:
-            rows.append(json.loads(line))
-        except ValueError:
+            row = json.loads(line.decode("utf-8"))
+        except (ValueError, RecursionError):  # torn, not UTF-8 or nested too deep: skipped
             continue
+        if isinstance(row, dict):
+            rows.append(row)
     return rows

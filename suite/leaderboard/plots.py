@@ -24,6 +24,7 @@ import yaml
 
 from suite.config import CONF_DIR
 from suite.core import stats
+from suite.core.proc import die_with_parent
 from suite.leaderboard import anytime, drawgraph
 from suite.leaderboard.build import (
     TEST_METRIC,
@@ -72,7 +73,9 @@ def write_plots(board: Leaderboard, out: Path, workers: int | None = None) -> li
         results = [job() for job in jobs]
     else:
         ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(n, mp_context=ctx) as pool:
+        with ProcessPoolExecutor(
+            n, mp_context=ctx, initializer=die_with_parent, initargs=(os.getpid(),)
+        ) as pool:
             results = list(pool.map(_run, jobs))
     return [name for names in results for name in names]
 

@@ -35,6 +35,7 @@ from suite.config import CONF_DIR, build_space
 from suite.core.cost import TokenProfile
 from suite.core.graph import CollabGraph
 from suite.core.io import write_atomic
+from suite.core.proc import die_with_parent
 from suite.core.resources import package_path
 from suite.core.space import GraphSpace
 from suite.core.topologies import family
@@ -132,7 +133,9 @@ class Oracle:
             results = [_expected(job) for job in todo.values()]
         else:
             ctx = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(n, mp_context=ctx) as executor:
+            with ProcessPoolExecutor(
+                n, mp_context=ctx, initializer=die_with_parent, initargs=(os.getpid(),)
+            ) as executor:
                 results = list(executor.map(_expected, todo.values(), chunksize=8))
         self._values.update(zip(todo, results, strict=True))
         self._dirty = self._dirty or bool(todo)
