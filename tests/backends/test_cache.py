@@ -238,6 +238,7 @@ def test_the_sim_backend_can_be_cached_too_and_gives_the_same_trials(tmp_path):
     from suite.app import cli, run
 
     overrides = ["searcher=random", "n_iterations=3", "test_n=10", f"results_dir={tmp_path}"]
+    overrides.append("budget.pretest_question_evals=0")  # the search budget is 3 x 3 questions
     finals, rows = [], []
     for name, options in [("plain", None), ("cached", {"mode": "readwrite", "path": "s.db"})]:
         cfg = cli.compose(overrides)

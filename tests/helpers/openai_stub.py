@@ -108,6 +108,7 @@ def search_args(url, tmp_path, *extra):
         "batch_size=2",
         "test_n=6",
         "budget.units=3",
+        "budget.pretest_question_evals=0",  # random needs no pre-test: 4 x 2 question evaluations
         f"backend.endpoints={{{endpoints}}}",
         "backend.retries=1",
         "backend.backoff_s=0.01",
