@@ -33,6 +33,7 @@ HEADERS = (
     "regret vs reference (pts)",
     "question evals to within 2 points of the reference",
     "graph evals",
+    "agent-loop iterations",
 )
 
 
@@ -47,7 +48,7 @@ def table(tasks: Sequence[str], searchers: Sequence[str], seeds: int) -> list[li
             runs = [simbench.run(name, task, space, seed) for seed in range(seeds)]
             rows.append(_row(task, name, runs, reference))
         shown = "–" if reference is None else f"{100 * reference:.1f}"
-        rows.append([task, "reference graph (sim_reference.json)", shown, "0.0", "", ""])
+        rows.append([task, "reference graph (sim_reference.json)", shown, "0.0", "", "", ""])
     return rows
 
 
@@ -60,6 +61,8 @@ def _row(
     mean = statistics.mean(accs)
     se = statistics.stdev(accs) / len(accs) ** 0.5 if len(accs) > 1 else 0.0
     uses_agent = registry.resolve("searcher", name).uses_agent
+    loops = [r.loop_iterations for r in runs if r.loop_iterations is not None]
+    shown_loops = f"{min(loops)}-{max(loops)}" if loops else "–"
     if reference is None:
         regret, reach = "–", "no reference"
     else:
@@ -78,6 +81,7 @@ def _row(
         regret,
         reach,
         f"{statistics.mean(r.graph_evals for r in runs):.1f}",
+        shown_loops,
     ]
 
 

@@ -41,6 +41,7 @@ class SimRun:
     graph_digest: str
     graph_evals: int
     anytime: tuple[tuple[int, float], ...]  # (question evals spent, best true accuracy so far)
+    loop_iterations: int | None = None  # agent-loop iterations run (agent_reinforce, textgrad)
 
 
 def searcher_options(name: str) -> dict[str, Any]:
@@ -107,6 +108,7 @@ def run(
     questions = population(budget, tag=f"search-{task}-{seed}")
     spent, evals, best = 0, 0, 0.0
     anytime = []
+    iterations: set[int] = set()
     while spent < budget:
         proposal = searcher.ask()
         if proposal is None:
@@ -118,8 +120,12 @@ def run(
         flops = space.flops(proposal.graph) if proposal.graph.nodes else 0.0
         searcher.tell(proposal, Observation(float(np.mean(scores)), scores, flops * n, 0.0))
         spent, evals = spent + n, evals + 1
+        if proposal.info.get("phase") == "loop" and "iteration" in proposal.info:
+            iterations.add(int(proposal.info["iteration"]))
         if proposal.graph.nodes:  # pilot single-model graphs are not in the search space
             best = max(best, true_accuracy(task, proposal.graph, 2000))
         anytime.append((spent, best))
     graph = searcher.recommend()
-    return SimRun(name, task, seed, true_accuracy(task, graph), graph.digest, evals, tuple(anytime))
+    loops = len(iterations) if iterations else None
+    accuracy = true_accuracy(task, graph)
+    return SimRun(name, task, seed, accuracy, graph.digest, evals, tuple(anytime), loops)
