@@ -115,6 +115,7 @@ def test_tiny_search_on_vllm_then_cache_replay(tmp_path):
         "batch_size=2",
         "test_n=2",
         "budget.units=3",  # graphs of at most 3 agent nodes plus final
+        "budget.pretest_question_evals=0",  # random has no pre-test: 2 x 2 question evaluations
         "pool.models.0.serve.max_tokens=40",  # CI time: the base Gemma always runs to its cap
         "pool.models.1.serve.max_tokens=40",
         f"results_dir={tmp_path / 'results'}",
@@ -125,7 +126,7 @@ def test_tiny_search_on_vllm_then_cache_replay(tmp_path):
     first_s = time.perf_counter() - t0
     assert first.returncode == 0, first.stderr[-3000:]
     t0 = time.perf_counter()
-    second = run_cli("suite.run", *args, timeout=1200)
+    second = run_cli("suite.run", *args, "resume=false", timeout=1200)  # a finished run is kept
     replay_s = time.perf_counter() - t0
     assert second.returncode == 0, second.stderr[-3000:]
     dirs = [Path(p.stdout.strip().splitlines()[-1]) for p in (first, second)]
@@ -243,7 +244,7 @@ def test_agent_reinforce_with_a_real_tiny_agent_ends_with_a_valid_graph(tmp_path
         f"backend.cache.path={tmp_path / 'calls.sqlite'}",
     ]
     t0 = time.perf_counter()
-    done = run_cli(*args)
+    done = run_cli("suite.run", *args, timeout=1200)
     wall_s = time.perf_counter() - t0
     assert done.returncode == 0, done.stderr[-3000:]
     run_dir = Path(done.stdout.strip().splitlines()[-1])
