@@ -11,15 +11,17 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from suite.app import cli
+from suite.app.singles import main as singles_main
 from suite.core.errors import ConfigError, DataError
+from suite.core.io import cache_dir
+from suite.leaderboard import build, load, manifest, render
+from suite.leaderboard import plots as plotting
+from suite.leaderboard.build import Leaderboard
+from suite.leaderboard.reference import Oracle
 
 ABOUT = "ABOUT.md"  # kept in the output folder: what the published matrix is and how it ran
-
-if TYPE_CHECKING:
-    from suite.leaderboard.build import Leaderboard
 
 
 PUBLISHED = Path("leaderboard")  # the committed, published folder (relative to the repo root)
@@ -107,10 +109,6 @@ def build_all(
 
     Files the previous build into ``out`` wrote and this one does not are removed.
     """
-    from suite.leaderboard import build, load, manifest, render
-    from suite.leaderboard import plots as plotting
-    from suite.leaderboard.reference import Oracle
-
     collection = load.load(results)
     if not collection.runs:
         raise DataError(
@@ -129,8 +127,6 @@ def build_all(
 
 
 def _default_cache() -> Path:
-    from suite.core.io import cache_dir
-
     return cache_dir() / "leaderboard" / "sim_expected.json"
 
 
@@ -139,8 +135,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     cli.quiet_environment()
     if args_list[:1] == ["singles"]:
-        from suite.app.singles import main as singles_main
-
         return int(singles_main(args_list[1:]))
     args = _parser().parse_args(args_list)
 

@@ -10,18 +10,17 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from tabulate import tabulate
+
+from suite import config
 from suite.app import cli
+from suite.engine import pilot, session
 
 USAGE = "python -m suite.pilot [task=mmlu pool=llama3 backend=sim budget=paper ...]"
 
 
 def run(overrides: Sequence[str]) -> dict[str, Any]:
     """Read or measure the pilot, print it; returns its cached body."""
-    from tabulate import tabulate
-
-    from suite import config
-    from suite.engine import pilot, session
-
     cli.check_overrides(overrides)
     conf = config.load(cli.compose(overrides))
     sess = session.build(conf)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from suite.app import cli
+from suite.app import cli, evaluate
 from suite.config import CONF_DIR
 from suite.core.errors import ConfigError
 
@@ -43,8 +43,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_intermixed_args(argv)  # key=value may follow --task
 
     def body() -> int:
-        from suite.app import evaluate
-
         path = CONF_DIR / "pool" / f"{args.pool}.yaml"
         if not path.exists():
             raise ConfigError(f"unknown pool '{args.pool}'; see suite/conf/pool/")
