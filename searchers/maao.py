@@ -15,7 +15,7 @@ import numpy as np
 from suite.core.distribution import GraphDistribution
 from suite.core.errors import ConfigError, ProposalParseError
 from suite.core.extract import extract
-from suite.core.gradient import Adam, grad_log_prob, reinforce_grad
+from suite.core.gradient import Adam, reinforce_grad
 from suite.core.graph import CollabGraph
 from suite.search import table_agent
 from suite.search.searcher import (
@@ -26,8 +26,7 @@ from suite.search.searcher import (
     SearchContext,
     Searcher,
     check_choice,
-    feasible_sample,
-    repair_report,
+    policy_sample,
 )
 
 STEPS = ("reinforce", "llm")
@@ -120,18 +119,10 @@ class MaaoSearcher(Searcher):
         if step >= 2 * self.cycles:
             return None
         kind = STEPS[step % 2]
-        draw, graph, deleted = feasible_sample(self._dist, self.ctx.rng)
+        graph, grad, info = policy_sample(self._dist, self.ctx.rng)
         if kind == "reinforce":
-            self._drawn[number] = grad_log_prob(self._dist, draw.full, draw.order)
-        info: dict[str, Any] = {
-            "iteration": step,
-            "cycle": step // 2,
-            "step": kind,
-            "log_prob": draw.log_prob,
-            "role_fallback": draw.role_fallback,
-            **repair_report(draw.full, graph, deleted),
-            "unused": list(graph.unused()),
-        }
+            self._drawn[number] = grad
+        info.update(iteration=step, cycle=step // 2, step=kind)
         if self._notes is not None:
             info["update"], self._notes = self._notes, None
         return Proposal(graph, number, 1, info)

@@ -14,7 +14,7 @@ import numpy as np
 from suite.core.distribution import GraphDistribution
 from suite.core.errors import ConfigError
 from suite.core.extract import extract
-from suite.core.gradient import Adam, grad_log_prob, reinforce_grad
+from suite.core.gradient import Adam, reinforce_grad
 from suite.core.graph import CollabGraph
 from suite.search.searcher import (
     RECOMMEND,
@@ -24,8 +24,7 @@ from suite.search.searcher import (
     SearchContext,
     Searcher,
     check_choice,
-    feasible_sample,
-    repair_report,
+    policy_sample,
 )
 
 
@@ -116,15 +115,8 @@ class ReinforceSearcher(Searcher):
     # ---- ask/tell ----------------------------------------------------------------------------
     def _propose(self, number: int) -> Proposal:
         # §5 step 1: each question gets its own graph
-        draw, graph, deleted = feasible_sample(self._dist, self.ctx.rng)
-        self._drawn[number] = grad_log_prob(self._dist, draw.full, draw.order)
-        info: dict[str, Any] = {
-            "iteration": number // self._batch,
-            "log_prob": draw.log_prob,
-            "role_fallback": draw.role_fallback,
-            **repair_report(draw.full, graph, deleted),
-            "unused": list(graph.unused()),
-        }
+        graph, self._drawn[number], info = policy_sample(self._dist, self.ctx.rng)
+        info["iteration"] = number // self._batch
         if self._last_update is not None:
             info["update"], self._last_update = self._last_update, None
         return Proposal(graph, number, 1, info)

@@ -42,6 +42,19 @@ def quiet_environment() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def arguments(argv: Sequence[str] | None, usage: str, doc: str | None) -> list[str] | None:
+    """The command's arguments, or None after printing its help (``-h``/``--help``).
+
+    Also quiets the environment (:func:`quiet_environment`), which every entry point needs.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    if any(a in ("-h", "--help") for a in args):
+        print(f"usage: {usage}\n\n{doc}")
+        return None
+    quiet_environment()
+    return args
+
+
 def check_overrides(overrides: Sequence[str]) -> list[Any]:
     """Reject malformed overrides and unknown group options with one line; returns them parsed.
 

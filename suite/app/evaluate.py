@@ -10,7 +10,6 @@ single-model rows); the last line says where.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -115,11 +114,9 @@ def _save(path: Path, record: dict[str, Any]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if any(a in ("-h", "--help") for a in args):
-        print(f"usage: {USAGE}\n\n{__doc__}")
+    args = cli.arguments(argv, USAGE, __doc__)
+    if args is None:
         return 0
-    cli.quiet_environment()
 
     def body() -> int:
         run(args)

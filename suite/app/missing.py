@@ -10,7 +10,6 @@ cell's config digest. Prints the missing cells; exit 0 when none is missing, 1 w
 from __future__ import annotations
 
 import itertools
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,11 +123,9 @@ def _state(results: Path, task: str, searcher: str, seed: int, digest: str) -> t
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if any(a in ("-h", "--help") for a in args):
-        print(f"usage: {USAGE}\n\n{__doc__}")
+    args = cli.arguments(argv, USAGE, __doc__)
+    if args is None:
         return 0
-    cli.quiet_environment()
 
     def body() -> int:
         results, found = cells(args)

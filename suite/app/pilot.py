@@ -6,7 +6,6 @@ backend, model revisions and budget on the search split, cached, and printed as 
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,11 +50,9 @@ def run(overrides: Sequence[str]) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if any(a in ("-h", "--help") for a in args):
-        print(f"usage: {USAGE}\n\n{__doc__}")
+    args = cli.arguments(argv, USAGE, __doc__)
+    if args is None:
         return 0
-    cli.quiet_environment()
 
     def body() -> int:
         run(args)

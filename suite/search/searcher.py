@@ -15,6 +15,7 @@ import numpy as np
 
 from suite.core.distribution import Draw, GraphDistribution
 from suite.core.errors import ConfigError, SuiteError
+from suite.core.gradient import grad_log_prob
 from suite.core.graph import FINAL, CollabGraph, Role
 from suite.core.space import GraphSpace, Mix
 from suite.prompts import Message
@@ -264,6 +265,26 @@ def feasible_sample(
     draw = dist.sample(rng, mix=mix)
     graph, deleted = dist.space.repair(draw.full, rng)
     return draw, graph, deleted
+
+
+def policy_sample(
+    dist: GraphDistribution, rng: np.random.Generator
+) -> tuple[CollabGraph, dict[str, np.ndarray], dict[str, Any]]:
+    """One REINFORCE draw (PAPER.md §5 step 1): a graph for one question and its gradient.
+
+    Returns:
+        The feasible graph, the gradient of the draw's log-probability (for the later update),
+        and what the trial records: log-probability, role fallback, repairs and unused nodes.
+    """
+    draw, graph, deleted = feasible_sample(dist, rng)
+    grad = grad_log_prob(dist, draw.full, draw.order)
+    info: dict[str, Any] = {
+        "log_prob": draw.log_prob,
+        "role_fallback": draw.role_fallback,
+        **repair_report(draw.full, graph, deleted),
+        "unused": list(graph.unused()),
+    }
+    return graph, grad, info
 
 
 def repair_report(
