@@ -23,7 +23,6 @@ from suite.search.searcher import (
     Observation,
     Proposal,
     SearchContext,
-    feasible_sample,
     pick,
 )
 
@@ -83,7 +82,9 @@ class AgentReinforceSearcher(AgentLoopSearcher):
             return None
         item = self.queue.pop(0)
         info = {k: v for k, v in item.items() if k not in ("graph", "n_docs")}
-        return Proposal(CollabGraph.from_dict(item["graph"]), number, int(item["n_docs"]), info)
+        graph = CollabGraph.from_dict(item["graph"])
+        uncapped = item.get("phase") == "pretest"
+        return Proposal(graph, number, int(item["n_docs"]), info, uncapped=uncapped)
 
     def _pretest_plan(self) -> list[dict[str, Any]]:
         """One agent call for two mixes (§6 step 2), then their variants (step 3)."""
@@ -94,8 +95,9 @@ class AgentReinforceSearcher(AgentLoopSearcher):
         plan = []
         for vec in vectors:
             for variant in self._variants(vec):
-                # all-assistant (IO), as the official pre-test graphs are
-                graph = ls.all_assistant(feasible_sample(half, self.ctx.rng, variant)[1])
+                # all-assistant (IO) and not cut to the FLOPs cap, as the official pre-test
+                # graphs are (PAPER.md §6 step 3); the loop checks them without the cap
+                graph = ls.all_assistant(half.sample(self.ctx.rng, mix=variant).full)
                 plan.append(
                     {
                         "phase": "pretest",

@@ -250,13 +250,15 @@ class GraphSpace:
         """Estimated latency of one execution from the pool's throughput profiles."""
         return graph_latency_s(graph, self.specs, self.tokens)
 
-    def check(self, graph: CollabGraph, *, allow_single: bool = False) -> None:
+    def check(self, graph: CollabGraph, *, allow_single: bool = False, cap: bool = True) -> None:
         """Raise unless the graph is a feasible member of this space.
 
         Args:
             graph: The graph to check.
             allow_single: Accept the single-model reference graph (no agent nodes), which
                 searchers never propose but ``suite.evaluate`` runs.
+            cap: Enforce the FLOPs cap (False only for Agent-REINFORCE's pre-test graphs,
+                which the official code runs uncapped, PAPER.md §6 step 3).
 
         Raises:
             InfeasibleGraphError: naming the first broken rule.
@@ -283,7 +285,7 @@ class GraphSpace:
             raise InfeasibleGraphError(
                 f"graph spends {self.units(graph)} units; the budget is {self.budget_units}"
             )
-        if self.flops(graph) > self.cap_flops:
+        if cap and self.flops(graph) > self.cap_flops:
             raise InfeasibleGraphError(
                 f"graph costs {self.flops(graph):.3e} FLOPs; the cap is {self.cap_flops:.3e}"
             )

@@ -115,7 +115,7 @@ def search(
         proposal = searcher.ask()
         if proposal is None:
             break
-        space.check(proposal.graph, allow_single=True)
+        space.check(proposal.graph, allow_single=True, cap=not proposal.uncapped)
         n_docs = min(proposal.n_docs, meter.search_evals_left())
         meter.reserve_search(n_docs)
         result = evaluate(executor, score, proposal.graph, stream.take(n_docs), "search")

@@ -98,12 +98,15 @@ class Proposal:
         n_docs: Questions to evaluate it on (the loop may clip it to the budget left).
         info: JSON-able notes recorded with the trial (log-probability, repairs, fallbacks);
             ``info["iteration"]`` labels the trial's iteration (default: ``number``).
+        uncapped: The FLOPs cap does not apply (the budget's integer units still do): only
+            Agent-REINFORCE's pre-test graphs, which the official code runs uncapped.
     """
 
     graph: CollabGraph
     number: int
     n_docs: int
     info: Mapping[str, Any] = field(default_factory=dict)
+    uncapped: bool = False
 
 
 @dataclass(frozen=True)

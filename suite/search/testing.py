@@ -96,7 +96,8 @@ class SearcherContract:
         for _ in range(self.n_iterations):
             proposal = searcher.ask()
             assert proposal is not None
-            self.space().check(proposal.graph, allow_single=True)  # pilots may run one model
+            # pilots may run one model; pre-test graphs may exceed the FLOPs cap (PAPER.md §6)
+            self.space().check(proposal.graph, allow_single=True, cap=not proposal.uncapped)
             assert proposal.n_docs >= 1
             json.dumps(dict(proposal.info))
             searcher.tell(proposal, sim_observation(proposal.graph, proposal, self.space()))

@@ -10,10 +10,11 @@ import pytest
 from searchers.agent_reinforce import AgentReinforceSearcher
 from searchers.llm_proposal import LlmProposalSearcher
 from searchers.textgrad import TextgradSearcher
-from suite.core.errors import ConfigError
+from suite.core.errors import ConfigError, InfeasibleGraphError
 from suite.core.graph import Role
 from suite.search import heuristics
 from suite.search.agents import HeuristicAgent
+from suite.search.llm_search import table_distribution
 from suite.search.searcher import AgentReply, AgentRequest, SearchContext
 from suite.search.testing import SearcherContract, contract_space, sim_observation
 
@@ -58,7 +59,7 @@ def drive_phases(searcher, space, n):
     infos = []
     for _ in range(n):
         p = searcher.ask()
-        space.check(p.graph, allow_single=True)
+        space.check(p.graph, allow_single=True, cap=not p.uncapped)
         infos.append(dict(p.info))
         searcher.tell(p, sim_observation(p.graph, p, space))
     return infos
@@ -76,6 +77,29 @@ def test_agent_reinforce_runs_the_papers_stages_in_order():
     assert loop[0]["iteration"] == 0 and "agent_attempts" not in loop[0]  # prior sample
     assert all(i["agent_attempts"] == 1 for i in loop[1:])  # the heuristic agent parses
     assert len({tuple(i["mix"]) for i in loop}) == 1  # the mix is fixed (R-1)
+
+
+def test_agent_reinforce_pretest_graphs_are_all_assistant_and_uncapped():
+    """PAPER.md §6 step 3: pre-test graphs are IO-only and not cut to the FLOPs cap."""
+    contract = TestAgentReinforce()
+    space = contract.space()
+    for seed in range(6):
+        searcher = contract.started(seed=seed)
+        for _ in range(12):
+            p = searcher.ask()
+            phase = p.info["phase"]
+            assert p.uncapped == (phase == "pretest")
+            if phase == "pretest":
+                assert all(n.role.value == "assistant" for n in p.graph.nodes)
+            else:
+                space.check(p.graph, allow_single=True)  # loop graphs keep the cap
+            searcher.tell(p, sim_observation(p.graph, p, space))
+    half = table_distribution(space, 0.5)
+    draws = (half.sample(np.random.default_rng(s)).full for s in range(200))
+    dense = next(g for g in draws if space.flops(g) > space.cap_flops)
+    with pytest.raises(InfeasibleGraphError, match="the cap is"):
+        space.check(dense)
+    space.check(dense, cap=False)  # what the loop checks for a pre-test proposal
 
 
 class Scripted:
