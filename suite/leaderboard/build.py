@@ -39,11 +39,13 @@ class GroupKey:
     backend: str
     pool: str
     budget_units: int
+    extra_question_evals: int = 0  # 0: equal search budget; > 0: equal total budget (PAPER.md §6)
 
     @property
     def slug(self) -> str:
-        """File-name-safe id, e.g. ``mmlu-sim-llama3-u12``."""
-        return f"{self.task}-{self.backend}-{self.pool}-u{self.budget_units}"
+        """File-name-safe id, e.g. ``mmlu-sim-llama3-u12`` (``-total<n>`` for the total view)."""
+        view = f"-total{self.extra_question_evals}" if self.extra_question_evals else ""
+        return f"{self.task}-{self.backend}-{self.pool}-u{self.budget_units}{view}"
 
 
 @dataclass
@@ -116,7 +118,7 @@ def build(collection: Collection, oracle: Oracle | None = None) -> Leaderboard:
     warnings: list[str] = []
     by_group: dict[GroupKey, dict[str, list[Run]]] = defaultdict(lambda: defaultdict(list))
     for run in collection.runs:
-        key = GroupKey(run.task, run.backend, run.pool, run.budget_units)
+        key = GroupKey(run.task, run.backend, run.pool, run.budget_units, run.extra_question_evals)
         by_group[key][run.label].append(run)
     oracle.prefetch(  # every found graph's expected accuracy, computed in parallel up front
         [

@@ -76,6 +76,8 @@ class Run:
     suite_version: str
     stamp: str
     protocol: Mapping[str, Any] = field(default_factory=dict)
+    extra_question_evals: int = 0  # > 0: the equal-total-budget view (final.json "budget")
+    pilot_question_evals: int = 0  # the pilot's prior cost (final.json "pilot"), 0 without one
 
     @property
     def uses_agent(self) -> bool:
@@ -270,7 +272,15 @@ def _run(folder: Path, r: Mapping[str, Any]) -> Run:
         suite_version=str((r.get("package_versions") or {}).get("tts-graph-bench", "unknown")),
         stamp=folder.name.rsplit("-s", 1)[0],
         protocol=protocol(folder / "config.yaml", uses_agent="[" in str(r.get("searcher_label"))),
+        extra_question_evals=_count(r.get("budget"), "extra_question_evals"),
+        pilot_question_evals=_count(r.get("pilot"), "question_evals"),
     )
+
+
+def _count(section: Any, key: str) -> int:
+    """A whole count from a final.json section that older runs lack (0 when absent)."""
+    value = section.get(key, 0) if isinstance(section, Mapping) else 0
+    return whole(value, key) if value is not None else 0
 
 
 def _check_pool_models(run: Run, pools: Mapping[str, Any]) -> None:
@@ -333,6 +343,7 @@ def _dedupe(runs: list[Run], root: Path) -> tuple[list[Run], list[Excluded]]:
             run.backend,
             run.pool,
             run.budget_units,
+            run.extra_question_evals,
             run.label,
             json.dumps(run.protocol, sort_keys=True, default=str),
             run.seed,

@@ -27,7 +27,15 @@ from suite.leaderboard.build import (
     Row,
     describe_backend,
 )
-from suite.leaderboard.text import MAIN_COLUMNS, cells, headers, statement, summaries, title
+from suite.leaderboard.text import (
+    MAIN_COLUMNS,
+    cells,
+    headers,
+    statement,
+    summaries,
+    title,
+    view,
+)
 
 
 def to_json(board: Leaderboard) -> dict[str, Any]:
@@ -66,6 +74,8 @@ def _group_json(g: Group, rel: Callable[[Path], str]) -> dict[str, Any]:
         "backend": g.key.backend,
         "pool": g.key.pool,
         "budget_units": g.key.budget_units,
+        "budget_view": view(g),
+        "extra_question_evals": g.key.extra_question_evals,
         "simulated": g.simulated,
         "backend_description": describe_backend(g),
         "agents": g.agents,
@@ -110,7 +120,8 @@ COST_FIELDS = (
     "inference_flops", "latency_s",
 )  # fmt: skip
 CSV_FIELDS = (
-    "task", "backend", "pool", "budget_units", "kind", "name", "agent", "rank", "n_seeds",
+    "task", "backend", "pool", "budget_units", "extra_question_evals", "kind", "name", "agent",
+    "rank", "n_seeds",
     "metric", "mean", "ci_low", "ci_high", "ci_kind", "se", "test_accuracy_mean",
     "expected_accuracy_sim", "regret", "reference_version", "p_paired_seeds", *COST_FIELDS,
     "suite_versions", "generated", "note",
@@ -137,6 +148,7 @@ def to_csv(board: Leaderboard) -> str:
                 "backend": g.key.backend,
                 "pool": g.key.pool,
                 "budget_units": g.key.budget_units,
+                "extra_question_evals": g.key.extra_question_evals,
                 "kind": r.kind,
                 "name": r.name,
                 "agent": r.agent,

@@ -179,7 +179,7 @@ def statement(group: Group, board: Leaderboard) -> str:
         f"{metric_statement(group.metric)} Backend: {describe_backend(group)}. Agent: {agents}. "
         f"Suite version {', '.join(group.suite_versions)} (runs), {SUITE_VERSION} (this build). "
         f"Runs dated {dates}; generated {board.generated}. Budget {group.key.budget_units} "
-        f"units. {regret}."
+        f"units, {view(group)}. {regret}.{pilot_note(group)}"
     )
 
 
@@ -201,7 +201,25 @@ def metric_statement(metric: str) -> str:
 def title(group: Group) -> str:
     """Section title of a group's table."""
     k = group.key
-    return f"{k.task} · {k.budget_units} units · {k.backend} · pool {k.pool}"
+    return f"{k.task} · {k.budget_units} units · {k.backend} · pool {k.pool} · {view(group)}"
+
+
+def view(group: Group) -> str:
+    """Which budget view a table is (PAPER.md §6; the README's "two views of the budget")."""
+    extra = group.key.extra_question_evals
+    return f"equal total budget (+{extra} question evals)" if extra else "equal search budget"
+
+
+def pilot_note(group: Group) -> str:
+    """The pilot's prior cost, shown beside the table and never in the search budget."""
+    costs = sorted({r.pilot_question_evals for row in group.rows for r in row.runs} - {0})
+    if not costs:
+        return ""
+    shown = ", ".join(f"{c:,}" for c in costs)
+    return (
+        f" The pilot (single models and one random graph per mix, measured once per task) cost "
+        f"{shown} question evaluations: a prior cost, not part of any row's search budget."
+    )
 
 
 def summaries(board: Leaderboard) -> list[RankSummary]:

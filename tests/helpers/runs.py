@@ -34,6 +34,8 @@ def make_run(
     trials=3,
     backend="sim",
     trial_graph=None,
+    extra_question_evals=0,
+    pilot_question_evals=None,
 ):
     """A run folder as suite.app.run writes it (the fields the leaderboard reads).
 
@@ -60,6 +62,10 @@ def make_run(
     record = {"schema_version": schema_version, "status": status}
     if status == "completed":
         record.update(
+            budget={"extra_question_evals": extra_question_evals},
+            pilot=(
+                None if pilot_question_evals is None else {"question_evals": pilot_question_evals}
+            ),
             task=task,
             backend=backend,
             pool="llama3",

@@ -285,3 +285,25 @@ def test_titles_and_legends_stay_inside_the_figure(n):
 def cli(*args, cwd=ROOT):
     """``python -m suite.leaderboard *args`` run from ``cwd`` (the repository root by default)."""
     return run_cli("suite.leaderboard", *args, cwd=cwd)
+
+
+def test_the_two_budget_views_are_separate_tables_and_the_pilot_is_a_prior_cost(tmp_path):
+    """Issue 12: equal search budget (pilot as prior cost) vs equal total budget."""
+    for seed in range(2):
+        make_run(tmp_path, "agent_reinforce", seed, label="agent_reinforce[heuristic]",
+                 pilot_question_evals=1000)  # fmt: skip
+        make_run(tmp_path, "random", seed)
+        make_run(tmp_path, "random", seed, extra_question_evals=1000, scores=(1,) * 10)
+    board = board_of(tmp_path)
+    views = {g.key.extra_question_evals: g for g in board.groups}
+    assert set(views) == {0, 1000}
+    assert {r.name for r in views[0].rows if r.kind == "searcher"} == {
+        "agent_reinforce[heuristic]",
+        "random",
+    }
+    assert [r.name for r in views[1000].rows if r.kind == "searcher"] == ["random"]
+    assert views[1000].key.slug.endswith("-total1000")
+    assert text.title(views[0]).endswith("equal search budget")
+    assert text.title(views[1000]).endswith("equal total budget (+1000 question evals)")
+    note = text.statement(views[0], board)
+    assert "1,000 question evaluations: a prior cost" in note
