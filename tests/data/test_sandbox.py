@@ -493,12 +493,14 @@ def _run_attack(name: str, planted: dict[str, Any], audit_hook: bool) -> None:
     _check_contained(name, result, planted, accepted, temp_before, limits)
 
 
+@pytest.mark.slow  # 52 sandboxed programs
 @pytest.mark.parametrize("audit_hook", [True, False], ids=["hook", "no-hook"])
 @pytest.mark.parametrize("name", list(ATTACKS))
 def test_attack_is_contained(name: str, audit_hook: bool, planted: dict[str, Any]) -> None:
     _run_attack(name, planted, audit_hook)
 
 
+@pytest.mark.slow
 def test_every_attack_is_contained_as_an_ordinary_user() -> None:
     """The catalogue again, without the hook, in a pytest run by uid 1000: no root anywhere.
 

@@ -33,6 +33,7 @@ def test_key_names_task_pool_backend_revisions_and_budget():
     assert pilot.digest_of(revised) != digest
 
 
+@pytest.mark.slow
 def test_measured_once_on_the_search_split_then_read_from_the_cache(cache):
     conf = conf_of("searcher.pilot_questions=40")
     sess = session.build(conf)
@@ -57,6 +58,7 @@ def test_measured_once_on_the_search_split_then_read_from_the_cache(cache):
     assert (cache / "pilot" / f"{first.digest}.json").is_file()
 
 
+@pytest.mark.slow
 def test_the_cli_builds_then_shows_the_cached_pilot(cache, capsys):
     assert pilot_cli.main(["task=humaneval", "searcher.pilot_questions=20"]) == 0
     out, err = capsys.readouterr()
@@ -75,6 +77,7 @@ def run_final(results, *overrides):
     return final
 
 
+@pytest.mark.slow
 def test_a_run_builds_the_pilot_first_and_records_it_apart_from_the_search(cache, tmp_path, capsys):
     final = run_final(tmp_path / "a", "searcher.pilot_questions=30", "test_n=10")
     err = capsys.readouterr().err
@@ -101,6 +104,7 @@ def test_a_run_builds_the_pilot_first_and_records_it_apart_from_the_search(cache
     assert json.loads(other.read_text())["pilot"]["cached"] is True
 
 
+@pytest.mark.slow
 def test_other_searchers_have_no_pilot_and_can_get_its_evaluations_as_extra_budget(cache, tmp_path):
     final = run_final(tmp_path, "searcher=random", "budget.extra_question_evals=60", "test_n=10")
     record = json.loads(final.read_text())

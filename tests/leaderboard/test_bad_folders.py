@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_leaderboard import board_of, make_run
+from helpers.runs import board_of, make_run
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
@@ -70,6 +70,7 @@ def test_a_bad_folder_is_excluded_and_the_rest_builds(case, tmp_path):
             assert row.rank is None or not math.isnan(row.rank)
 
 
+@pytest.mark.slow
 def test_the_cli_names_each_skipped_folder_in_one_line(tmp_path):
     for seed in range(2):
         make_run(tmp_path, "random", seed)
@@ -112,6 +113,7 @@ def _children(pid):
     return [int(p) for p in out.stdout.split()]
 
 
+@pytest.mark.slow
 def test_killing_a_build_leaves_no_worker_alive(tmp_path):
     for units in (6, 12, 24, 48):
         for searcher in ("random", "reinforce", "optuna_tpe"):

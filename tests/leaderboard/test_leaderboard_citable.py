@@ -167,6 +167,7 @@ def test_anytime_curve_ends_at_the_recommended_graph(tmp_path):
 
 
 # 7. No --out: never the published folder; --publish to write there; stale files pruned.
+@pytest.mark.slow
 def test_default_output_is_beside_the_results_not_the_published_folder(tmp_path):
     for seed in range(2):
         make_run(tmp_path / "results", "random", seed)

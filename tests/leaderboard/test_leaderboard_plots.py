@@ -77,6 +77,7 @@ def test_tables_from_a_real_sweep_have_regret_and_paired_tests(built):
     assert board.collection.excluded == []
 
 
+@pytest.mark.slow
 def test_run_folder_files_respect_the_umask(sweep):
     umask = os.umask(0o022)
     os.umask(umask)

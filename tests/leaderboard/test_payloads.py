@@ -9,7 +9,8 @@ import csv
 import io
 import json
 
-from test_leaderboard import make_run
+import pytest
+from helpers.runs import make_run
 
 from suite.app.leaderboard import build_all
 
@@ -36,6 +37,7 @@ def _plant(root):
         (folder / "final.json").write_text(json.dumps(record))
 
 
+@pytest.mark.slow
 def test_no_payload_is_live_in_any_output(tmp_path):
     results, out = tmp_path / "results", tmp_path / "lb"
     for seed in range(2):

@@ -94,6 +94,7 @@ def reaches(preds, start, goal):
     return False
 
 
+@pytest.mark.slow  # whole searches on every task
 @pytest.mark.parametrize("searcher", ["agent_reinforce", "textgrad"])
 @pytest.mark.parametrize("task", ["mmlu", "math_synthetic", "humaneval", "gsm8k_synthetic"])
 def test_a_literal_agent_never_falls_back(tmp_path, monkeypatch, searcher, task):

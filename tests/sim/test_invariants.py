@@ -61,6 +61,7 @@ def test_real_window_comes_from_the_evidence():
     assert inv.real_window("llama3", profile) == 131072
 
 
+@pytest.mark.slow  # the module's checks fixture samples 300 graphs per budget
 @pytest.mark.xfail(
     strict=True, reason="hand-set context_tokens 600/1300 put MMLU fan-ins under chance"
 )
@@ -68,10 +69,12 @@ def test_no_multiple_choice_graph_below_chance(checks):
     assert _count(checks, "mmlu", "below_chance") == 0
 
 
+@pytest.mark.slow  # the module's checks fixture samples 300 graphs per budget
 def test_best_known_graph_never_worse_with_budget_mmlu(checks):
     assert _count(checks, "mmlu", "best_per_budget") == 0, checks["mmlu"]
 
 
+@pytest.mark.slow  # the module's checks fixture samples 300 graphs per budget
 @pytest.mark.xfail(
     strict=True, reason="today's best graph at 48 units is below 24 units' (garbling)"
 )

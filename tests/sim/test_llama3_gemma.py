@@ -52,6 +52,7 @@ def test_fitted_abilities_hit_the_targets_within_2_points(task):
 
 
 @pytest.mark.parametrize("searcher", ["random", "optuna_tpe", "textgrad"])
+@pytest.mark.slow
 def test_the_baselines_run_on_the_seven_model_pool(searcher, tmp_path):
     assert (
         run_main(
