@@ -84,12 +84,16 @@ def execute(
     claim = results.claim_cell(parent, conf.seed, conf.digest) if multirun else None
     if multirun and claim is None:
         print(f"skipping cell {parent} (seed {conf.seed}): another sweep is running it", flush=True)
-        _drop_if_empty(run_dir)
+        results.drop_if_empty(run_dir)
         return None
     try:
-        done = _completed(parent, conf) if conf.resume != "false" else None
+        done = (
+            results.completed_run(parent, conf.seed, conf.digest)
+            if conf.resume != "false"
+            else None
+        )
         if done is not None:
-            _drop_if_empty(run_dir)
+            results.drop_if_empty(run_dir)
             if multirun:
                 print(f"skipping completed cell {parent} (seed {conf.seed})", flush=True)
             else:  # a finished single run is not repeated by accident
@@ -126,7 +130,7 @@ def _claimed(
             _restart_note(found, why, run_dir)
             found = None
         else:
-            _drop_if_empty(run_dir)
+            results.drop_if_empty(run_dir)
     try:
         return _locked(conf, found or run_dir, config_yaml, found is not None, quiet, adapters)
     except _DamagedError as exc:
@@ -176,26 +180,6 @@ def _locked(
             held.close()
     finally:
         sess.close()
-
-
-def _completed(parent: Path, conf: Any) -> Path | None:
-    """The newest completed run of this experiment in the cell, if any."""
-    runs = results.cell_runs(parent, conf.seed, conf.digest)
-    done = [run_dir for run_dir, record in runs if record.get("status") == "completed"]
-    return done[-1] if done else None
-
-
-def _drop_if_empty(run_dir: Path) -> None:
-    """Remove the folder Hydra made for this job when another folder is used instead."""
-    if run_dir.is_dir() and not any(run_dir.iterdir()):
-        run_dir.rmdir()
-
-
-def _drop_if_unused(run_dir: Path) -> None:
-    """Remove a run folder that holds nothing but its lock (a run that failed before starting)."""
-    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {".lock"}:
-        (run_dir / ".lock").unlink(missing_ok=True)
-        run_dir.rmdir()
 
 
 def _search_and_test(
@@ -317,7 +301,7 @@ class _Job:
         multirun = str(hc.mode) == "RunMode.MULTIRUN"
         # the folder Hydra made is created again when the run writes its first file, so a run
         # killed (even by kill -9) or failing while it starts up leaves no empty folder behind
-        _drop_if_empty(run_dir)
+        results.drop_if_empty(run_dir)
         try:
             try:
                 execute(dict(data), OmegaConf.to_yaml(cfg, resolve=True), run_dir, multirun)  # type: ignore[arg-type]
@@ -336,7 +320,9 @@ class _Job:
                 with open(shared, "a", encoding="utf-8") as fh:  # one short append per failed job
                     fh.write(cell.replace("\n", " ") + "\n")
         finally:
-            _drop_if_unused(run_dir)  # a run stopped before its first record leaves no folder
+            results.drop_if_unused(
+                run_dir
+            )  # a run stopped before its first record leaves no folder
 
 
 def _hydra(job: _Job, args: Sequence[str]) -> None:

@@ -345,3 +345,24 @@ class ResultsStore:
         """Write final.json atomically (``status`` says whether the run completed)."""
         body = {**self.header, "package_versions": package_versions(), **record}
         write_atomic(self.final_path, json.dumps(body, indent=2, sort_keys=True) + "\n")
+
+
+def completed_run(parent: Path, seed: int, digest: str) -> Path | None:
+    """The newest completed run of this experiment (config digest) in the cell, if any."""
+    done = [
+        d for d, record in cell_runs(parent, seed, digest) if record.get("status") == "completed"
+    ]
+    return done[-1] if done else None
+
+
+def drop_if_empty(run_dir: Path) -> None:
+    """Remove a run folder that holds nothing (Hydra's, when another folder is used instead)."""
+    if run_dir.is_dir() and not any(run_dir.iterdir()):
+        run_dir.rmdir()
+
+
+def drop_if_unused(run_dir: Path) -> None:
+    """Remove a run folder that holds nothing but its lock (a run that failed before starting)."""
+    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {".lock"}:
+        (run_dir / ".lock").unlink(missing_ok=True)
+        run_dir.rmdir()
