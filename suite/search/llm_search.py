@@ -17,8 +17,8 @@ import numpy as np
 import yaml
 
 from suite.core.distribution import GraphDistribution
-from suite.core.edges import EdgeWalk
-from suite.core.errors import ForeignScriptError, ProposalParseError
+from suite.core.edges import EdgeWalk, reaches
+from suite.core.errors import ForeignScriptError, InfeasibleGraphError, ProposalParseError
 from suite.core.graph import FINAL, CollabGraph, Node, Role
 from suite.core.space import GraphSpace, Mix
 from suite.prompts import HERE as PROMPTS_DIR
@@ -163,8 +163,9 @@ def parse_graph(
     Edges come from each node's ``preds`` (``succs`` are ignored, as in the paper's code).
 
     Raises:
-        ProposalParseError: unknown node ids or models, broken counts (R-1), a cycle, or no
-            node at all; the message says which.
+        ProposalParseError: unknown node ids or models, broken counts (R-1), an invalid graph,
+            or no node at all; the message says which. Edges that would close a cycle are left
+            out, as the official code does.
     """
     nodes: dict[str, Node] = {}
     edges: list[tuple[str, str]] = []
@@ -184,10 +185,21 @@ def parse_graph(
             edges.append((pred, node_id))
     if not nodes:
         raise ProposalParseError("the Graph block names no agent node")
+    kept: list[tuple[str, str]] = []
+    adj: dict[str, set[str]] = {node_id: set() for node_id in [*nodes, FINAL]}
     for src, dst in edges:
         if src not in nodes:
             raise ProposalParseError(f"edge {src}->{dst} names an unknown node")
-    graph = CollabGraph.build(nodes.values(), edges, space.final_model)
+        # PAPER.md §6 step 8: each preds edge is added unless it closes a cycle (a self-loop
+        # included) or repeats one already added
+        if src == dst or (src, dst) in kept or reaches(adj, dst, src):
+            continue
+        kept.append((src, dst))
+        adj[src].add(dst)
+    try:
+        graph = CollabGraph.build(nodes.values(), kept, space.final_model)
+    except InfeasibleGraphError as exc:  # any other structural fault is the reply's, not the run's
+        raise ProposalParseError(f"the proposed graph is not valid: {exc}") from exc
     if mix is not None and space.mix_of(graph) != tuple(mix):
         raise ProposalParseError(
             f"model counts {space.format_mix(space.mix_of(graph))} break R-1: the mix is "
