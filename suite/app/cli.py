@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from suite.config import CONF_DIR, GROUPS, group_options, schema
+from suite.config import CONF_DIR, GROUPS, group_options, schema, unknown_option
 from suite.core.errors import ConfigError, SuiteError, did_you_mean, one_line
 from suite.engine.results import check_writable
 
@@ -79,9 +79,7 @@ def check_overrides(overrides: Sequence[str]) -> list[Any]:
             values = list(ov.sweep_string_iterator()) if ov.is_sweep_override() else [ov.value()]
             for value in values:
                 if str(value) not in group_options(key):
-                    raise ConfigError(
-                        f"unknown {key} '{value}'; {did_you_mean(str(value), group_options(key))}"
-                    )
+                    raise ConfigError(unknown_option(key, str(value)))
     return list(parsed)
 
 
