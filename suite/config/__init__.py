@@ -6,24 +6,55 @@ past :func:`load` takes plain values.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from suite.core.cost import ModelSpec, TokenProfile
-from suite.core.errors import ConfigError
+from suite.core.errors import ConfigError, did_you_mean
 from suite.core.resources import package_path
 from suite.core.space import GraphSpace
 
 CONF_DIR = package_path("suite") / "conf"
 GROUPS = ("searcher", "task", "backend", "pool", "budget", "agent")
+# Options that were renamed: (group, old name) -> (new name, why). The old name is refused with
+# one line naming the new one, not kept as an alias: an alias file would show up again in
+# --help, tab completion and did-you-mean lists. Configs compose to values only, never to an
+# option's name, so runs made under the old name keep their config digest.
+RENAMED_OPTIONS = {("budget", "paper"): ("u12", "the paper's 12 units")}
 
 
 def group_options(group: str) -> list[str]:
-    """Option names of a config group: the YAML file names in ``suite/conf/<group>/``."""
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+    """Option names of a config group (the YAML file names in ``suite/conf/<group>/``).
+
+    Sorted with numbers compared as numbers, so budgets read ``u6, u12, u24, u48``.
+    """
+    return sorted((p.stem for p in (CONF_DIR / group).glob("*.yaml")), key=_natural)
+
+
+def _natural(name: str) -> tuple[tuple[str, int], ...]:
+    """Sort key of ``name`` that compares its runs of digits as numbers."""
+    parts = re.findall(r"(\D*)(\d*)", name)
+    return tuple((text, int(digits) if digits else -1) for text, digits in parts)
+
+
+def unknown_option(group: str, name: str) -> str:
+    """One line for an option ``name`` that ``group`` lacks: its new name, or the closest ones."""
+    renamed = RENAMED_OPTIONS.get((group, name))
+    if renamed is not None:
+        new, why = renamed
+        return f"{group} '{name}' is now '{new}' ({why}); write {group}={new}"
+    options = group_options(group)
+    old = [o for g, o in RENAMED_OPTIONS if g == group]
+    if not difflib.get_close_matches(name, options, cutoff=0.5):
+        for match in difflib.get_close_matches(name, old, n=1, cutoff=0.5):
+            new = RENAMED_OPTIONS[(group, match)][0]
+            return f"unknown {group} '{name}'; did you mean '{new}' (formerly '{match}')?"
+    return f"unknown {group} '{name}'; {did_you_mean(name, options)}"
 
 
 @dataclass(frozen=True)

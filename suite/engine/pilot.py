@@ -1,7 +1,8 @@
 """The pilot: a task-level study of single models and one random graph per mix (PAPER.md §6).
 
-Measured once per (task, pool, backend, model revisions, budget) on the search split, cached
-under ``<cache>/pilot/``, reused by every run and seed, and never charged to a search budget.
+Measured once per (task, pool, backend, model revisions, budget, pilot procedure, and for
+``sim`` the simulated world) on the search split, cached under ``<cache>/pilot/``, reused by
+every run and seed, and never charged to a search budget.
 """
 
 from __future__ import annotations
@@ -23,10 +24,18 @@ from suite.engine import loop
 from suite.engine.executor import Executor
 from suite.engine.session import Session
 from suite.search.pilot_plan import pilot_rows
+from suite.sim import identity
 
 PILOT_QUESTIONS = 100  # PAPER.md §6 suite rule: about as many questions per row as the paper's
 PILOT_SEED = 0  # one pilot per key, whatever the run seed: every run reads the same numbers
 FORMAT = 1  # bump when the cached layout changes
+PILOT_VERSION = 2
+"""The pilot procedure's version, part of every pilot key. Bump it in the same commit as any
+change to what a pilot measures or how: the rows of :func:`suite.search.pilot_plan.pilot_rows`
+(and the sampling they use), the question choice, ``PILOT_SEED``, the batching in
+:func:`measure`. A cached pilot of another version is then never read (measured anew). The
+test ``test_the_pilot_plan_is_pinned_to_its_version`` fails on a change of the rows, as a
+reminder. 1: before this field existed; 2: the first versioned procedure."""
 
 
 @dataclass(frozen=True)
@@ -114,7 +123,14 @@ def key_of(conf: RunConfig, n_questions: int) -> dict[str, Any]:
         for m in conf.pool.get("models") or []
     ]
     backend = {k: v for k, v in conf.backend_options.items() if k != "cache"}
+    # Real backends: the model revisions name the weights. The sim backend: its world (the
+    # profile file and the code that reads it), which a refit changes under the same names.
+    world = None
+    if conf.backend == "sim":
+        world = identity.world_digest(str(backend.get("profile") or conf.pool.get("name")))
     return {
+        "pilot_version": PILOT_VERSION,
+        "sim_world": world,
         "task": conf.task.name,
         "task_config": {k: v for k, v in vars(conf.task).items() if k != "test_n"},
         "pool": str(conf.pool.get("name")),
@@ -129,8 +145,7 @@ def key_of(conf: RunConfig, n_questions: int) -> dict[str, Any]:
 
 def digest_of(key: Mapping[str, Any]) -> str:
     """Short digest of a pilot key."""
-    text = json.dumps(key, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return hashlib.sha256(_canonical(key).encode()).hexdigest()[:16]
 
 
 def path_of(digest: str) -> Path:
@@ -138,16 +153,30 @@ def path_of(digest: str) -> Path:
     return cache_dir() / "pilot" / f"{digest}.json"
 
 
-def load(digest: str) -> Pilot | None:
-    """The cached pilot, or None when there is none (or it is unreadable or of an old format)."""
-    path = path_of(digest)
+def load(key: Mapping[str, Any]) -> Pilot | None:
+    """The cached pilot of ``key``, or None (then it is measured anew).
+
+    None when there is no file, it is unreadable or of another format, or its body was
+    measured for another key (another pilot version or sim world included).
+    """
+    digest = digest_of(key)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path_of(digest).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if data.get("format") != FORMAT or data.get("digest") != digest:
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
         return None
-    return Pilot.from_dict(data)
+    if data.get("digest") != digest or _canonical(data.get("key")) != _canonical(key):
+        return None
+    try:
+        return Pilot.from_dict(data)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def _canonical(key: Any) -> str:
+    """A key as the text its digest is taken of (so a stored key compares as it was hashed)."""
+    return json.dumps(key, sort_keys=True, default=str)
 
 
 def ensure(sess: Session, conf: RunConfig, say: Callable[[str], None]) -> tuple[Pilot, bool]:
@@ -158,7 +187,7 @@ def ensure(sess: Session, conf: RunConfig, say: Callable[[str], None]) -> tuple[
     """
     key = key_of(conf, sizes(conf))
     digest = digest_of(key)
-    found = load(digest)
+    found = load(key)
     if found is not None:
         return found, True
     path = path_of(digest)

@@ -98,7 +98,7 @@ def one_line_error(proc):
         (["task=mmlx"], "did you mean 'mmlu'"),
         (["backend=simm"], "did you mean 'sim'"),
         (["pool=llama4"], "did you mean 'llama3'"),
-        (["budget=paperr"], "did you mean 'paper'"),
+        (["budget=paperr"], "did you mean 'u12' (formerly 'paper')"),
         (["budget.units=0"], "budget.units"),
         (["seed=abc"], "seed must be an integer"),
         (["seed=1.5"], "seed must be an integer"),
@@ -151,7 +151,7 @@ def test_budget_too_small_for_any_model(tmp_path):
     pool = [
         "pool.models.0.units.default=3",
         f"results_dir={tmp_path}",
-        "budget=paper",
+        "budget=u12",
         "budget.units=2",
         "pool.final_model=llama-3.2-3b",
     ]

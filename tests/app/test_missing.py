@@ -37,7 +37,7 @@ def test_preset_params_expand_like_a_sweep():
     plain, params = sweep_params(["+experiment=leaderboard_sim", "seed=0,1", "task=mmlu"])
     assert plain == ["+experiment=leaderboard_sim"]
     assert params["seed"] == ["0", "1"] and params["task"] == ["mmlu"]
-    assert params["budget"] == ["u6", "paper", "u24", "u48"]
+    assert params["budget"] == ["u6", "u12", "u24", "u48"]
     assert len(params["searcher"]) == 7
     _, full = sweep_params(["+experiment=leaderboard_sim"])
     assert full["seed"] == [str(s) for s in range(10)]  # range(0,10) expands as Hydra does

@@ -7,6 +7,8 @@ cpu extra is missing.
 
 import importlib.util
 import json
+import re
+from types import SimpleNamespace
 
 import pytest
 from helpers import run_cli
@@ -99,3 +101,42 @@ def test_a_bad_baseline_is_one_line_before_any_model_starts(tmp_path, content, n
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and needle in res.stderr
     assert "--real --update" in res.stderr
+
+
+def test_the_gate_says_what_it_runs_and_what_it_measured(monkeypatch):
+    """vLLM is faked at the session (the real gate runs in .ci/run's vLLM step)."""
+    docs = [SimpleNamespace(doc_id=f"mmlu-{i:05d}") for i in range(realgate.QUESTIONS)]
+    replies = ["A"] * 6 + [realgate.INVALID] * (realgate.QUESTIONS - 6)
+    engines = {"device": "cpu", "engine_start_s": {"smollm2-135m": 20.0, "gemma-3-270m": 21.0}}
+    lines = []
+
+    def run(pairs, split):
+        assert lines and "starting the engines" in lines[-1]  # said before the long step
+        return [SimpleNamespace(final_text=r, output_tokens=3) for r in replies]
+
+    sess = SimpleNamespace(
+        space=SimpleNamespace(check=lambda graph: None),
+        task=SimpleNamespace(
+            test_docs=docs,
+            extract_many=lambda items: [text for _, text in items],
+            score_extracted=lambda docs, answers: [float(k < 3) for k in range(len(answers))],
+            describe=lambda: {"name": "mmlu"},
+        ),
+        executor=SimpleNamespace(run=run),
+        backend=SimpleNamespace(describe=lambda: {"name": "vllm", **engines}),
+        close=lambda: None,
+    )
+    monkeypatch.setattr(realgate.session, "build", lambda conf: sess)
+    record = realgate.run_gate(progress=lines.append)
+    assert record["accuracy"] == 3 / 60 and record["answered"] == 6 / 60
+    assert lines[0] == (
+        "real gate: 2 nodes (1x gemma-3-270m, 1x smollm2-135m), 0 fusers, 2 edges, depth 1, "
+        "final=smollm2-135m on 60 MMLU test questions, vLLM on cpu: starting the engines, then "
+        "generating (2-3 minutes on 2 cores)"
+    )
+    assert re.fullmatch(
+        r"real gate: 60 answers in \d+ s \(engine start-up 41 s\): accuracy 5\.0%, "
+        r"answered 10\.0%",
+        lines[1],
+    )
+    assert len(lines) == 2

@@ -325,7 +325,7 @@ ATTACKS = {
     "final-json-overwritten-via-dir-fd": (
         "d = os.open(RESULTS, os.O_RDONLY)\n"
         "fd = os.open('final.json', os.O_WRONLY | os.O_TRUNC, dir_fd=d)\n"
-        "os.write(fd, b'{\"status\": \"forged\"}')"
+        'os.write(fd, b\'{"status": "forged"}\')'
     ),
     "final-json-deleted-via-dir-fd": (
         "d = os.open(RESULTS, os.O_RDONLY)\nos.unlink('final.json', dir_fd=d)"
@@ -355,9 +355,7 @@ ATTACKS = {
         "finally:\n"
         "    got.append(total)"
     ),
-    "write-outside-by-path": (
-        "unhook()\nopen(OUTSIDE + '/direct.txt', 'w').write('x')"
-    ),
+    "write-outside-by-path": ("unhook()\nopen(OUTSIDE + '/direct.txt', 'w').write('x')"),
     "write-outside-through-symlink": (
         "unhook()\nos.symlink(OUTSIDE, 'link')\nopen('link/through-link.txt', 'w').write('x')"
     ),

@@ -1,14 +1,19 @@
 """The pilot: a task-level study on the search split, cached, reused, never charged to a search."""
 
+import hashlib
 import json
 
+import numpy as np
 import pytest
 
 from suite import config
 from suite.app import cli
 from suite.app import pilot as pilot_cli
 from suite.app.run import main as run_main
+from suite.config import space_of
 from suite.engine import pilot, session
+from suite.search.pilot_plan import pilot_rows
+from suite.sim import identity
 
 
 @pytest.fixture()
@@ -31,6 +36,69 @@ def test_key_names_task_pool_backend_revisions_and_budget():
         assert pilot.digest_of(pilot.key_of(conf_of(*other), 100)) != digest
     revised = dict(base, models=[dict(m, revision="abc") for m in base["models"]])
     assert pilot.digest_of(revised) != digest
+
+
+def test_key_carries_the_pilot_version_and_the_sim_world(monkeypatch):
+    base = pilot.key_of(conf_of(), 100)
+    assert base["pilot_version"] == pilot.PILOT_VERSION
+    assert base["sim_world"] == identity.world_digest("llama3") != "missing"
+    gemma = pilot.key_of(conf_of("backend.profile=llama3_gemma"), 100)
+    assert gemma["sim_world"] == identity.world_digest("llama3_gemma") != base["sim_world"]
+    monkeypatch.setattr(pilot, "PILOT_VERSION", pilot.PILOT_VERSION + 1)
+    assert pilot.digest_of(pilot.key_of(conf_of(), 100)) != pilot.digest_of(base)
+    monkeypatch.undo()
+    monkeypatch.setattr(identity, "world_digest", lambda profile: "refit")
+    refit = pilot.key_of(conf_of(), 100)
+    assert refit["sim_world"] == "refit" and pilot.digest_of(refit) != pilot.digest_of(base)
+
+
+def test_the_pilot_plan_is_pinned_to_its_version():
+    """If this fails, the pilot measures other graphs now: bump pilot.PILOT_VERSION (so no
+    cached pilot of the old plan is reused) and pin the new plan's digest here."""
+    rows = pilot_rows(space_of(conf_of()), np.random.default_rng(pilot.PILOT_SEED))
+    text = json.dumps([[kind, str(label), graph.digest] for kind, label, graph in rows])
+    plan = hashlib.sha256(text.encode()).hexdigest()[:16]
+    assert (pilot.PILOT_VERSION, plan) == (2, "ad309482ef61baf2"), "bump pilot.PILOT_VERSION"
+
+
+def stored(cache, key, body_of=None, **fields):
+    """Write a cached pilot body measured for ``body_of`` (default ``key``) at ``key``'s path."""
+    body_key = key if body_of is None else body_of
+    body = pilot.Pilot(body_key, pilot.digest_of(body_key), {"m": 0.5}, (), ("d1",), {}).as_dict()
+    body.update(fields)
+    (cache / "pilot").mkdir(parents=True, exist_ok=True)
+    path = cache / "pilot" / f"{pilot.digest_of(key)}.json"
+    path.write_text(json.dumps(body))
+    return path
+
+
+def test_a_cached_pilot_of_another_version_world_or_format_is_not_reused(cache):
+    key = pilot.key_of(conf_of(), 100)
+    mine = stored(cache, key)
+    found = pilot.load(key)
+    assert found is not None and found.singles == {"m": 0.5} and found.digest == mine.stem
+    mine.unlink()
+    for other in ({"pilot_version": 1}, {"sim_world": "0" * 16}):
+        stored(cache, dict(key, **other))  # measured by the older procedure, or the old world
+        assert pilot.load(dict(key, **other)) is not None and pilot.load(key) is None
+    # A stale file under the current digest, its body measured for another key (as the
+    # unversioned cache was), or of another format, or not a pilot, is measured anew.
+    old = {k: v for k, v in key.items() if k not in ("pilot_version", "sim_world")}
+    stored(cache, key, body_of=old, digest=pilot.digest_of(key))
+    assert pilot.load(key) is None
+    stored(cache, key, format=pilot.FORMAT + 1)
+    assert pilot.load(key) is None
+    mine.write_text("[1, 2]")
+    assert pilot.load(key) is None
+
+
+def test_a_refit_of_the_sim_world_measures_a_new_pilot(cache, monkeypatch):
+    conf = conf_of()
+    before = pilot.key_of(conf, 100)
+    stored(cache, before)
+    monkeypatch.setattr(identity, "world_digest", lambda profile: "refit-of-" + profile)
+    after = pilot.key_of(conf, 100)
+    assert after["sim_world"] == "refit-of-llama3" and pilot.load(after) is None
 
 
 @pytest.mark.slow

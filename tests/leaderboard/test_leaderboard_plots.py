@@ -14,7 +14,7 @@ from suite.core.graph import CollabGraph, Node, Role
 from suite.leaderboard import drawgraph
 
 SEARCHERS = ("random", "reinforce", "optuna_tpe")
-BUDGETS = ("u6", "paper")
+BUDGETS = ("u6", "u12")
 SMALL = ["n_iterations=2", "batch_size=2", "test_n=12", "agent=heuristic"]
 
 
