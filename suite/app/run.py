@@ -455,7 +455,7 @@ def _os_error(exc: OSError) -> StorageError:
     """One line for a file or folder the command's settings name that cannot be made or used."""
     return StorageError(
         f"cannot use {exc.filename} ({exc.strerror or exc}); check the folders and names the "
-        "settings give (results_dir, hydra.run.dir, seed, TTSGB_CACHE_DIR, searcher.storage)"
+        "settings give (results_dir, seed, TTSGB_CACHE_DIR, searcher.storage)"
     )
 
 
@@ -508,6 +508,30 @@ def _sweep(args: Sequence[str]) -> int:
     return 0
 
 
+# results_dir alone decides where runs go; Hydra's folder settings follow it (suite/conf/config.yaml)
+_PLACED_BY_RESULTS_DIR = ("hydra.run.dir", "hydra.sweep.dir", "hydra.sweep.subdir")
+
+
+def check_run_folders(overrides: Sequence[str]) -> None:
+    """Refuse command-line settings of Hydra's run folders: ``results_dir`` places every run.
+
+    Runs go to ``<results_dir>/<task>/<searcher>/<stamp>-s<seed>`` in single runs and sweeps
+    alike, which is where skip-completed, ``suite.missing`` and the leaderboard look.
+
+    Raises:
+        ConfigError: naming the override and the ``results_dir=`` to pass instead.
+    """
+    for ov in overrides:
+        key, _, value = ov.partition("=")
+        key = key.lstrip("+~")
+        if key in _PLACED_BY_RESULTS_DIR:
+            folder = value if key != "hydra.sweep.subdir" and value else "<folder>"
+            raise ConfigError(
+                f"{key}={value} is refused: results_dir alone decides where runs go "
+                f"(<results_dir>/<task>/<searcher>/<stamp>-s<seed>); pass results_dir={folder}"
+            )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: check overrides and the results folder, then hand over to Hydra."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -515,6 +539,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def body() -> int:
         signal.signal(signal.SIGTERM, _terminated)
+        check_run_folders(split_argv(args))
         cli.preflight(split_argv(args))
         if not any(a in ("--help", "-h", "--cfg", "-c", "--info") for a in args):
             _check_cache_dir()

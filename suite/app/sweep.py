@@ -162,7 +162,8 @@ class Progress:
     def stop(self) -> Tally:
         """Stop following, print what is left and return the tally."""
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
         self._read()
         return self.tally
 
