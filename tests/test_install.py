@@ -89,6 +89,8 @@ def test_a_wheel_in_a_fresh_venv_runs_the_quick_start_from_another_folder(tmp_pa
     assert all(Path(p).is_relative_to(purelib / "suite") for p in where), where
     assert (Path(where[1]) / "mmlu.yaml").is_file() and Path(where[2]).is_file()
     # the wheel carries the suite's Hydra plugins: a sweep on the warm launcher runs
-    out = run(python, "-m", "suite.run", "-m", "+experiment/launcher=warm", "hydra.launcher.n_jobs=1",
-              "searcher=random", "seed=0,1", "n_iterations=1", "test_n=5", cwd=elsewhere)  # fmt: skip
-    assert "2 completed" in out and len(list(elsewhere.glob("results/mmlu/random/*/final.json"))) == 3
+    out = run(python, "-m", "suite.run", "-m", "+experiment/launcher=warm",
+              "hydra.launcher.n_jobs=1", "searcher=random", "seed=0,1", "n_iterations=1",
+              "test_n=5", cwd=elsewhere)  # fmt: skip
+    assert "2 completed" in out
+    assert len(list(elsewhere.glob("results/mmlu/random/*/final.json"))) == 3

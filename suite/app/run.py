@@ -508,7 +508,7 @@ def _sweep(args: Sequence[str]) -> int:
     return 0
 
 
-# results_dir alone decides where runs go; Hydra's folder settings follow it (suite/conf/config.yaml)
+# results_dir alone decides where runs go; Hydra's folder settings follow it (conf/config.yaml)
 _PLACED_BY_RESULTS_DIR = ("hydra.run.dir", "hydra.sweep.dir", "hydra.sweep.subdir")
 
 
