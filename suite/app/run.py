@@ -360,12 +360,12 @@ class _Job:
 
     def _cell(self, cfg: Any, run_dir: Path, overrides: list[str]) -> CellOutcome | None:
         """One sweep cell: run it, then record what happened in the ledger."""
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
 
         def report(status: str, where: Path | None, error: str | None = None) -> None:
             seconds = time.perf_counter() - started
             ledger = os.environ.get(sweep.LEDGER_ENV)
-            extra = TASKS.counters()
+            extra = {**TASKS.counters(), "cpu_s": round(time.process_time() - cpu, 3)}
             sweep.record(ledger, overrides, status, where=where, error=error, seconds=seconds,
                          extra=extra)  # fmt: skip
 

@@ -14,6 +14,7 @@ import os
 import resource
 import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +88,7 @@ def record(
         "where": str(where) if where is not None else None,
         "error": error,
         "seconds": round(seconds, 3),
+        "ended_at": round(time.time(), 3),
         "pid": os.getpid(),
         "rss_mb": now_mb,
         "peak_rss_mb": peak_mb,
