@@ -11,9 +11,10 @@ peak memory after the cell) and its output ("composed N configs in X s"):
     python benchmarks/sweep_throughput.py --full-only --launchers warm,joblib
 
 Launchers: ``hydra-basic`` (Hydra's own sweeper and launcher: every config composed twice in
-the parent), ``basic`` (the suite's sweeper, Hydra's basic launcher), ``joblib`` and ``warm``
-(both with ``--workers`` processes). Every cell is a real sim run; the figures are wall-clock on
-this machine, so the load average before and after each sweep is printed beside them.
+the parent, as before the suite's sweeper), ``basic`` (the suite's sweeper, Hydra's basic
+launcher), ``joblib`` and ``warm`` (``-m``'s default; both with ``--workers`` processes).
+Every cell is a real sim run; the figures are wall-clock on this machine, so the CPU seconds
+of all the sweep's processes and the load average before and after are printed beside them.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 SUBSET = ["task=mmlu", "budget=paper"]  # 7 searchers x 10 seeds = 70 cells
 LAUNCHERS = {
-    "hydra-basic": ["hydra/sweeper=basic"],
-    "basic": [],
+    "hydra-basic": ["hydra/sweeper=basic", "hydra/launcher=basic"],
+    "basic": ["hydra/launcher=basic"],
     "joblib": ["+experiment/launcher=joblib", "hydra.launcher.n_jobs={workers}"],
     "warm": ["+experiment/launcher=warm", "hydra.launcher.n_jobs={workers}"],
 }

@@ -489,6 +489,12 @@ def _sweep(args: Sequence[str]) -> int:
     progress = sweep.Progress(path, sys.stdout).start()
     try:
         _hydra(job, [*args, f"++hydra.job.env_set.{sweep.LEDGER_ENV}='{path}'"])
+    except BaseException:  # interrupted or stopped: say what was done before the error line
+        tally = progress.stop()
+        if tally.cells:
+            for line in sweep.summary(tally, time.perf_counter() - started, stopped=True):
+                print(line, flush=True)
+        raise
     finally:
         tally = progress.stop()
         if not kept:
@@ -506,6 +512,44 @@ def _sweep(args: Sequence[str]) -> int:
         )
         return 2
     return 0
+
+
+# A -m sweep whose command and presets choose no launcher runs on this one (suite.app.warm).
+DEFAULT_LAUNCHER = "warm"
+
+
+def default_launcher(overrides: Sequence[str]) -> bool:
+    """True when nothing chose a launcher: the sweep then runs on :data:`DEFAULT_LAUNCHER`.
+
+    Chosen means ``hydra/launcher=...`` or ``+experiment/launcher=...`` on the command line,
+    or an ``+experiment=`` preset whose defaults override ``/hydra/launcher``. (config.yaml
+    cannot name the default itself: Hydra lets the primary config's override win over a
+    preset's, so ``+experiment/launcher=joblib`` would stop working.)
+    """
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    keys = [o.split("=", 1)[0].lstrip("+~") for o in overrides]
+    if any(k in ("hydra/launcher", "experiment/launcher") for k in keys):
+        return False
+    presets = [
+        f"+experiment={name}"
+        for o, k in zip(overrides, keys, strict=True)
+        if k == "experiment"
+        for name in o.split("=", 1)[1].split(",")
+    ]
+    schema.register()
+    for preset in presets:
+        try:
+            with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+                cfg = hydra_compose("config", [preset], return_hydra_config=True)
+        except (HydraException, OmegaConfBaseException):
+            return False  # the preflight's check names the bad preset in one line
+        if str(cfg.hydra.runtime.choices.get("hydra/launcher")) != "basic":
+            return False
+    return True
 
 
 # results_dir alone decides where runs go; Hydra's folder settings follow it (conf/config.yaml)
@@ -538,12 +582,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli.quiet_environment()
 
     def body() -> int:
+        nonlocal args
         signal.signal(signal.SIGTERM, _terminated)
         check_run_folders(split_argv(args))
+        multirun = any(a in ("-m", "--multirun") or a.startswith("hydra.mode=MULTI") for a in args)
+        if multirun and default_launcher(split_argv(args)):
+            args = [*args, f"hydra/launcher={DEFAULT_LAUNCHER}"]
         cli.preflight(split_argv(args))
         if not any(a in ("--help", "-h", "--cfg", "-c", "--info") for a in args):
             _check_cache_dir()
-        if any(a in ("-m", "--multirun") or a.startswith("hydra.mode=MULTI") for a in args):
+        if multirun:
             return _sweep(args)
         job = _Job()  # a preset may still make this a multirun: its failures land here
         _hydra(job, args)

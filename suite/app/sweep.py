@@ -163,10 +163,11 @@ class Progress:
 
     def stop(self) -> Tally:
         """Stop following, print what is left and return the tally."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-        self._read()
+        if not self._stop.is_set():
+            self._stop.set()
+            if self._thread.is_alive():
+                self._thread.join()
+            self._read()
         return self.tally
 
     def _follow(self) -> None:
@@ -201,20 +202,25 @@ class Progress:
         print(self.tally.line(entry), file=self.stream or sys.stderr, flush=True)
 
 
-def summary(tally: Tally, wall_s: float) -> list[str]:
-    """The end-of-sweep lines: counts, wall time, and where each failure is."""
+def summary(tally: Tally, wall_s: float, stopped: bool = False) -> list[str]:
+    """The end-of-sweep lines: counts, wall time, and where each failure is.
+
+    ``stopped``: the sweep ended early (interrupted, a worker died); cells not reported yet
+    are named as such.
+    """
     n = len(tally.cells)
     rate = f", {n / wall_s:.2f} cells/s" if wall_s > 0 and n else ""
     busy = tally.count("busy")
     elsewhere = f", {busy} left to another sweep running them" if busy else ""
     lines = [
-        f"sweep finished in {wall_s:.1f} s ({n} cells{rate}): "
+        f"sweep {'stopped' if stopped else 'finished'} in {wall_s:.1f} s ({n} cells{rate}): "
         f"{tally.count('completed')} completed, {tally.count('skipped')} skipped (already "
         f"done){elsewhere}, {tally.count('failed')} failed"
     ]
     if tally.total is not None and n < tally.total:
+        why = "" if stopped else " (a worker was killed?)"
         lines.append(
-            f"{tally.total - n} of {tally.total} cells never reported (a worker was killed?); "
+            f"{tally.total - n} of {tally.total} cells never reported{why}; "
             "rerun the same command to run them"
         )
     for cell in tally.cells:

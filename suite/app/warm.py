@@ -29,13 +29,14 @@ from hydra.errors import HydraException
 # loky (joblib's process pool, a dependency of the joblib launcher) pickles with cloudpickle,
 # which Hydra's singletons need (its resolvers are closures), as the joblib launcher does.
 from joblib.externals.loky.process_executor import (  # type: ignore[import-untyped]
+    BrokenProcessPool,
     ProcessPoolExecutor,
 )
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from suite.app import sweep
-from suite.core.errors import one_line
+from suite.core.errors import SuiteError, one_line
 
 _FAMILIES_KEPT = 4  # composed family configs a worker keeps (cells arrive family by family)
 _CHUNK_MAX = 16  # cells per dispatch at most: long enough to amortise, short for the tail
@@ -224,7 +225,15 @@ def launch(
         while pending:
             done, pending = wait(pending, return_when=FIRST_EXCEPTION)
             for fut in done:
-                for idx, ret in fut.result():
+                try:
+                    rets = fut.result()
+                except BrokenProcessPool as exc:  # killed (out of memory, kill -9)
+                    raise SuiteError(
+                        f"a sweep worker process died ({one_line(exc).removeprefix('error: ')}); "
+                        "rerun the same command to run the cells left (completed ones are "
+                        "skipped), or pass hydra.launcher.n_jobs=1 if memory is short"
+                    ) from exc
+                for idx, ret in rets:
                     out[idx - first_idx] = ret
     except BaseException:
         # The pool has no public way to stop running work gently; its worker processes are in

@@ -124,6 +124,19 @@ def test_every_preset_places_runs_under_results_dir(preset):
     assert raw["sweep"]["subdir"] == raw["run"]["dir"].removeprefix("${results_dir}/")
 
 
+@pytest.mark.parametrize(
+    ("overrides", "default"),
+    [
+        (["seed=0,1"], True),
+        (["+experiment=leaderboard_sim", "seed=0"], True),
+        (["+experiment/launcher=joblib"], False),
+        (["hydra/launcher=basic", "seed=0,1"], False),
+    ],
+)
+def test_a_sweep_that_picks_no_launcher_runs_on_the_warm_one(overrides, default):
+    assert run.default_launcher(overrides) is default
+
+
 def ledger_of(path):
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     return lines[0]["plan"], lines[1:]
@@ -192,7 +205,9 @@ def run_folders(root):
 @pytest.mark.slow
 def test_run_folders_are_the_same_as_the_basic_launchers(tmp_path):
     cells = ["searcher=random,maao", "seed=0", *SMALL]
-    basic = run_cli("suite.run", "-m", *cells, f"results_dir={tmp_path / 'basic'}")
+    basic = run_cli(
+        "suite.run", "-m", "hydra/launcher=basic", *cells, f"results_dir={tmp_path / 'basic'}"
+    )
     warm = run_cli("suite.run", *WARM, *cells, f"results_dir={tmp_path / 'warm'}")
     assert basic.returncode == 0 and warm.returncode == 0, warm.stderr[-2000:]
     a, b = run_folders(tmp_path / "basic"), run_folders(tmp_path / "warm")
