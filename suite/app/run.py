@@ -514,17 +514,18 @@ def _sweep(args: Sequence[str]) -> int:
     return 0
 
 
-# A -m sweep whose command and presets choose no launcher runs on this one (suite.app.warm).
-DEFAULT_LAUNCHER = "warm"
+# What a -m sweep runs on unless its command or presets choose otherwise: the suite's sweeper
+# (one compose per swept value, the plan for "cell k/N") and warm launcher (suite.app.warm).
+SWEEP_DEFAULTS = {"hydra/sweeper": "suite", "hydra/launcher": "warm"}
 
 
-def default_launcher(overrides: Sequence[str]) -> bool:
-    """True when nothing chose a launcher: the sweep then runs on :data:`DEFAULT_LAUNCHER`.
+def sweep_defaults(overrides: Sequence[str]) -> list[str]:
+    """The ``hydra/sweeper=`` and ``hydra/launcher=`` overrides a sweep adds (see SWEEP_DEFAULTS).
 
-    Chosen means ``hydra/launcher=...`` or ``+experiment/launcher=...`` on the command line,
-    or an ``+experiment=`` preset whose defaults override ``/hydra/launcher``. (config.yaml
-    cannot name the default itself: Hydra lets the primary config's override win over a
-    preset's, so ``+experiment/launcher=joblib`` would stop working.)
+    A group counts as chosen when the command line names it (``hydra/launcher=basic``,
+    ``+experiment/launcher=joblib``) or an ``+experiment=`` preset overrides it. config.yaml
+    cannot name these defaults: Hydra lets the primary config's override win over a preset's,
+    so ``+experiment/launcher=joblib`` would stop working; and single runs never need them.
     """
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
@@ -532,8 +533,9 @@ def default_launcher(overrides: Sequence[str]) -> bool:
     from omegaconf.errors import OmegaConfBaseException
 
     keys = [o.split("=", 1)[0].lstrip("+~") for o in overrides]
-    if any(k in ("hydra/launcher", "experiment/launcher") for k in keys):
-        return False
+    chosen = {k for k in keys if k in SWEEP_DEFAULTS}
+    if "experiment/launcher" in keys:
+        chosen.add("hydra/launcher")
     presets = [
         f"+experiment={name}"
         for o, k in zip(overrides, keys, strict=True)
@@ -546,10 +548,10 @@ def default_launcher(overrides: Sequence[str]) -> bool:
             with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
                 cfg = hydra_compose("config", [preset], return_hydra_config=True)
         except (HydraException, OmegaConfBaseException):
-            return False  # the preflight's check names the bad preset in one line
-        if str(cfg.hydra.runtime.choices.get("hydra/launcher")) != "basic":
-            return False
-    return True
+            return []  # the preflight's check names the bad preset in one line
+        choices = cfg.hydra.runtime.choices
+        chosen |= {g for g in SWEEP_DEFAULTS if str(choices.get(g)) != "basic"}
+    return [f"{g}={name}" for g, name in SWEEP_DEFAULTS.items() if g not in chosen]
 
 
 # results_dir alone decides where runs go; Hydra's folder settings follow it (conf/config.yaml)
@@ -586,8 +588,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _terminated)
         check_run_folders(split_argv(args))
         multirun = any(a in ("-m", "--multirun") or a.startswith("hydra.mode=MULTI") for a in args)
-        if multirun and default_launcher(split_argv(args)):
-            args = [*args, f"hydra/launcher={DEFAULT_LAUNCHER}"]
+        if multirun:
+            args = [*args, *sweep_defaults(split_argv(args))]
         cli.preflight(split_argv(args))
         if not any(a in ("--help", "-h", "--cfg", "-c", "--info") for a in args):
             _check_cache_dir()

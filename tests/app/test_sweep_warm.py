@@ -124,17 +124,21 @@ def test_every_preset_places_runs_under_results_dir(preset):
     assert raw["sweep"]["subdir"] == raw["run"]["dir"].removeprefix("${results_dir}/")
 
 
+WARM_DEFAULTS = ["hydra/sweeper=suite", "hydra/launcher=warm"]
+
+
 @pytest.mark.parametrize(
-    ("overrides", "default"),
+    ("overrides", "added"),
     [
-        (["seed=0,1"], True),
-        (["+experiment=leaderboard_sim", "seed=0"], True),
-        (["+experiment/launcher=joblib"], False),
-        (["hydra/launcher=basic", "seed=0,1"], False),
+        (["seed=0,1"], WARM_DEFAULTS),
+        (["+experiment=leaderboard_sim", "seed=0"], WARM_DEFAULTS),
+        (["+experiment/launcher=joblib"], ["hydra/sweeper=suite"]),
+        (["hydra/launcher=basic", "seed=0,1"], ["hydra/sweeper=suite"]),
+        (["hydra/sweeper=basic", "hydra/launcher=basic"], []),
     ],
 )
-def test_a_sweep_that_picks_no_launcher_runs_on_the_warm_one(overrides, default):
-    assert run.default_launcher(overrides) is default
+def test_a_sweep_that_picks_no_launcher_runs_on_the_warm_one(overrides, added):
+    assert run.sweep_defaults(overrides) == added
 
 
 def ledger_of(path):
