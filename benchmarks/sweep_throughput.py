@@ -65,10 +65,7 @@ def sweep(launcher: str, cells: list[str], workers: int) -> dict[str, Any]:
     by_pid: dict[int, list[dict[str, Any]]] = {}
     for c in cellrecs:
         by_pid.setdefault(int(c["pid"]), []).append(c)
-    workers_mem = [
-        (len(cs), float(cs[0]["rss_mb"]), float(cs[-1]["rss_mb"]), float(cs[-1]["peak_rss_mb"]))
-        for cs in by_pid.values()
-    ]
+    workers_mem = [memory(cs) for cs in by_pid.values()]
     return {
         "launcher": launcher,
         "cells": len(cellrecs),
@@ -86,6 +83,15 @@ def sweep(launcher: str, cells: list[str], workers: int) -> dict[str, Any]:
     }
 
 
+def memory(cells: list[dict[str, Any]]) -> tuple[int, float, float, float, float]:
+    """A worker's cells, and its resident MB after its first cell, after the cell that loaded
+    its last task (warm from there on), after its last cell, and its peak."""
+    loads = [int(c.get("task_loads", 0)) for c in cells]
+    warm = cells[loads.index(max(loads))]
+    return (len(cells), float(cells[0]["rss_mb"]), float(warm["rss_mb"]),
+            float(cells[-1]["rss_mb"]), float(cells[-1]["peak_rss_mb"]))  # fmt: skip
+
+
 def _children_cpu_s() -> float:
     """CPU seconds (user + system) of finished child processes and their waited-for children."""
     use = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -99,12 +105,15 @@ def show(rows: list[dict[str, Any]], title: str) -> None:
         "launcher", "cells", "total s", "runs/s", "compose s (sweeper)",
         "first cell started after s",
         "CPU s (all processes)", "per cell in its process: wall s, CPU s",
-        "workers: cells, RSS first->last cell MB (peak)", "load 1-min before/after",
+        "per worker: cells, RSS MB first cell -> all tasks loaded -> last cell (peak)",
+        "load 1-min before/after",
     )  # fmt: skip
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for r in rows:
-        mem = "; ".join(f"{n}, {a:.0f}->{b:.0f} ({p:.0f})" for n, a, b, p in r["workers"])
+        mem = "; ".join(
+            f"{n}, {a:.0f} -> {w:.0f} -> {b:.0f} ({p:.0f})" for n, a, w, b, p in r["workers"]
+        )
         compose = "none printed" if r["compose_s"] is None else f"{r['compose_s']:.1f}"
         before, after = r["load"]
         print(
