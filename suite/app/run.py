@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import signal
 import sys
 import time
@@ -481,9 +480,7 @@ def _sweep(args: Sequence[str]) -> int:
     results_dir = cli.results_dir_of(split_argv(args))
     results_dir.mkdir(parents=True, exist_ok=True)
     kept = os.environ.get(sweep.LEDGER_ENV)
-    # named, not created: the file exists once the plan or a cell is written
-    name = f".sweep-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
-    path = Path(kept).resolve() if kept else (results_dir / name).resolve()
+    path = Path(kept).resolve() if kept else sweep.ledger_path(results_dir)
     job = _Job()
     started = time.perf_counter()
     progress = sweep.Progress(path, sys.stdout).start()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import secrets
 import sys
 import threading
 import time
@@ -36,6 +37,29 @@ def memory_mb() -> tuple[float, float]:
         now = float("nan")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     return round(now, 1), round(peak, 1)
+
+
+def ledger_path(results_dir: Path) -> Path:
+    """A new ledger's path in ``results_dir``, where every worker (any node) can append.
+
+    Ledgers that killed sweeps on this machine left behind (their process is gone) are removed
+    first; a sweep that ends in any other way removes its own.
+    """
+    for old in results_dir.glob(".sweep-*-*.jsonl"):
+        pid = old.name.split("-")[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            old.unlink(missing_ok=True)
+    return (results_dir / f".sweep-{os.getpid()}-{secrets.token_hex(4)}.jsonl").resolve()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _append(path: str | None, entry: Mapping[str, Any]) -> None:

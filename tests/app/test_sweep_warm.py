@@ -216,3 +216,13 @@ def test_run_folders_are_the_same_as_the_basic_launchers(tmp_path):
     assert basic.returncode == 0 and warm.returncode == 0, warm.stderr[-2000:]
     a, b = run_folders(tmp_path / "basic"), run_folders(tmp_path / "warm")
     assert len(a) == 2 and a == b
+
+
+def test_a_new_sweep_removes_ledgers_that_killed_sweeps_left(tmp_path):
+    dead = next(pid for pid in range(4_000_000, 4_100_000) if not sweep._alive(pid))
+    (tmp_path / f".sweep-{dead}-0a0b.jsonl").write_text("{}\n")
+    mine = tmp_path / f".sweep-{os.getpid()}-0c0d.jsonl"
+    mine.write_text("{}\n")
+    path = sweep.ledger_path(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [mine.name]
+    assert path.parent == tmp_path.resolve() and not path.exists()
