@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from suite import config
-from suite.app import cli, sweep
+from suite.app import cli, sweep, sweep_setup
 from suite.config import CONF_DIR, registry, schema
 from suite.core.errors import ConfigError, StorageError, SuiteError, one_line
 from suite.core.io import cache_dir
@@ -313,8 +313,8 @@ class _Job:
     In a sweep (any launcher, any process) each cell runs quietly and appends one line to the
     sweep's ledger (:mod:`suite.app.sweep`), which the parent prints as ``cell k/N``; a failed
     cell is recorded there and in ``failures`` (read once Hydra returns) and the other cells go
-    on. Loaded tasks are kept per process (:data:`TASKS`), so a worker fed many cells loads each
-    task once.
+    on. Loaded tasks are kept per process (:data:`sweep.TASKS`), so a worker fed many cells
+    loads each task once.
     """
 
     failures: list[str] = field(default_factory=list)
@@ -352,7 +352,7 @@ class _Job:
                 run_dir,
                 multirun,
                 quiet=multirun,
-                adapters=TASKS if multirun else None,
+                adapters=sweep.TASKS if multirun else None,
             )
         except OSError as exc:  # a folder the overrides name that cannot be made or used
             raise _os_error(exc) from exc
@@ -364,7 +364,7 @@ class _Job:
         def report(status: str, where: Path | None, error: str | None = None) -> None:
             seconds = time.perf_counter() - started
             ledger = os.environ.get(sweep.LEDGER_ENV)
-            extra = {**TASKS.counters(), "cpu_s": round(time.process_time() - cpu, 3)}
+            extra = {**sweep.TASKS.counters(), "cpu_s": round(time.process_time() - cpu, 3)}
             sweep.record(ledger, overrides, status, where=where, error=error, seconds=seconds,
                          extra=extra)  # fmt: skip
 
@@ -382,34 +382,6 @@ class _Job:
             results.drop_if_unused(run_dir)  # a run stopped before its first record: no folder
         report(outcome.status, outcome.where)
         return CellOutcome(outcome.status, outcome.where)  # the record stays in this process
-
-
-class _TaskMemo(dict[Any, Any]):
-    """Loaded tasks by (task config, test_n), at most ``limit`` of them, counting loads.
-
-    :func:`session.build` stores a task here the first time it loads it, so ``loads`` counts
-    how often this process built a task; a sweep's cells reuse the rest (warm state).
-    """
-
-    def __init__(self, limit: int = 8) -> None:
-        super().__init__()
-        self.limit = limit
-        self.loads = 0
-        self.cells = 0
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        self.loads += 1
-        while len(self) >= self.limit:  # bounded, so memory stays flat across many tasks
-            del self[next(iter(self))]
-        super().__setitem__(key, value)
-
-    def counters(self) -> dict[str, int]:
-        """Warm-state counters of this process (the ledger records them per cell)."""
-        self.cells += 1
-        return {"task_loads": self.loads, "cells_in_process": self.cells}
-
-
-TASKS = _TaskMemo()
 
 
 def _hydra(job: _Job, args: Sequence[str]) -> None:
@@ -471,108 +443,9 @@ def _check_cache_dir() -> None:
 
 
 def _sweep(args: Sequence[str]) -> int:
-    """Run a -m sweep with its progress lines and summary; exit 2 if any cell failed anywhere.
-
-    Jobs learn where the ledger is through ``hydra.job.env_set``, which every launcher
-    applies in the job's own process (joblib and warm workers, submitit jobs, Ray tasks on
-    any node). ``TTSGB_SWEEP_LEDGER`` set by the user keeps the ledger at that path.
-    """
-    results_dir = cli.results_dir_of(split_argv(args))
-    results_dir.mkdir(parents=True, exist_ok=True)
-    kept = os.environ.get(sweep.LEDGER_ENV)
-    path = Path(kept).resolve() if kept else sweep.ledger_path(results_dir)
+    """Run a -m sweep (see :func:`sweep.run_sweep`) with :class:`_Job` as Hydra's task."""
     job = _Job()
-    started = time.perf_counter()
-    progress = sweep.Progress(path, sys.stdout).start()
-    try:
-        _hydra(job, [*args, f"++hydra.job.env_set.{sweep.LEDGER_ENV}='{path}'"])
-    except BaseException:  # interrupted or stopped: say what was done before the error line
-        tally = progress.stop()
-        if tally.cells:
-            for line in sweep.summary(tally, time.perf_counter() - started, stopped=True):
-                print(line, flush=True)
-        raise
-    finally:
-        tally = progress.stop()
-        if not kept:
-            path.unlink(missing_ok=True)
-    for line in sweep.summary(tally, time.perf_counter() - started):
-        print(line, flush=True)
-    failed = sorted(
-        {f"{tally.name(c)}: {c.get('error')}" for c in tally.cells if c["status"] == "failed"}
-    )
-    if failed:
-        print(
-            f"error: {len(failed)} cell(s) of the sweep failed: {'; '.join(failed)}; fix the "
-            "cause and rerun the same command (completed cells are skipped)",
-            file=sys.stderr,
-        )
-        return 2
-    return 0
-
-
-# What a -m sweep runs on unless its command or presets choose otherwise: the suite's sweeper
-# (one compose per swept value, the plan for "cell k/N") and warm launcher (suite.app.warm).
-SWEEP_DEFAULTS = {"hydra/sweeper": "suite", "hydra/launcher": "warm"}
-
-
-def sweep_defaults(overrides: Sequence[str]) -> list[str]:
-    """The ``hydra/sweeper=`` and ``hydra/launcher=`` overrides a sweep adds (see SWEEP_DEFAULTS).
-
-    A group counts as chosen when the command line names it (``hydra/launcher=basic``,
-    ``+experiment/launcher=joblib``) or an ``+experiment=`` preset overrides it. config.yaml
-    cannot name these defaults: Hydra lets the primary config's override win over a preset's,
-    so ``+experiment/launcher=joblib`` would stop working; and single runs never need them.
-    """
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    keys = [o.split("=", 1)[0].lstrip("+~") for o in overrides]
-    chosen = {k for k in keys if k in SWEEP_DEFAULTS}
-    if "experiment/launcher" in keys:
-        chosen.add("hydra/launcher")
-    presets = [
-        f"+experiment={name}"
-        for o, k in zip(overrides, keys, strict=True)
-        if k == "experiment"
-        for name in o.split("=", 1)[1].split(",")
-    ]
-    schema.register()
-    for preset in presets:
-        try:
-            with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-                cfg = hydra_compose("config", [preset], return_hydra_config=True)
-        except (HydraException, OmegaConfBaseException):
-            return []  # the preflight's check names the bad preset in one line
-        choices = cfg.hydra.runtime.choices
-        chosen |= {g for g in SWEEP_DEFAULTS if str(choices.get(g)) != "basic"}
-    return [f"{g}={name}" for g, name in SWEEP_DEFAULTS.items() if g not in chosen]
-
-
-# results_dir alone decides where runs go; Hydra's folder settings follow it (conf/config.yaml)
-_PLACED_BY_RESULTS_DIR = ("hydra.run.dir", "hydra.sweep.dir", "hydra.sweep.subdir")
-
-
-def check_run_folders(overrides: Sequence[str]) -> None:
-    """Refuse command-line settings of Hydra's run folders: ``results_dir`` places every run.
-
-    Runs go to ``<results_dir>/<task>/<searcher>/<stamp>-s<seed>`` in single runs and sweeps
-    alike, which is where skip-completed, ``suite.missing`` and the leaderboard look.
-
-    Raises:
-        ConfigError: naming the override and the ``results_dir=`` to pass instead.
-    """
-    for ov in overrides:
-        key, _, value = ov.partition("=")
-        key = key.lstrip("+~")
-        if key in _PLACED_BY_RESULTS_DIR:
-            folder = value if key != "hydra.sweep.subdir" and value else "<folder>"
-            raise ConfigError(
-                f"{key}={value} is refused: results_dir alone decides where runs go "
-                f"(<results_dir>/<task>/<searcher>/<stamp>-s<seed>); pass results_dir={folder}"
-            )
+    return sweep.run_sweep(args, cli.results_dir_of(split_argv(args)), lambda a: _hydra(job, a))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -583,10 +456,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     def body() -> int:
         nonlocal args
         signal.signal(signal.SIGTERM, _terminated)
-        check_run_folders(split_argv(args))
+        sweep_setup.check_run_folders(split_argv(args))
         multirun = any(a in ("-m", "--multirun") or a.startswith("hydra.mode=MULTI") for a in args)
         if multirun:
-            args = [*args, *sweep_defaults(split_argv(args))]
+            args = [*args, *sweep_setup.sweep_defaults(split_argv(args))]
         cli.preflight(split_argv(args))
         if not any(a in ("--help", "-h", "--cfg", "-c", "--info") for a in args):
             _check_cache_dir()

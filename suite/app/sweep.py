@@ -3,8 +3,9 @@
 Every launcher's jobs (in this process, joblib or warm workers, Ray tasks, SLURM jobs) append
 one line per cell to the ledger file that ``LEDGER_ENV`` names; the sweeper writes the plan
 (cell count, swept keys) first. One thread of the parent follows the file and prints, so
-parallel workers never interleave output. Order of calls: :func:`write_plan` (sweeper),
-:func:`record` (each job), :class:`Progress` ``start``/``stop`` and :func:`summary` (parent).
+parallel workers never interleave output. Order of calls: :func:`run_sweep` (the parent: names
+the ledger, follows it with :class:`Progress`, prints :func:`summary`), :func:`write_plan` (the
+sweeper), :func:`record` (each job).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import secrets
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -119,6 +120,35 @@ def record(
         **(extra or {}),
     }
     _append(path, entry)
+
+
+class TaskMemo(dict[Any, Any]):
+    """Loaded tasks by (task config, test_n), at most ``limit`` of them, counting loads.
+
+    ``suite.engine.session.build`` stores a task here the first time it loads it, so ``loads``
+    counts how often this process built a task; a sweep's cells reuse the rest (warm state).
+    """
+
+    def __init__(self, limit: int = 8) -> None:
+        super().__init__()
+        self.limit = limit
+        self.loads = 0
+        self.cells = 0
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.loads += 1
+        while len(self) >= self.limit:  # bounded, so memory stays flat across many tasks
+            del self[next(iter(self))]
+        super().__setitem__(key, value)
+
+    def counters(self) -> dict[str, int]:
+        """Warm-state counters of this process (the ledger records them per cell)."""
+        self.cells += 1
+        return {"task_loads": self.loads, "cells_in_process": self.cells}
+
+
+# The tasks this process loaded for sweep cells (a warm worker's, or the basic launcher's).
+TASKS = TaskMemo()
 
 
 _WORDS = {
@@ -253,3 +283,43 @@ def summary(tally: Tally, wall_s: float, stopped: bool = False) -> list[str]:
             at = f" (see {where}/final.json)" if where else ""
             lines.append(f"  failed: {tally.name(cell)}: {cell.get('error')}{at}")
     return lines
+
+
+def run_sweep(args: Sequence[str], results_dir: Path, hydra: Callable[[list[str]], None]) -> int:
+    """Run a -m sweep with its progress lines and summary; 2 if any cell failed anywhere.
+
+    ``hydra`` runs Hydra's command line on the arguments it is given. Jobs learn where the
+    ledger is through ``hydra.job.env_set``, which every launcher applies in the job's own
+    process (warm and joblib workers, submitit jobs, Ray tasks on any node).
+    ``TTSGB_SWEEP_LEDGER`` set by the user keeps the ledger at that path.
+    """
+    results_dir.mkdir(parents=True, exist_ok=True)
+    kept = os.environ.get(LEDGER_ENV)
+    path = Path(kept).resolve() if kept else ledger_path(results_dir)
+    started = time.perf_counter()
+    progress = Progress(path, sys.stdout).start()
+    try:
+        hydra([*args, f"++hydra.job.env_set.{LEDGER_ENV}='{path}'"])
+    except BaseException:  # interrupted or stopped: say what was done before the error line
+        tally = progress.stop()
+        if tally.cells:
+            for line in summary(tally, time.perf_counter() - started, stopped=True):
+                print(line, flush=True)
+        raise
+    finally:
+        tally = progress.stop()
+        if not kept:
+            path.unlink(missing_ok=True)
+    for line in summary(tally, time.perf_counter() - started):
+        print(line, flush=True)
+    failed = sorted(
+        {f"{tally.name(c)}: {c.get('error')}" for c in tally.cells if c["status"] == "failed"}
+    )
+    if failed:
+        print(
+            f"error: {len(failed)} cell(s) of the sweep failed: {'; '.join(failed)}; fix the "
+            "cause and rerun the same command (completed cells are skipped)",
+            file=sys.stderr,
+        )
+        return 2
+    return 0

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from helpers import run_cli
 
-from suite.app import run, sweep
+from suite.app import run, sweep, sweep_setup
 from suite.config import CONF_DIR, schema
 
 SMALL = ["task=mmlu", "n_iterations=1", "batch_size=2", "test_n=5"]
@@ -138,7 +138,7 @@ WARM_DEFAULTS = ["hydra/sweeper=suite", "hydra/launcher=warm"]
     ],
 )
 def test_a_sweep_that_picks_no_launcher_runs_on_the_warm_one(overrides, added):
-    assert run.sweep_defaults(overrides) == added
+    assert sweep_setup.sweep_defaults(overrides) == added
 
 
 def ledger_of(path):
