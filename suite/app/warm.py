@@ -14,6 +14,8 @@ import copy
 import os
 import pickle
 import signal
+import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, wait
@@ -40,6 +42,8 @@ from suite.core.errors import SuiteError, one_line
 
 _FAMILIES_KEPT = 4  # composed family configs a worker keeps (cells arrive family by family)
 _CHUNK_MAX = 16  # cells per dispatch at most: long enough to amortise, short for the tail
+_PARENT_POLL_S = 1.0  # how often a worker checks that the sweep's process is still there
+_PARENT_GONE_GRACE_S = 10.0  # time its interrupted cell gets to record itself
 
 
 class SweepComposer:
@@ -119,6 +123,20 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def _watch_parent(parent: int) -> None:
+    """End this worker once the sweep's process is gone (kill -9).
+
+    Its running cell stops as Ctrl-C stops it (``interrupted``, resumable), it starts no other,
+    and the process exits instead of idling forever.
+    """
+    while os.getppid() == parent:
+        time.sleep(_PARENT_POLL_S)
+    _WORKER["orphaned"] = True
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(_PARENT_GONE_GRACE_S)
+    os._exit(1)
+
+
 def _start_worker(
     context: Any, master: DictConfig, task_function: Any, singleton_state: Any
 ) -> None:
@@ -127,6 +145,7 @@ def _start_worker(
     Singleton.set_state(singleton_state)
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     _WORKER.update(
         context=context,
         master=master,
@@ -138,7 +157,12 @@ def _start_worker(
 
 def _run_chunk(jobs: Sequence[tuple[int, list[str]]]) -> list[tuple[int, JobReturn]]:
     """Run consecutive cells in this worker; a Ctrl-C stops the chunk, not just one cell."""
-    return [(idx, _run_one(idx, overrides)) for idx, overrides in jobs]
+    out = []
+    for idx, overrides in jobs:
+        if _WORKER.get("orphaned"):  # the sweep is gone: start nothing more
+            raise KeyboardInterrupt
+        out.append((idx, _run_one(idx, overrides)))
+    return out
 
 
 def _run_one(idx: int, overrides: list[str]) -> JobReturn:
