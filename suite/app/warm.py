@@ -42,6 +42,7 @@ from suite.core.errors import SuiteError, one_line
 
 _FAMILIES_KEPT = 4  # composed family configs a worker keeps (cells arrive family by family)
 _CHUNK_MAX = 16  # cells per dispatch at most: long enough to amortise, short for the tail
+_WAIT_S = 0.5  # the parent's longest wait for results before it looks at signals again
 _PARENT_POLL_S = 1.0  # how often a worker checks that the sweep's process is still there
 _PARENT_GONE_GRACE_S = 10.0  # time its interrupted cell gets to record itself
 
@@ -119,7 +120,12 @@ _WORKER: dict[str, Any] = {}
 
 
 def _interrupt(signum: int, frame: Any) -> None:
-    """SIGTERM from the parent stops the worker's cell as Ctrl-C does (``interrupted``)."""
+    """SIGTERM (from the parent) or Ctrl-C: stop the cell and those not started yet.
+
+    The running cell records ``interrupted`` (resumable); cells handed to this worker but not
+    started are not started.
+    """
+    _WORKER["stopping"] = True
     raise KeyboardInterrupt
 
 
@@ -131,7 +137,6 @@ def _watch_parent(parent: int) -> None:
     """
     while os.getppid() == parent:
         time.sleep(_PARENT_POLL_S)
-    _WORKER["orphaned"] = True
     os.kill(os.getpid(), signal.SIGTERM)
     time.sleep(_PARENT_GONE_GRACE_S)
     os._exit(1)
@@ -144,7 +149,7 @@ def _start_worker(
     setup_globals()
     Singleton.set_state(singleton_state)
     signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGINT, _interrupt)
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     _WORKER.update(
         context=context,
@@ -159,7 +164,7 @@ def _run_chunk(jobs: Sequence[tuple[int, list[str]]]) -> list[tuple[int, JobRetu
     """Run consecutive cells in this worker; a Ctrl-C stops the chunk, not just one cell."""
     out = []
     for idx, overrides in jobs:
-        if _WORKER.get("orphaned"):  # the sweep is gone: start nothing more
+        if _WORKER.get("stopping"):  # interrupted, or the sweep is gone: start nothing more
             raise KeyboardInterrupt
         out.append((idx, _run_one(idx, overrides)))
     return out
@@ -247,7 +252,8 @@ def launch(
     try:
         pending = {pool.submit(_run_chunk, part) for part in parts}
         while pending:
-            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            # with a timeout, so SIGTERM's handler runs at once rather than at the next result
+            done, pending = wait(pending, timeout=_WAIT_S, return_when=FIRST_EXCEPTION)
             for fut in done:
                 try:
                     rets = fut.result()
