@@ -96,12 +96,17 @@ def execute(
     elif outcome.status == "skipped" and multirun and not quiet:
         print(f"skipping completed cell {outcome.where}", flush=True)
     elif outcome.status == "skipped" and not multirun:  # a finished run is not repeated by accident
-        print(
-            f"run already completed: {outcome.where}; pass resume=false to start a new run",
-            file=sys.stderr,
-            flush=True,
-        )
+        _note_completed(outcome.where)
     return outcome.record
+
+
+def _note_completed(where: Path | None) -> None:
+    """Say that a single run is already done, and how to start it anew."""
+    print(
+        f"run already completed: {where}; pass resume=false to start a new run",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def run_cell(
@@ -332,7 +337,9 @@ class _Job:
         results.drop_if_empty(run_dir)
         if not multirun:
             try:
-                self._run(cfg, run_dir, False)
+                outcome = self._run(cfg, run_dir, False)
+                if outcome.status == "skipped":  # a finished run is not repeated by accident
+                    _note_completed(outcome.where)
             except SuiteError as exc:
                 print(one_line(exc), file=sys.stderr, flush=True)
                 sys.exit(exc.exit_code)
