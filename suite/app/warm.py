@@ -143,14 +143,18 @@ def _watch_parent(parent: int) -> None:
 
 
 def _start_worker(
-    context: Any, master: DictConfig, task_function: Any, singleton_state: Any
+    context: Any, master: DictConfig, task_function: Any, singleton_state: Any, parent: int
 ) -> None:
-    """Worker start-up, once per process: Hydra's globals, its singletons, the composer."""
+    """Worker start-up, once per process: Hydra's globals, its singletons, the composer.
+
+    ``parent`` is the sweep's process id, taken there: one that died while this worker was
+    starting is noticed too.
+    """
     setup_globals()
     Singleton.set_state(singleton_state)
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
-    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     _WORKER.update(
         context=context,
         master=master,
@@ -247,7 +251,7 @@ def launch(
     pool = ProcessPoolExecutor(
         max_workers=workers,
         initializer=_start_worker,
-        initargs=(context, master, task_function, Singleton.get_state()),
+        initargs=(context, master, task_function, Singleton.get_state(), os.getpid()),
     )
     try:
         pending = {pool.submit(_run_chunk, part) for part in parts}
