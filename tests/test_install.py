@@ -18,7 +18,7 @@ from helpers import OFFLINE, ROOT
 
 # What a build reads; a copy keeps the checkout free of build/ and *.egg-info.
 SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "suite", "searchers",
-           "tasks", "leaderboard/baselines")  # fmt: skip
+           "hydra_plugins", "tasks", "leaderboard/baselines")  # fmt: skip
 # setuptools builds wheels itself from 70.1 on (the test extra pins it); before, `wheel` did.
 CAN_BUILD = any(
     importlib.util.find_spec(m) is not None for m in ("setuptools.command.bdist_wheel", "wheel")
@@ -88,3 +88,9 @@ def test_a_wheel_in_a_fresh_venv_runs_the_quick_start_from_another_folder(tmp_pa
                 cwd=elsewhere).split()  # fmt: skip
     assert all(Path(p).is_relative_to(purelib / "suite") for p in where), where
     assert (Path(where[1]) / "mmlu.yaml").is_file() and Path(where[2]).is_file()
+    # the wheel carries the suite's Hydra plugins: a sweep on the warm launcher runs
+    out = run(python, "-m", "suite.run", "-m", "+experiment/launcher=warm",
+              "hydra.launcher.n_jobs=1", "searcher=random", "seed=0,1", "n_iterations=1",
+              "test_n=5", cwd=elsewhere)  # fmt: skip
+    assert "2 completed" in out
+    assert len(list(elsewhere.glob("results/mmlu/random/*/final.json"))) == 2

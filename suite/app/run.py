@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import signal
 import sys
+import time
+import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from suite import config
-from suite.app import cli
+from suite.app import cli, sweep, sweep_setup
 from suite.config import CONF_DIR, registry, schema
 from suite.core.errors import ConfigError, StorageError, SuiteError, one_line
 from suite.core.io import cache_dir
@@ -45,9 +46,6 @@ _FLAGS_WITH_VALUE = frozenset(
         "--info",
     }
 )
-# Jobs that launchers run in other processes (joblib, submitit, SLURM) append their failures to
-# this file, which _sweep() names per sweep; the sweep exits 2 if any job failed anywhere.
-FAILURES_ENV = "TTSGB_SWEEP_FAILURES"
 
 
 def split_argv(argv: Sequence[str]) -> list[str]:
@@ -61,6 +59,19 @@ def split_argv(argv: Sequence[str]) -> list[str]:
         else:
             out.append(arg)
     return out
+
+
+@dataclass(frozen=True)
+class CellOutcome:
+    """What :func:`run_cell` did: ``completed``, ``skipped`` (done before) or ``busy``.
+
+    ``where`` is the run folder (the completed one when skipped); ``record`` the final record
+    of a run that completed now.
+    """
+
+    status: str
+    where: Path | None = None
+    record: dict[str, Any] | None = None
 
 
 def execute(
@@ -79,13 +90,40 @@ def execute(
     ``interrupted``) before re-raising. ``quiet`` drops the progress bar and summary;
     ``adapters`` lets a caller running many cells reuse loaded tasks.
     """
+    outcome = run_cell(cfg_data, config_yaml, run_dir, multirun, quiet, adapters)
+    if outcome.status == "busy" and not quiet:
+        print(f"skipping cell {run_dir.parent}: another sweep is running it", flush=True)
+    elif outcome.status == "skipped" and multirun and not quiet:
+        print(f"skipping completed cell {outcome.where}", flush=True)
+    elif outcome.status == "skipped" and not multirun:  # a finished run is not repeated by accident
+        _note_completed(outcome.where)
+    return outcome.record
+
+
+def _note_completed(where: Path | None) -> None:
+    """Say that a single run is already done, and how to start it anew."""
+    print(
+        f"run already completed: {where}; pass resume=false to start a new run",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def run_cell(
+    cfg_data: dict[str, Any],
+    config_yaml: str,
+    run_dir: Path,
+    multirun: bool = False,
+    quiet: bool = False,
+    adapters: dict[Any, Any] | None = None,
+) -> CellOutcome:
+    """:func:`execute`, saying what happened instead of printing it (for sweeps)."""
     conf = config.load(cfg_data)
     parent = run_dir.parent
     claim = results.claim_cell(parent, conf.seed, conf.digest) if multirun else None
     if multirun and claim is None:
-        print(f"skipping cell {parent} (seed {conf.seed}): another sweep is running it", flush=True)
         results.drop_if_empty(run_dir)
-        return None
+        return CellOutcome("busy")
     try:
         done = (
             results.completed_run(parent, conf.seed, conf.digest)
@@ -94,15 +132,7 @@ def execute(
         )
         if done is not None:
             results.drop_if_empty(run_dir)
-            if multirun:
-                print(f"skipping completed cell {parent} (seed {conf.seed})", flush=True)
-            else:  # a finished single run is not repeated by accident
-                print(
-                    f"run already completed: {done}; pass resume=false to start a new run",
-                    file=sys.stderr,
-                    flush=True,
-                )
-            return None
+            return CellOutcome("skipped", done)
         return _claimed(conf, run_dir, config_yaml, quiet, adapters)
     finally:
         if claim is not None:
@@ -115,7 +145,7 @@ def _claimed(
     config_yaml: str,
     quiet: bool,
     adapters: dict[Any, Any] | None,
-) -> dict[str, Any]:
+) -> CellOutcome:
     """The run of :func:`execute` once the cell is this process's: resume or start, then run.
 
     A damaged unfinished run (see :func:`results.damage`) is set aside with all its files and
@@ -132,11 +162,14 @@ def _claimed(
         else:
             results.drop_if_empty(run_dir)
     try:
-        return _locked(conf, found or run_dir, config_yaml, found is not None, quiet, adapters)
+        folder = found or run_dir
+        record = _locked(conf, folder, config_yaml, found is not None, quiet, adapters)
     except _DamagedError as exc:
         assert found is not None  # only a resume reads a checkpoint
         _restart_note(found, str(exc), run_dir)
-        return _locked(conf, run_dir, config_yaml, False, quiet, adapters)
+        folder = run_dir
+        record = _locked(conf, run_dir, config_yaml, False, quiet, adapters)
+    return CellOutcome("completed", folder, record)
 
 
 class _DamagedError(Exception):
@@ -282,47 +315,80 @@ def _record_stop(store: Any, status: str, reason: str) -> None:
 class _Job:
     """Hydra's task function: one run; SuiteErrors end a single run with exit code 2.
 
-    In a sweep a failed cell is recorded instead and the other cells go on: in ``failures``,
-    which the caller reads once Hydra returns, and in the file named by ``FAILURES_ENV`` when
-    that is set (a launcher may run the job in another process, with its own copy of this).
+    In a sweep (any launcher, any process) each cell runs quietly and appends one line to the
+    sweep's ledger (:mod:`suite.app.sweep`), which the parent prints as ``cell k/N``; a failed
+    cell is recorded there and in ``failures`` (read once Hydra returns) and the other cells go
+    on. Loaded tasks are kept per process (:data:`sweep.TASKS`), so a worker fed many cells
+    loads each task once.
     """
 
     failures: list[str] = field(default_factory=list)
 
-    def __call__(self, cfg: Any) -> None:
+    def __call__(self, cfg: Any) -> CellOutcome | None:
         """Run the job Hydra composed ``cfg`` for."""
         # Hydra loads on use, so importing this module (for execute) stays light
         from hydra.core.hydra_config import HydraConfig
-        from omegaconf import OmegaConf
 
         hc = HydraConfig.get()
         run_dir = Path(hc.runtime.output_dir)
-        data = OmegaConf.to_container(cfg, resolve=True)
         multirun = str(hc.mode) == "RunMode.MULTIRUN"
         # the folder Hydra made is created again when the run writes its first file, so a run
         # killed (even by kill -9) or failing while it starts up leaves no empty folder behind
         results.drop_if_empty(run_dir)
-        try:
+        if not multirun:
             try:
-                execute(dict(data), OmegaConf.to_yaml(cfg, resolve=True), run_dir, multirun)  # type: ignore[arg-type]
-            except OSError as exc:  # a folder the overrides name that cannot be made or used
-                raise _os_error(exc) from exc
-        except SuiteError as exc:
-            if not multirun:
+                outcome = self._run(cfg, run_dir, False)
+                if outcome.status == "skipped":  # a finished run is not repeated by accident
+                    _note_completed(outcome.where)
+            except SuiteError as exc:
                 print(one_line(exc), file=sys.stderr, flush=True)
                 sys.exit(exc.exit_code)
-            cell = f"{run_dir.parent}/s{cfg.seed}: {one_line(exc).removeprefix('error: ')}"
-            # progress, not the error: the sweep's one error line lists every failed cell
-            print(f"cell failed: {cell}", file=sys.stderr, flush=True)
-            self.failures.append(cell)
-            shared = os.environ.get(FAILURES_ENV)
-            if shared:
-                with open(shared, "a", encoding="utf-8") as fh:  # one short append per failed job
-                    fh.write(cell.replace("\n", " ") + "\n")
+            finally:
+                results.drop_if_unused(run_dir)  # stopped before its first record: no folder
+            return None
+        return self._cell(cfg, run_dir, list(hc.overrides.task))
+
+    def _run(self, cfg: Any, run_dir: Path, multirun: bool) -> CellOutcome:
+        from omegaconf import OmegaConf
+
+        data = OmegaConf.to_container(cfg, resolve=True)
+        try:
+            return run_cell(
+                dict(data),  # type: ignore[arg-type]
+                OmegaConf.to_yaml(cfg, resolve=True),
+                run_dir,
+                multirun,
+                quiet=multirun,
+                adapters=sweep.TASKS if multirun else None,
+            )
+        except OSError as exc:  # a folder the overrides name that cannot be made or used
+            raise _os_error(exc) from exc
+
+    def _cell(self, cfg: Any, run_dir: Path, overrides: list[str]) -> CellOutcome | None:
+        """One sweep cell: run it, then record what happened in the ledger."""
+        started, cpu = time.perf_counter(), time.process_time()
+
+        def report(status: str, where: Path | None, error: str | None = None) -> None:
+            seconds = time.perf_counter() - started
+            ledger = os.environ.get(sweep.LEDGER_ENV)
+            extra = {**sweep.TASKS.counters(), "cpu_s": round(time.process_time() - cpu, 3)}
+            sweep.record(ledger, overrides, status, where=where, error=error, seconds=seconds,
+                         extra=extra)  # fmt: skip
+
+        try:
+            outcome = self._run(cfg, run_dir, True)
+        except Exception as exc:
+            why = one_line(exc).removeprefix("error: ")
+            if not isinstance(exc, SuiteError):  # a bug, not a user error: show where
+                traceback.print_exc()
+                why = f"{type(exc).__name__}: {why}"
+            self.failures.append(f"{run_dir.parent}/s{cfg.seed}: {why}")
+            report("failed", run_dir if (run_dir / "final.json").exists() else None, why)
+            return None
         finally:
-            results.drop_if_unused(
-                run_dir
-            )  # a run stopped before its first record leaves no folder
+            results.drop_if_unused(run_dir)  # a run stopped before its first record: no folder
+        report(outcome.status, outcome.where)
+        return CellOutcome(outcome.status, outcome.where)  # the record stays in this process
 
 
 def _hydra(job: _Job, args: Sequence[str]) -> None:
@@ -367,7 +433,7 @@ def _os_error(exc: OSError) -> StorageError:
     """One line for a file or folder the command's settings name that cannot be made or used."""
     return StorageError(
         f"cannot use {exc.filename} ({exc.strerror or exc}); check the folders and names the "
-        "settings give (results_dir, hydra.run.dir, seed, TTSGB_CACHE_DIR, searcher.storage)"
+        "settings give (results_dir, seed, TTSGB_CACHE_DIR, searcher.storage)"
     )
 
 
@@ -384,33 +450,9 @@ def _check_cache_dir() -> None:
 
 
 def _sweep(args: Sequence[str]) -> int:
-    """Run a -m sweep; exit 2 with the list of failed cells if any job, in any process, failed.
-
-    Jobs learn where to record a failure through ``hydra.job.env_set``, which every launcher
-    applies in the job's own process (joblib and submitit workers, Ray tasks on any node).
-    """
-    results_dir = cli.results_dir_of(split_argv(args))
-    results_dir.mkdir(parents=True, exist_ok=True)
-    # named, not created: the file exists only once a job failed, so a killed sweep whose jobs
-    # all went well leaves nothing behind
-    name = f".sweep-failures-{os.getpid()}-{secrets.token_hex(4)}.log"
-    path = (results_dir / name).resolve()
+    """Run a -m sweep (see :func:`sweep.run_sweep`) with :class:`_Job` as Hydra's task."""
     job = _Job()
-    try:
-        _hydra(job, [*args, f"++hydra.job.env_set.{FAILURES_ENV}='{path}'"])
-        lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-    finally:
-        os.environ.pop(FAILURES_ENV, None)
-        path.unlink(missing_ok=True)
-    failed = sorted(set(lines) | set(job.failures))
-    if failed:
-        print(
-            f"error: {len(failed)} cell(s) of the sweep failed: {'; '.join(failed)}; fix the "
-            "cause and rerun the same command (completed cells are skipped)",
-            file=sys.stderr,
-        )
-        return 2
-    return 0
+    return sweep.run_sweep(args, cli.results_dir_of(split_argv(args)), lambda a: _hydra(job, a))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -419,11 +461,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli.quiet_environment()
 
     def body() -> int:
+        nonlocal args
         signal.signal(signal.SIGTERM, _terminated)
+        sweep_setup.check_run_folders(split_argv(args))
+        multirun = any(a in ("-m", "--multirun") or a.startswith("hydra.mode=MULTI") for a in args)
+        if multirun:
+            args = [*args, *sweep_setup.sweep_defaults(split_argv(args))]
         cli.preflight(split_argv(args))
         if not any(a in ("--help", "-h", "--cfg", "-c", "--info") for a in args):
             _check_cache_dir()
-        if any(a in ("-m", "--multirun") or a.startswith("hydra.mode=MULTI") for a in args):
+        if multirun:
             return _sweep(args)
         job = _Job()  # a preset may still make this a multirun: its failures land here
         _hydra(job, args)
