@@ -361,6 +361,8 @@ class _Job:
                 quiet=multirun,
                 adapters=sweep.TASKS if multirun else None,
             )
+        except BrokenPipeError:
+            raise  # stdout's reader stopped early (| head): cli.guarded ends it quietly
         except OSError as exc:  # a folder the overrides name that cannot be made or used
             raise _os_error(exc) from exc
 
@@ -419,6 +421,8 @@ def _hydra(job: _Job, args: Sequence[str]) -> None:
         wrapped()
     except (HydraException, OmegaConfBaseException) as exc:
         raise ConfigError(" ".join(str(exc).split())) from exc
+    except BrokenPipeError:
+        raise  # stdout's reader stopped early (--help | head): cli.guarded ends it quietly
     except OSError as exc:
         raise _os_error(exc) from exc
     finally:
