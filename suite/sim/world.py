@@ -82,6 +82,9 @@ class TaskProfile:
             curves fall by points past their optimum, never to zero.
         overload_cap: The most a node reading many conflicting answers past its reading
             length loses the thread (None: no overload, as before).
+        multiple_choice: The answers are the options (gold and distractors), so a node that
+            loses the thread or drifts answers like a guess among them (chance, never below);
+            on an open-answer task it writes something wrong or unparseable instead.
     """
 
     input_tokens: int
@@ -101,6 +104,7 @@ class TaskProfile:
     models: Mapping[str, ModelProfile]
     drift_cap: float | None = None
     overload_cap: float | None = None
+    multiple_choice: bool = False
 
 
 def load_profiles(pool: str) -> dict[str, TaskProfile]:
@@ -238,8 +242,9 @@ class SimWorld:
         keys = calls.doc_keys
         mkey = text_key(model)
         sig = hash_combine(np.full(len(keys), mkey, dtype=np.uint64), calls.kinds)
-        for j in range(calls.inputs.shape[1]):
-            sig = hash_combine(sig, calls.inputs[:, j])
+        for j in range(calls.inputs.shape[1]):  # padding is not an input: batch width is moot
+            col = calls.inputs[:, j]
+            sig = np.where(col != PAD, hash_combine(sig, col), sig)
         call = hash_combine(self.base, keys, sig, calls.sample_index)
         b = self.difficulty(keys)
         cum = np.cumsum(self.distractor_weights(keys), axis=1)
@@ -293,7 +298,10 @@ class SimWorld:
         lost_p = 1.0 - (1.0 - within) * np.exp(-p.garble_rate * over)
         lost = uniform(hash_combine(c, 3)) < lost_p
         wrong = self._pick_distractor(cum, uniform(hash_combine(c, 4)))
-        garbled = np.where(uniform(hash_combine(c, 5)) < 0.5, GARBLED, wrong)
+        if p.multiple_choice:
+            garbled = self._guess(c, 5)
+        else:
+            garbled = np.where(uniform(hash_combine(c, 5)) < 0.5, GARBLED, wrong)
         pick = np.where(lost, garbled, pick)
         if p.overload_cap is not None and mp.reading_tokens is not None:
             pick = self._overload(mp, ctx, inputs, c, pick)
@@ -303,7 +311,14 @@ class SimWorld:
         if p.drift_cap is not None:  # saturates: later nodes spoil points, never everything
             drift = p.drift_cap * (1.0 - np.exp(-drift / p.drift_cap))
         drifted = uniform(hash_combine(c, 6)) < drift
+        if p.multiple_choice:  # a drifting reader guesses among the options
+            return np.asarray(np.where(drifted, self._guess(c, 9), pick))
         return np.asarray(np.where(drifted & (pick == GOLD), wrong, pick))
+
+    def _guess(self, c: np.ndarray, tag: int) -> np.ndarray:
+        """A uniform guess among a multiple-choice question's options (0 is the gold one)."""
+        n_options = self.profile.n_distractors + 1
+        return np.asarray(np.floor(uniform(hash_combine(c, tag)) * n_options).astype(np.int64))
 
     def _overload(
         self, mp: ModelProfile, ctx: np.ndarray, inputs: np.ndarray, c: np.ndarray, pick: np.ndarray
