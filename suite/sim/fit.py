@@ -20,7 +20,7 @@ from suite.core.cost import TokenProfile
 from suite.core.graph import CollabGraph
 from suite.core.io import write_atomic
 from suite.core.space import GraphSpace, Mix
-from suite.core.topologies import chain, family, layered, parallel
+from suite.core.topologies import chain, layered, parallel
 from suite.sim import jointfit
 from suite.sim.world import PROFILE_DIR, SimWorld, TaskProfile, expected_accuracy, load_profiles
 
@@ -54,12 +54,7 @@ def space(pool: str, task: str, profile: TaskProfile, units: int = 12) -> GraphS
 
 def best_per_mix(w: SimWorld, sp: GraphSpace, n_questions: int = 2000) -> dict[Mix, float]:
     """For each feasible mix, the best accuracy over the canonical layouts that fit the cap."""
-    out = {}
-    for mix in sp.feasible_mixes():
-        models = [m for m, c in zip(sp.model_names, mix, strict=True) for _ in range(c)]
-        graphs = [g for g in family(models, sp.final_model) if sp.is_feasible(g)]
-        out[mix] = max(expected_accuracy(w, g, n_questions) for g in graphs)
-    return out
+    return jointfit.best_per_mix(w, sp, n_questions)
 
 
 def width_curve(w: SimWorld, model: str, final: str, widths: Sequence[int]) -> list[float]:

@@ -43,7 +43,7 @@ import yaml
 from suite.config import CONF_DIR
 from suite.core.graph import CollabGraph
 from suite.core.io import write_atomic
-from suite.core.space import Mix
+from suite.core.space import GraphSpace, Mix
 from suite.core.topologies import chain, family, layered, parallel
 from suite.sim.invariants import EVIDENCE_DIR, FANIN_DECLINE, FANIN_WIDTHS, pool_space
 from suite.sim.world import (
@@ -148,14 +148,18 @@ def _accuracy(w: SimWorld, graph: CollabGraph, n: int) -> float:
     return _MEMO[key]
 
 
-def best_per_mix(pool: str, w: SimWorld, n: int, units: int = 12) -> dict[Mix, float]:
-    """For each feasible mix at ``units``, its best canonical layout's accuracy (Insight 1)."""
-    sp = pool_space(pool, w.task, w.profile, units)
+def best_per_mix(
+    w: SimWorld,
+    sp: GraphSpace,
+    n: int = 2000,
+    accuracy: Callable[[SimWorld, CollabGraph, int], float] = expected_accuracy,
+) -> dict[Mix, float]:
+    """For each feasible mix, the best accuracy over the canonical layouts that fit the cap."""
     out = {}
     for mix in sp.feasible_mixes():
         models = [m for m, c in zip(sp.model_names, mix, strict=True) for _ in range(c)]
         graphs = [g for g in family(models, sp.final_model) if sp.is_feasible(g)]
-        out[mix] = max(_accuracy(w, g, n) for g in graphs)
+        out[mix] = max(accuracy(w, g, n) for g in graphs)
     return out
 
 
@@ -163,7 +167,7 @@ def insight1_rows(pool: str, w: SimWorld, n: int) -> list[Row]:
     """PAPER.md §7 Insight 1 at 12 units: which mix wins, and many 1B models is worst."""
     if w.task not in INSIGHT1_MATH + INSIGHT1_ONE_LARGE:
         return []
-    mixes = best_per_mix(pool, w, n)
+    mixes = best_per_mix(w, pool_space(pool, w.task, w.profile, 12), n, _accuracy)
     with_big = max(acc for mix, acc in mixes.items() if mix[2] > 0)
     rows = []
     if w.task in INSIGHT1_MATH:
