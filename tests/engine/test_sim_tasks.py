@@ -89,10 +89,18 @@ def test_new_profiles_match_their_targets_within_2_points(
 
 
 def test_math_synthetic_reuses_maths_calibration() -> None:
+    """Same task structure and single-model targets as MATH; its behaviour is fitted on its own."""
+    import yaml
+
+    from suite.sim.world import PROFILE_DIR
+
     profiles = load_profiles("llama3")
     math, synthetic = profiles["math"], profiles["math_synthetic"]
-    hand_set = {k: v for k, v in vars(math).items() if k != "models"}
-    assert hand_set == {k: v for k, v in vars(synthetic).items() if k != "models"}
+    structure = ("input_tokens", "output_tokens", "difficulty_sd", "same_model_corr")
+    structure += ("n_distractors", "distractor_power", "multiple_choice")
+    assert all(getattr(math, k) == getattr(synthetic, k) for k in structure)
+    tasks = yaml.safe_load((PROFILE_DIR / "llama3.yaml").read_text())["tasks"]
+    assert tasks["math"]["target"] == tasks["math_synthetic"]["target"]
 
 
 def test_humaneval_splits_80_20(sessions: dict[str, Any]) -> None:
