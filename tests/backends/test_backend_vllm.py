@@ -38,11 +38,38 @@ class FakeTokenizer:
         return {"input_ids": list(range(len(text.split())))}
 
 
+def fake_output(prompt, params, request_id=""):
+    first = types.SimpleNamespace(text="Answer: A\nso.", token_ids=[7] * min(5, params.max_tokens))
+    return types.SimpleNamespace(
+        request_id=request_id,
+        finished=True,
+        prompt_token_ids=prompt["prompt_token_ids"],
+        outputs=[first],
+    )
+
+
+class FakeEngine:
+    """vLLM's LLMEngine step loop: every request added before a step finishes at that step."""
+
+    def __init__(self, llm):
+        self.llm, self.waiting = llm, []
+
+    def add_request(self, request_id, prompt, params):
+        assert params.output_kind == "final_only"
+        self.waiting.append((request_id, prompt, params))
+
+    def step(self):
+        batch, self.waiting = self.waiting, []
+        self.llm.batches.append([(prompt, p) for _, prompt, p in batch])
+        return [fake_output(prompt, p, rid) for rid, prompt, p in batch]
+
+
 class FakeLLM:
     instances: list = []  # noqa: RUF012
 
     def __init__(self, **kwargs):
         self.kwargs, self.batches = kwargs, []
+        self.llm_engine = FakeEngine(self)
         FakeLLM.instances.append(self)
 
     def get_tokenizer(self):
@@ -51,15 +78,7 @@ class FakeLLM:
     def generate(self, prompts, params, use_tqdm):
         assert not use_tqdm and len(prompts) == len(params)
         self.batches.append(list(zip(prompts, params, strict=True)))
-        out = []
-        for prompt, p in zip(prompts, params, strict=True):
-            first = types.SimpleNamespace(
-                text="Answer: A\nso.", token_ids=[7] * min(5, p.max_tokens)
-            )
-            out.append(
-                types.SimpleNamespace(prompt_token_ids=prompt["prompt_token_ids"], outputs=[first])
-            )
-        return out
+        return [fake_output(prompt, p) for prompt, p in zip(prompts, params, strict=True)]
 
 
 class SamplingParams:
@@ -72,7 +91,10 @@ def fake_vllm(monkeypatch, tmp_path):
     module = types.ModuleType("vllm")
     module.__spec__ = importlib.machinery.ModuleSpec("vllm", None)
     module.LLM, module.SamplingParams = FakeLLM, SamplingParams
+    kinds = types.ModuleType("vllm.sampling_params")
+    kinds.RequestOutputKind = types.SimpleNamespace(FINAL_ONLY="final_only")
     monkeypatch.setitem(sys.modules, "vllm", module)
+    monkeypatch.setitem(sys.modules, "vllm.sampling_params", kinds)
     FakeLLM.instances = []
     saved = dict(os.environ)
     monkeypatch.setenv("TTSGB_CACHE_DIR", str(tmp_path))
