@@ -114,6 +114,7 @@ class Backend(abc.ABC):
 
     name: ClassVar[str] = ""
     simulated: ClassVar[bool] = False
+    streams: ClassVar[bool] = False  # True where submit/collect batch continuously
     _queued: dict[str, list[tuple[int, NodeCall]]]
 
     @classmethod

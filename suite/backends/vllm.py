@@ -84,6 +84,7 @@ class VllmBackend(Backend):
     """
 
     name: ClassVar[str] = "vllm"
+    streams: ClassVar[bool] = True
 
     def __init__(
         self,
