@@ -145,6 +145,10 @@ class Backend(abc.ABC):
             out.extend(zip(tickets, answers, strict=True))
         return out
 
+    def cancel(self) -> None:
+        """Drop every call in flight (the executor failed; nobody will collect them)."""
+        self._queued = {}
+
     def describe(self) -> dict[str, object]:
         """What results record about the backend (no secrets)."""
         return {"name": self.name, "simulated": self.simulated}

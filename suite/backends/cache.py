@@ -250,6 +250,11 @@ class CachedBackend(Backend):
             self.cache.put_many(rows)
         return out
 
+    def cancel(self) -> None:
+        """Forget the calls in flight and cancel the inner backend's."""
+        self._answered, self._waiting, self._asked = [], {}, {}
+        self.inner.cancel()
+
     def _read_miss(self, model: str, call: NodeCall) -> BackendError:
         return BackendError(
             f"call cache {self.cache.path} has no answer for model {model} (question "

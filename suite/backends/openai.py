@@ -331,6 +331,12 @@ class OpenAIBackend(Backend):
         ordered = sorted(done, key=self._futures.__getitem__)
         return [(self._futures.pop(f), f.result()) for f in ordered]
 
+    def cancel(self) -> None:
+        """Cancel requests not started; those running finish unseen."""
+        for future in self._futures:
+            future.cancel()
+        self._futures = {}
+
     def cache_identity(self, model: str) -> dict[str, Any]:
         """The served model's name, its pool weights and the seed (never the URL or key)."""
         spec = self.specs.get(model)

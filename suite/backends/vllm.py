@@ -282,6 +282,14 @@ class VllmBackend(Backend):
         self.generated_tokens += n_out
         return Completion(str(first.text), len(out.prompt_token_ids), n_out, wall_s)
 
+    def cancel(self) -> None:
+        """Abort every request in flight, so a later run never collects them."""
+        for model, inflight in self._inflight.items():
+            if inflight and model in self.engines:
+                with contextlib.suppress(Exception):  # must not mask the error that led here
+                    self.engines[model].llm_engine.abort_request(list(inflight))
+        self._inflight.clear()
+
     def cache_identity(self, model: str) -> dict[str, Any]:
         """Weights, dtype, device, seed and sampling settings: what decides an answer."""
         spec = self.specs[model]

@@ -144,6 +144,9 @@ class Executor:
                     touched[pair.index] = pair
                     pending -= 1
                 pending += self._submit([touched[k] for k in sorted(touched)], tickets)
+        except BaseException:
+            self.backend.cancel()  # the next run must not collect this run's calls
+            raise
         finally:
             self._charge(purpose, tickets.values())
         return [self._execution(p) for p in state]

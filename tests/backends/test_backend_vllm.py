@@ -14,11 +14,11 @@ import pytest
 from helpers import backend_env, pool, run_cli
 
 from suite.app import cli
-from suite.backends.base import Doc
+from suite.backends.base import Doc, NodeCall
 from suite.backends.serving import ServeSpec, cpu_environment, serve_specs
 from suite.backends.vllm import VllmBackend
 from suite.core.errors import BackendError, ConfigError, DataError
-from suite.core.graph import CollabGraph
+from suite.core.graph import CallKind, CollabGraph
 from suite.core.meter import Meter
 from suite.engine.executor import Executor
 from suite.prompts import load
@@ -57,6 +57,9 @@ class FakeEngine:
     def add_request(self, request_id, prompt, params):
         assert params.output_kind == "final_only"
         self.waiting.append((request_id, prompt, params))
+
+    def abort_request(self, request_ids):
+        self.waiting = [w for w in self.waiting if w[0] not in request_ids]
 
     def step(self):
         batch, self.waiting = self.waiting, []
@@ -252,3 +255,17 @@ def test_the_agent_llm_on_an_engine_is_metered_as_search_cost(fake_vllm):
     assert params.max_tokens == 64 and params.temperature == 0.1
     with pytest.raises(ConfigError, match="did you mean 'temperature'"):  # its schema's check
         cli.compose(["agent=vllm_engine", "agent.temprature=1"])
+
+
+def test_cancel_aborts_the_requests_in_flight(fake_vllm):
+    backend = tiny_backend()
+    messages = (("user", "What is 1 + 1? A. 1 B. 2 C. 3 D. 4"),)
+    call = NodeCall(
+        "mmlu", "q0", "n0", CallKind.DIRECT, "smollm2-135m", messages, (), 0, 0, 64, 0.1
+    )
+    backend.submit("smollm2-135m", [(0, call), (1, call)])  # nobody collects them
+    (engine,) = FakeLLM.instances
+    assert len(engine.llm_engine.waiting) == 2
+    backend.cancel()
+    assert engine.llm_engine.waiting == [] and backend.collect() == []
+    backend.close()

@@ -211,3 +211,28 @@ def test_a_whole_run_writes_the_same_trials_whatever_the_completion_order(tmp_pa
         assert record is not None and record["status"] == "completed"
         outputs.append(((run_dir / "trials.jsonl").read_bytes(), record["test_scores"]))
     assert outputs[0][0] and outputs[1] == outputs[0] and outputs[2] == outputs[0]
+
+
+class FailsOnce(Shuffled):
+    """Raises at its second collect, once; calls it had in flight must never come back."""
+
+    def __init__(self, seed):
+        super().__init__(seed)
+        self.failed = False
+
+    def collect(self):
+        if self.rounds == 1 and not self.failed:
+            self.failed = True
+            raise RuntimeError("engine died")
+        return super().collect()
+
+    def cancel(self):
+        self.inflight = []
+
+
+def test_a_failed_run_leaves_nothing_in_flight_for_the_next():
+    backend = FailsOnce(3)
+    with pytest.raises(RuntimeError, match="engine died"):
+        run_with(backend, DOCS)
+    assert backend.inflight == []
+    assert run_with(backend, DOCS) == run_with(InOrder(), DOCS)
