@@ -5,7 +5,8 @@ sampled graphs and questions:
 
 1. executor tok/s against vLLM's own offline ``generate`` given every recorded call of a model
    at once (an upper bound: it ignores that a node waits for its inputs);
-2. executor tok/s against the same executor sending one call at a time (node by node);
+2. executor tok/s against the same executor sending one call at a time (node by node), and,
+   where the backend streams, against its layer-by-layer batch path;
 3. with prefix caching off (engines restarted), where the backend has the option;
 4. a whole search recorded into a fresh call cache, then replayed: wall times, engine starts
    and whether torch or vLLM was imported during the replay (``python -X importtime``);
@@ -39,6 +40,22 @@ from suite.engine.executor import Executor
 def rss_mib(who: int = resource.RUSAGE_SELF) -> float:
     """Peak resident set size in MiB (Linux reports KiB)."""
     return resource.getrusage(who).ru_maxrss / 1024
+
+
+class Layered(Backend):
+    """The same backend through the default batch path: one ``generate`` per model per layer."""
+
+    name = "layered"
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    @classmethod
+    def create(cls, options: Any, env: Any) -> Backend:
+        raise NotImplementedError
+
+    def generate(self, model: str, calls: Sequence[NodeCall]) -> list[Completion]:
+        return list(self.inner.generate(model, calls))
 
 
 class NodeByNode(Backend):
@@ -144,6 +161,14 @@ def ratios(args: argparse.Namespace) -> None:
         f"{raw_s:.1f} s); executor/offline = {rate / raw:.2f}x",
         flush=True,
     )
+    if getattr(backend, "streams", False):  # this code streams: compare with its batch path
+        layered = Executor(Layered(backend), sess.prompts, sess.space.specs, sess.meter, args.task)
+        lay, lay_tokens, lay_s = timed(backend, lambda: layered.run(pairs, "search"))
+        print(
+            f"layered (one generate per model per layer): {lay:.1f} tok/s ({lay_tokens} tokens, "
+            f"{lay_s:.1f} s); executor/layered = {rate / lay:.2f}x",
+            flush=True,
+        )
     sub = pairs[: max(1, len(pairs) // args.node_fraction)]
     single = Executor(NodeByNode(backend), sess.prompts, sess.space.specs, sess.meter, args.task)
     one, one_tokens, one_s = timed(backend, lambda: single.run(sub, "search"))

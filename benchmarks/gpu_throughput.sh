@@ -3,6 +3,7 @@
 # figure is). Prints one line per figure:
 #   executor/offline        executor tok/s against vLLM's offline generate on the same prompts
 #   executor/node-by-node   the same executor sending one call at a time
+#   executor/layered        dataflow against one generate per model per layer (streaming code)
 #   prefix caching on/off   engines restarted without prefix caching
 #   original/replay         a whole search against its replay from the call cache, with the
 #                           engine starts and torch/vLLM imports of the replay
