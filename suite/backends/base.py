@@ -102,15 +102,20 @@ class BackendEnv:
 
 
 class Backend(abc.ABC):
-    """Answers batches of calls to one model at a time.
+    """Answers calls in whole batches (:meth:`generate`) or as a stream (:meth:`submit`).
 
-    The executor calls :meth:`generate` once per model per topological layer, with every
-    ready call of every (graph, question) pair; results come back in the same order.
-    :meth:`close` is called once at the end of the run.
+    The executor submits each call the moment its inputs are complete, tagged with a ticket,
+    and collects finished calls until none is in flight. Backends that batch continuously
+    (an engine step loop, concurrent requests) override :meth:`submit` and :meth:`collect`;
+    the default answers, at each :meth:`collect`, every call submitted since the last one with
+    one :meth:`generate` per model (in model-name order): one batch per model per topological
+    layer. :meth:`close` is called once at the end of the run.
     """
 
     name: ClassVar[str] = ""
     simulated: ClassVar[bool] = False
+    streams: ClassVar[bool] = False  # True where submit/collect batch continuously
+    _queued: dict[str, list[tuple[int, NodeCall]]]
 
     @classmethod
     @abc.abstractmethod
@@ -120,6 +125,29 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def generate(self, model: str, calls: Sequence[NodeCall]) -> list[Completion]:
         """Answer ``calls`` (all for ``model``), in order."""
+
+    def submit(self, model: str, calls: Sequence[tuple[int, NodeCall]]) -> None:
+        """Queue ``(ticket, call)`` pairs (all for ``model``); answers come from :meth:`collect`."""
+        if not hasattr(self, "_queued"):
+            self._queued = {}
+        self._queued.setdefault(model, []).extend(calls)
+
+    def collect(self) -> list[tuple[int, Completion]]:
+        """Wait for at least one submitted call; return ``(ticket, completion)`` of those done.
+
+        Returns an empty list only when nothing is in flight.
+        """
+        queued, self._queued = getattr(self, "_queued", {}), {}
+        out: list[tuple[int, Completion]] = []
+        for model in sorted(queued):
+            tickets = [t for t, _ in queued[model]]
+            answers = self.generate(model, [c for _, c in queued[model]])
+            out.extend(zip(tickets, answers, strict=True))
+        return out
+
+    def cancel(self) -> None:
+        """Drop every call in flight (the executor failed; nobody will collect them)."""
+        self._queued = {}
 
     def describe(self) -> dict[str, object]:
         """What results record about the backend (no secrets)."""

@@ -163,8 +163,12 @@ class CachedBackend(Backend):
         self.misses = 0
         self.inner_calls = 0
         self._identity: dict[str, Mapping[str, Any]] = {}
+        self._answered: list[tuple[int, Completion]] = []  # hits not yet collected
+        self._waiting: dict[str, list[int]] = {}  # key in flight -> the tickets it answers
+        self._asked: dict[int, tuple[str, str, str]] = {}  # inner ticket -> key, model, request
         # A wrapper must answer ``simulated`` as what it wraps (a class attribute elsewhere).
         setattr(self, "simulated", inner.simulated)  # noqa: B010
+        setattr(self, "streams", inner.streams)  # noqa: B010
 
     @classmethod
     def create(cls, options: Mapping[str, Any], env: Any) -> Backend:
@@ -189,12 +193,7 @@ class CachedBackend(Backend):
         self.hits += sum(1 for k, _ in keyed if k in found)
         self.misses += len(calls) - sum(1 for k, _ in keyed if k in found)
         if todo and self.mode == "read":
-            first = calls[next(iter(todo.values()))]
-            raise BackendError(
-                f"call cache {self.cache.path} has no answer for model {model} (question "
-                f"{first.doc_id}, node {first.node_id}) and backend.cache.mode=read; rerun with "
-                "backend.cache.mode=readwrite to record it"
-            )
+            raise self._read_miss(model, calls[next(iter(todo.values()))])
         if todo:
             fresh = self.inner.generate(model, [calls[i] for i in todo.values()])
             self.inner_calls += len(todo)
@@ -204,6 +203,64 @@ class CachedBackend(Backend):
                 rows.append((key, self.inner.name, model, keyed[i][1], completion))
             self.cache.put_many(rows)
         return [found[k] for k, _ in keyed]
+
+    def submit(self, model: str, calls: Sequence[tuple[int, NodeCall]]) -> None:
+        """Answer hits at once; send misses to the inner backend, one request per distinct key.
+
+        An identical call already in flight shares that request's answer. Nothing reaches
+        the inner backend while every call hits, so a full replay starts no engine or server.
+        """
+        keyed = [self._key(model, c) for _, c in calls]
+        found = self.cache.get_many([k for k, _ in keyed])
+        fresh: list[tuple[int, NodeCall]] = []
+        for (ticket, call), (key, request) in zip(calls, keyed, strict=True):
+            if key in found:
+                self.hits += 1
+                self._answered.append((ticket, found[key]))
+                continue
+            self.misses += 1
+            if key in self._waiting:
+                self._waiting[key].append(ticket)
+                continue
+            if self.mode == "read":
+                raise self._read_miss(model, call)
+            inner_ticket = self.inner_calls
+            self.inner_calls += 1
+            self._waiting[key] = [ticket]
+            self._asked[inner_ticket] = (key, model, request)
+            fresh.append((inner_ticket, call))
+        if fresh:
+            self.inner.submit(model, fresh)
+
+    def collect(self) -> list[tuple[int, Completion]]:
+        """Hits first; then what the inner backend finished, recorded in one transaction.
+
+        Over a backend that answers whole batches, the hits and the inner batch come back
+        together, so its batches hold exactly the misses of one round, as without the cache.
+        """
+        out, self._answered = self._answered, []
+        if not self._asked or (out and self.inner.streams):
+            return out
+        rows = []
+        for inner_ticket, completion in self.inner.collect():
+            key, model, request = self._asked.pop(inner_ticket)
+            rows.append((key, self.inner.name, model, request, completion))
+            out.extend((ticket, completion) for ticket in self._waiting.pop(key))
+        if rows:
+            self.cache.put_many(rows)
+        return out
+
+    def cancel(self) -> None:
+        """Forget the calls in flight and cancel the inner backend's."""
+        self._answered, self._waiting, self._asked = [], {}, {}
+        self.inner.cancel()
+
+    def _read_miss(self, model: str, call: NodeCall) -> BackendError:
+        return BackendError(
+            f"call cache {self.cache.path} has no answer for model {model} (question "
+            f"{call.doc_id}, node {call.node_id}) and backend.cache.mode=read; rerun with "
+            "backend.cache.mode=readwrite to record it"
+        )
 
     def describe(self) -> dict[str, object]:
         """The inner backend's description plus the cache's mode, file and counters."""

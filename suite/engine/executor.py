@@ -1,4 +1,4 @@
-"""The executor: runs (graph, question) pairs layer by layer, one backend batch per model.
+"""The executor: runs (graph, question) pairs as dataflow, each call sent once its inputs are in.
 
 It decides nothing: graphs come from searchers, prompts from ``suite/prompts``, answers from
 the backend, and every call is charged to the meter.
@@ -6,11 +6,13 @@ the backend, and every call is charged to the meter.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from suite.backends.base import Backend, Completion, Doc, NodeCall
 from suite.core.cost import ModelSpec, call_flops, critical_path_s
+from suite.core.errors import BackendError
 from suite.core.graph import FINAL, CallKind, CollabGraph
 from suite.core.meter import Meter
 from suite.prompts import Message, PromptSet
@@ -41,12 +43,37 @@ class Execution:
 
 @dataclass
 class _Pair:
+    """One (graph, question) pair in flight: finished calls and, per model, calls not yet built.
+
+    ``queues`` holds each model's nodes in topological order (layer by layer); a node's call
+    is built only when it heads its model's queue and its inputs are complete, so the
+    ``sample_index`` of identical calls follows that order whatever order calls finish in.
+    """
+
+    index: int
     graph: CollabGraph
     doc: Doc
-    layers: list[tuple[str, ...]]
+    order: dict[str, int]
     depths: dict[str, int]
+    queues: dict[str, deque[str]]
     done: dict[str, Completion] = field(default_factory=dict)
-    seen: dict[tuple[str, tuple[tuple[str, str], ...]], int] = field(default_factory=dict)
+    seen: dict[tuple[str, tuple[Message, ...]], int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, index: int, graph: CollabGraph, doc: Doc) -> _Pair:
+        order = [i for layer in graph.layers() for i in layer]
+        queues: dict[str, deque[str]] = {}
+        for node_id in order:
+            queues.setdefault(graph.node(node_id).model, deque()).append(node_id)
+        return cls(index, graph, doc, {n: k for k, n in enumerate(order)}, graph.depths(), queues)
+
+    def ready(self) -> list[str]:
+        """Pop every node whose call can be built now (see the class docstring)."""
+        out = []
+        for queue in self.queues.values():
+            while queue and all(p in self.done for p in self.graph.preds(queue[0])):
+                out.append(queue.popleft())
+        return out
 
 
 class Executor:
@@ -88,30 +115,67 @@ class Executor:
     def run(self, pairs: Sequence[tuple[CollabGraph, Doc]], purpose: str) -> list[Execution]:
         """Execute every pair; returns one Execution per pair, in order.
 
-        All pairs advance together: at step k every pair's k-th topological layer is ready,
-        its calls are grouped by model, and each group goes to the backend as one batch.
-        Nodes with no path to ``final`` are skipped: never called, never charged (PAPER.md
-        §8, the official ``Graph.run`` runs only useful nodes).
+        Dataflow: a node's call goes to the backend (:meth:`Backend.submit`) the moment its
+        inputs are complete, so deep and shallow graphs and different questions overlap; a
+        backend that batches continuously (vLLM's engine step loop, concurrent HTTP requests)
+        runs them together. Backends that only answer whole batches get, per model, every
+        call ready in a round: one batch per model per topological layer. Nodes with no path
+        to ``final`` are skipped: never called, never charged (PAPER.md §8, the official
+        ``Graph.run`` runs only useful nodes). Calls are charged to the meter in topological
+        order (layer, model, pair, node) once the pairs are done, so the meter, like every
+        answer, does not depend on the order in which calls finish.
         """
-        used = [(g.used(), d) for g, d in pairs]
-        state = [_Pair(g, d, g.layers(), g.depths()) for g, d in used]
-        for step in range(max((len(p.layers) for p in state), default=0)):
-            by_model: dict[str, list[tuple[_Pair, NodeCall]]] = {}
-            for pair in state:
-                if step < len(pair.layers):
-                    for node_id in pair.layers[step]:
-                        call = self._call(pair, node_id)
-                        by_model.setdefault(call.model, []).append((pair, call))
-            for model in sorted(by_model):
-                batch = by_model[model]
-                results = self.backend.generate(model, [c for _, c in batch])
-                for (pair, call), completion in zip(batch, results, strict=True):
-                    pair.done[call.node_id] = completion
-                    flops = call_flops(
-                        self.specs[model], completion.prompt_tokens, completion.output_tokens
+        state = [_Pair.of(k, g.used(), d) for k, (g, d) in enumerate(pairs)]
+        tickets: dict[int, tuple[_Pair, NodeCall]] = {}
+        try:
+            self._submit(state, tickets)
+            pending = len(tickets)
+            while pending:
+                finished = self.backend.collect()
+                if not finished:
+                    raise BackendError(
+                        f"backend {self.backend.name} returned no answer for {pending} calls "
+                        "still in flight; this is a bug in the backend, please report it"
                     )
-                    self.meter.charge_call(purpose, model, completion, flops)
+                touched: dict[int, _Pair] = {}
+                for ticket, completion in finished:
+                    pair, call = tickets[ticket]
+                    pair.done[call.node_id] = completion
+                    touched[pair.index] = pair
+                    pending -= 1
+                pending += self._submit([touched[k] for k in sorted(touched)], tickets)
+        except BaseException:
+            self.backend.cancel()  # the next run must not collect this run's calls
+            raise
+        finally:
+            self._charge(purpose, tickets.values())
         return [self._execution(p) for p in state]
+
+    def _submit(self, pairs: Sequence[_Pair], tickets: dict[int, tuple[_Pair, NodeCall]]) -> int:
+        """Build the calls that became ready in ``pairs`` and submit them, grouped by model."""
+        by_model: dict[str, list[tuple[int, NodeCall]]] = {}
+        for pair in pairs:  # in pair order, each pair's nodes in topological order
+            for node_id in sorted(pair.ready(), key=pair.order.__getitem__):
+                call = self._call(pair, node_id)
+                ticket = len(tickets)
+                tickets[ticket] = (pair, call)
+                by_model.setdefault(call.model, []).append((ticket, call))
+        for model in sorted(by_model):
+            self.backend.submit(model, by_model[model])
+        return sum(len(b) for b in by_model.values())
+
+    def _charge(self, purpose: str, calls: Iterable[tuple[_Pair, NodeCall]]) -> None:
+        """Charge the finished calls in topological order, independent of finishing order."""
+        finished = [(p, c) for p, c in calls if c.node_id in p.done]
+        finished.sort(
+            key=lambda pc: (pc[1].depth, pc[1].model, pc[0].index, pc[0].order[pc[1].node_id])
+        )
+        for pair, call in finished:
+            completion = pair.done[call.node_id]
+            flops = call_flops(
+                self.specs[call.model], completion.prompt_tokens, completion.output_tokens
+            )
+            self.meter.charge_call(purpose, call.model, completion, flops)
 
     def _call(self, pair: _Pair, node_id: str) -> NodeCall:
         graph = pair.graph

@@ -3,6 +3,7 @@ truncated JSON, a server that dies mid-run), launched servers (a fake ``vllm`` m
 PYTHONPATH) and a whole search that fails, then resumes."""
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -171,19 +172,21 @@ def fake_vllm(tmp_path, monkeypatch):
     for folder in (tmp_path / "vllm", tmp_path / "vllm" / "entrypoints", pkg):
         (folder / "__init__.py").write_text("")
     (pkg / "api_server.py").write_text(FAKE_SERVER)
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), str(ROOT)]))
 
 
 @pytest.mark.slow
 def test_launch_starts_waits_and_stops_servers_with_their_children(fake_vllm):
     _, benv = launch_pool()
     b = OpenAIBackend.create({"launch": True, "device": "cpu"}, benv)
-    servers = list(b.servers.values())
     try:
-        assert sorted(b.servers) == ["llama-3.2-1b", "llama-3.2-3b"]
-        assert len({s.port for s in servers}) == 2
+        assert b.servers == {}  # a server starts at its model's first call
         out = b.generate("llama-3.2-1b", calls(3, "llama-3.2-1b"))
         assert [o.text for o in out] == ["Answer: C"] * 3
+        assert sorted(b.servers) == ["llama-3.2-1b"]
+        b.endpoint("llama-3.2-3b")
+        servers = list(b.servers.values())
+        assert len({s.port for s in servers}) == 2
         assert b.describe()["endpoints"]["llama-3.2-1b"].startswith("http://127.0.0.1:")
     finally:
         b.close()
@@ -196,8 +199,9 @@ def test_launch_starts_waits_and_stops_servers_with_their_children(fake_vllm):
 def test_a_server_that_fails_to_start_is_one_line_with_its_log(fake_vllm):
     _, benv = launch_pool()
     opts = {"launch": True, "launch_args": ["--fail"]}
+    backend = OpenAIBackend.create(opts, benv)
     with pytest.raises(BackendError) as err:
-        OpenAIBackend.create(opts, benv)
+        backend.generate("llama-3.2-1b", calls(1, "llama-3.2-1b"))
     message = str(err.value)
     assert "exited with code 3" in message and "could not load the model" in message
     assert "\n" not in message
@@ -253,6 +257,7 @@ def test_a_launched_server_dies_with_a_killed_run(fake_vllm):
         "from suite.backends.openai import OpenAIBackend\n"
         "pool, benv = launch_pool()\n"
         "b = OpenAIBackend.create({'launch': True}, benv)\n"
+        "b.launch(sorted(b.to_launch), {})\n"
         "print(*[s.proc.pid for s in b.servers.values()], flush=True)\n"
         "time.sleep(120)\n"
     )

@@ -14,11 +14,11 @@ import pytest
 from helpers import backend_env, pool, run_cli
 
 from suite.app import cli
-from suite.backends.base import Doc
+from suite.backends.base import Doc, NodeCall
 from suite.backends.serving import ServeSpec, cpu_environment, serve_specs
 from suite.backends.vllm import VllmBackend
 from suite.core.errors import BackendError, ConfigError, DataError
-from suite.core.graph import CollabGraph
+from suite.core.graph import CallKind, CollabGraph
 from suite.core.meter import Meter
 from suite.engine.executor import Executor
 from suite.prompts import load
@@ -38,11 +38,41 @@ class FakeTokenizer:
         return {"input_ids": list(range(len(text.split())))}
 
 
+def fake_output(prompt, params, request_id=""):
+    first = types.SimpleNamespace(text="Answer: A\nso.", token_ids=[7] * min(5, params.max_tokens))
+    return types.SimpleNamespace(
+        request_id=request_id,
+        finished=True,
+        prompt_token_ids=prompt["prompt_token_ids"],
+        outputs=[first],
+    )
+
+
+class FakeEngine:
+    """vLLM's LLMEngine step loop: every request added before a step finishes at that step."""
+
+    def __init__(self, llm):
+        self.llm, self.waiting = llm, []
+
+    def add_request(self, request_id, prompt, params):
+        assert params.output_kind == "final_only"
+        self.waiting.append((request_id, prompt, params))
+
+    def abort_request(self, request_ids):
+        self.waiting = [w for w in self.waiting if w[0] not in request_ids]
+
+    def step(self):
+        batch, self.waiting = self.waiting, []
+        self.llm.batches.append([(prompt, p) for _, prompt, p in batch])
+        return [fake_output(prompt, p, rid) for rid, prompt, p in batch]
+
+
 class FakeLLM:
     instances: list = []  # noqa: RUF012
 
     def __init__(self, **kwargs):
         self.kwargs, self.batches = kwargs, []
+        self.llm_engine = FakeEngine(self)
         FakeLLM.instances.append(self)
 
     def get_tokenizer(self):
@@ -51,15 +81,7 @@ class FakeLLM:
     def generate(self, prompts, params, use_tqdm):
         assert not use_tqdm and len(prompts) == len(params)
         self.batches.append(list(zip(prompts, params, strict=True)))
-        out = []
-        for prompt, p in zip(prompts, params, strict=True):
-            first = types.SimpleNamespace(
-                text="Answer: A\nso.", token_ids=[7] * min(5, p.max_tokens)
-            )
-            out.append(
-                types.SimpleNamespace(prompt_token_ids=prompt["prompt_token_ids"], outputs=[first])
-            )
-        return out
+        return [fake_output(prompt, p) for prompt, p in zip(prompts, params, strict=True)]
 
 
 class SamplingParams:
@@ -72,7 +94,10 @@ def fake_vllm(monkeypatch, tmp_path):
     module = types.ModuleType("vllm")
     module.__spec__ = importlib.machinery.ModuleSpec("vllm", None)
     module.LLM, module.SamplingParams = FakeLLM, SamplingParams
+    kinds = types.ModuleType("vllm.sampling_params")
+    kinds.RequestOutputKind = types.SimpleNamespace(FINAL_ONLY="final_only")
     monkeypatch.setitem(sys.modules, "vllm", module)
+    monkeypatch.setitem(sys.modules, "vllm.sampling_params", kinds)
     FakeLLM.instances = []
     saved = dict(os.environ)
     monkeypatch.setenv("TTSGB_CACHE_DIR", str(tmp_path))
@@ -230,3 +255,17 @@ def test_the_agent_llm_on_an_engine_is_metered_as_search_cost(fake_vllm):
     assert params.max_tokens == 64 and params.temperature == 0.1
     with pytest.raises(ConfigError, match="did you mean 'temperature'"):  # its schema's check
         cli.compose(["agent=vllm_engine", "agent.temprature=1"])
+
+
+def test_cancel_aborts_the_requests_in_flight(fake_vllm):
+    backend = tiny_backend()
+    messages = (("user", "What is 1 + 1? A. 1 B. 2 C. 3 D. 4"),)
+    call = NodeCall(
+        "mmlu", "q0", "n0", CallKind.DIRECT, "smollm2-135m", messages, (), 0, 0, 64, 0.1
+    )
+    backend.submit("smollm2-135m", [(0, call), (1, call)])  # nobody collects them
+    (engine,) = FakeLLM.instances
+    assert len(engine.llm_engine.waiting) == 2
+    backend.cancel()
+    assert engine.llm_engine.waiting == [] and backend.collect() == []
+    backend.close()

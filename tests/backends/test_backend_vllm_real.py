@@ -163,6 +163,8 @@ def test_openai_backend_launches_a_real_vllm_server_and_stops_it():
     options = {"launch": True, "startup_timeout_s": 600}
     t0 = time.perf_counter()
     backend = OpenAIBackend.create(options, env)
+    assert backend.servers == {}  # a server starts at its model's first call
+    backend.endpoint("smollm2-135m")
     server = backend.servers["smollm2-135m"]
     pgid = server.proc.pid
     try:

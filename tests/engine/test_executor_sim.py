@@ -5,6 +5,7 @@ import pytest
 
 from suite import config
 from suite.app import cli
+from suite.backends.base import Backend
 from suite.core.graph import FINAL, CollabGraph, Node, Role
 from suite.core.topologies import layered, parallel
 from suite.engine import session
@@ -22,11 +23,15 @@ def sess():
     s.close()
 
 
-class Recorder:
+class Recorder(Backend):
     """Wraps the real backend to see the batches the executor sends."""
 
     def __init__(self, inner):
         self.inner, self.batches = inner, []
+
+    @classmethod
+    def create(cls, options, env):
+        raise NotImplementedError
 
     def generate(self, model, calls):
         self.batches.append((model, [c.node_id for c in calls]))
