@@ -103,6 +103,7 @@ def accuracy_vs_budget(board: Leaderboard, out: Path) -> list[str]:
         for name in sorted({r.name for g in groups for r in g.rows if r.kind == "searcher"}):
             pts = [(g.key.budget_units, r) for g in groups for r in g.rows if r.name == name]
             _budget_line(ax, pts, colour[name], name)
+        _best_known_line(ax, groups)
         costs = _single_points(ax, groups[0], budgets)
         ax.set_xscale("log", base=2)
         ticks = sorted({*budgets, *costs})
@@ -118,9 +119,20 @@ def accuracy_vs_budget(board: Leaderboard, out: Path) -> list[str]:
         fig,
         f"Accuracy vs inference budget: mean over seeds of each table's metric ({metric}); 95% "
         f"bootstrap CI bands from {stats.MIN_SEEDS_FOR_CI} seeds; single models with "
-        f"Wilson CI\n({source(board.groups)})",
+        f"Wilson CI; dashed: best known graph per budget\n({source(board.groups)})",
     )
     return save(fig, out, "accuracy_vs_budget")
+
+
+def _best_known_line(ax: Any, groups: Sequence[Group]) -> None:
+    """The best known graph per budget (the fixed regret reference, sim only): the headroom."""
+    best = sorted({(g.key.budget_units, g.best_known) for g in groups if g.best_known is not None})
+    if best:
+        ax.plot(
+            [u for u, _ in best], [100 * b for _, b in best],
+            ls="--", marker="D", ms=3.5, lw=1.2, color="black", zorder=4,
+            label="best known graph per budget (regret reference)",
+        )  # fmt: skip
 
 
 def _budget_line(ax: Any, pts: Sequence[tuple[int, Row]], colour: Any, name: str) -> None:

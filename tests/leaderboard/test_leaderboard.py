@@ -244,3 +244,27 @@ def test_about_file_in_the_output_folder_goes_under_the_readme_header(tmp_path):
     assert res.returncode == 0, res.stderr
     readme = (out / "README.md").read_text()
     assert readme.index("Swept at commit abc") < readme.index("## mmlu")
+
+
+def test_accuracy_vs_budget_draws_the_best_known_graph_per_budget(tmp_path, monkeypatch):
+    """On sim the plot shows the fixed reference per budget, so the headroom is visible."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    from suite.leaderboard import plots
+
+    for seed in range(2):
+        make_run(tmp_path, "random", seed, scores=(1,) * 8 + (0, 0), graph=GRAPH)
+    board = board_of(tmp_path)
+    drawn: list[object] = []
+    real_plot = plt.Axes.plot
+
+    def spy(ax, *args, **kwargs):
+        drawn.append(kwargs.get("label"))
+        return real_plot(ax, *args, **kwargs)
+
+    monkeypatch.setattr(plt.Axes, "plot", spy)
+    plots.accuracy_vs_budget(board, tmp_path / "plots")
+    assert "best known graph per budget (regret reference)" in drawn
