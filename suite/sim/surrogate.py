@@ -199,22 +199,35 @@ BEHAVIOUR = (
     Param("refine_gain", 0.0, 4.0),
     Param("mislead", 0.0, 4.0),
     Param("drift", 0.0, 0.5),
+    Param("garble_rate", 0.0, 8.0),
 )
 """The behaviour parameters the fit moves; ``drift`` is one value shared by the pool's models."""
 ABILITY = (-4.0, 4.0)
+READING = (32.0, 4096.0)
+"""Range of each model's fitted reading tolerance (``context_tokens``), up to the served window."""
 
 
 def params(models: Sequence[str]) -> tuple[Param, ...]:
-    """Every fitted parameter: each model's ability, then :data:`BEHAVIOUR`."""
-    return tuple(Param(f"ability.{m}", *ABILITY) for m in models) + BEHAVIOUR
+    """Every fitted parameter: each model's ability and reading tolerance, then the behaviour.
+
+    ``context_tokens`` is fitted here as the tolerance past which a node reading its inputs
+    loses the thread (what the tiny models do: a SmolLM2 aggregator of three answers often
+    rambles without stating a number), bounded by the served window (4,096 tokens).
+    """
+    abilities = tuple(Param(f"ability.{m}", *ABILITY) for m in models)
+    return abilities + tuple(Param(f"context.{m}", *READING) for m in models) + BEHAVIOUR
 
 
 def apply(base: TaskProfile, values: Mapping[str, float]) -> TaskProfile:
     """``base`` with the fitted ``values`` set (names as in :func:`params`)."""
     models = {}
     for name, mp in base.models.items():
-        ability = values.get(f"ability.{name}", mp.ability)
-        models[name] = replace(mp, ability=ability, drift=values.get("drift", mp.drift))
+        models[name] = replace(
+            mp,
+            ability=values.get(f"ability.{name}", mp.ability),
+            context_tokens=round(values.get(f"context.{name}", mp.context_tokens)),
+            drift=values.get("drift", mp.drift),
+        )
     task_fields: dict[str, Any] = {
         k: v for k, v in values.items() if k in TaskProfile.__dataclass_fields__
     }
@@ -298,6 +311,8 @@ def fit(
 def _current(base: TaskProfile, p: Param) -> float:
     if p.name.startswith("ability."):
         return base.models[p.name.removeprefix("ability.")].ability
+    if p.name.startswith("context."):
+        return float(base.models[p.name.removeprefix("context.")].context_tokens)
     if p.name == "drift":
         return float(np.mean([m.drift for m in base.models.values()]))
     return float(getattr(base, p.name))
@@ -422,7 +437,7 @@ def starting_profile(
         fuser_verify=FIXED["fuser_verify"],
         refine_gain=1.0,
         mislead=0.5,
-        garble_rate=FIXED["garble_rate"],
+        garble_rate=1.5,
         models={m: ModelProfile(0.0, window, 0.05) for m, window in models.items()},
     )
 
@@ -432,13 +447,12 @@ FIXED: dict[str, Any] = {
     "distractor_power": 1.0,
     "fuser_self": 1.0,
     "fuser_verify": 1.0,
-    "garble_rate": 1.5,
 }
 FIXED_WHY = (
     "not identifiable from graph accuracies alone (the records keep scores, not the wrong "
     "answers or roles' separate effects): n_distractors 10, distractor_power 1 (uniform), "
-    "fusers as assistants (fuser_self = fuser_verify = 1); garble_rate 1.5 and long_context_loss "
-    "0 never act, since every recorded prompt is far inside the 4,096-token served window"
+    "fusers as assistants (fuser_self = fuser_verify = 1); long_context_loss 0 (every recorded "
+    "prompt is far inside the 4,096-token served window); no drift or overload cap"
 )
 
 
