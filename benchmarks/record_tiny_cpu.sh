@@ -10,15 +10,16 @@
 # stays well under 10 minutes; a rerun of a finished chunk is skipped (resume=auto) and the call
 # cache makes a half-finished one cheap.
 #
-#   PY=~/.cache/tts-graph-bench/venv-vcpu/bin/python benchmarks/record_tiny_cpu.sh [ROOT] [SEEDS]
+#   PY=~/.cache/tts-graph-bench/venv-vcpu/bin/python benchmarks/record_tiny_cpu.sh [ROOT] [SEEDS] [UNITS]
 #   python -m suite.simfit --export ROOT --out suite/sim/evidence/tiny_cpu_runs.jsonl.gz
 set -euo pipefail
 ROOT=${1:-results/real_tiny_cpu}
 SEEDS=${2:-"0 1"}
+UNITS=${3:-"3 6 9 12"}
 PY=${PY:-python}
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 for seed in $SEEDS; do
-  for units in 3 6 9 12; do
+  for units in $UNITS; do
     flock /tmp/vcpu.lock "$PY" -m suite.run searcher=random backend=vllm pool=tiny_cpu \
       task=arith_synthetic budget.units="$units" seed="$seed" n_iterations=4 batch_size=40 \
       test_n=40 pool.models.0.serve.max_tokens=24 pool.models.1.serve.max_tokens=24 \

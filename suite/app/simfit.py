@@ -50,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--pool", default="tiny_cpu")
     p.add_argument("--task", default=None)
     p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--max-evaluations", type=int, default=300)
+    p.add_argument("--max-evaluations", type=int, default=200)
     p.add_argument("--write", action="store_true", help="write suite/sim/<pool>.yaml")
     p.add_argument("--out", type=Path, default=None, help="write the profile to this file")
     p.add_argument("--export", type=Path, default=None, help="write the records as .jsonl.gz")

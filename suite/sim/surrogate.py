@@ -24,7 +24,7 @@ from suite.core.errors import DataError
 from suite.core.graph import CollabGraph
 from suite.sim.world import GOLD, ModelProfile, SimWorld, TaskProfile, population, run_graph
 
-FIT_QUESTIONS = 1000
+FIT_QUESTIONS = 600
 """Simulated questions per expected accuracy during the fit (common to every candidate)."""
 EXPORT_SCHEMA = "tts-graph-bench/real-graph-evals/1"
 
