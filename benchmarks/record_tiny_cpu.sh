@@ -14,8 +14,8 @@
 #   python -m suite.simfit --export ROOT --out suite/sim/evidence/tiny_cpu_runs.jsonl.gz
 set -euo pipefail
 ROOT=${1:-results/real_tiny_cpu}
-SEEDS=${2:-"0 1"}
-UNITS=${3:-"3 6 9 12"}
+SEEDS=${2-"0 1"}      # "" records no random graphs (the singles only)
+UNITS=${3-"3 6 9 12"}
 PY=${PY:-python}
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 for seed in $SEEDS; do
@@ -26,3 +26,14 @@ for seed in $SEEDS; do
       results_dir="$ROOT" || echo "chunk units=$units seed=$seed failed (rerun to resume)"
   done
 done
+# The two single models on the 100 test questions (suite.evaluate records: accuracy and n; they
+# anchor the abilities, since every recorded graph ends in SmolLM2 reading other answers).
+if [ "${SINGLES:-1}" = 1 ]; then
+  for model in smollm2-135m gemma-3-270m; do
+    out="$ROOT/arith_synthetic/single/vllm-$model-n100.json"
+    [ -f "$out" ] && continue
+    flock /tmp/vcpu.lock "$PY" -m suite.evaluate graph=single:"$model" backend=vllm pool=tiny_cpu \
+      task=arith_synthetic test_n=100 pool.models.0.serve.max_tokens=24 \
+      pool.models.1.serve.max_tokens=24 out="$out" || echo "single $model failed (rerun)"
+  done
+fi

@@ -70,6 +70,14 @@ def _parse(args: Sequence[str]) -> argparse.Namespace:
     return ns
 
 
+def pool_models(pool: str) -> list[str]:
+    """The model names of ``suite/conf/pool/<pool>.yaml``."""
+    path = CONF_DIR / "pool" / f"{pool}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"unknown pool {pool!r}: no {path}")
+    return [str(m["name"]) for m in yaml.safe_load(path.read_text())["models"]]
+
+
 def starting_profile(pool: str, task: str) -> Any:
     """The fit's start from the pool and task configs (token averages, served windows)."""
     pool_path, task_path = CONF_DIR / "pool" / f"{pool}.yaml", CONF_DIR / "task" / f"{task}.yaml"
@@ -89,7 +97,7 @@ def starting_profile(pool: str, task: str) -> Any:
 def run(args: Sequence[str]) -> dict[str, Any]:
     """Load, fit, validate, print, write; returns the profile document."""
     ns = _parse(args)
-    task, records = surrogate.load_records(ns.source, ns.pool, ns.task)
+    task, records = surrogate.load_records(ns.source, ns.pool, ns.task, pool_models(ns.pool))
     if ns.export is not None:
         lines = surrogate.export_rows(records, ns.pool, task, "vllm")
         text = "".join(line + "\n" for line in lines)

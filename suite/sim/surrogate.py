@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import gzip
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -35,10 +35,13 @@ class Record:
 
     Attributes:
         graph: The evaluated graph (unused nodes included, as recorded).
-        doc_ids: The questions, in order.
-        scores: Per-question scores from the task's lm-eval filter and metric.
+        doc_ids: The questions, in order (empty for a ``suite.evaluate`` record).
+        scores: Per-question scores from the task's lm-eval filter and metric (likewise).
         source: Where it was read (run folder and file, or the export file and line).
-        split: ``search`` (a trials.jsonl line) or ``test`` (a final.json).
+        split: ``search`` (a trials.jsonl line), ``test`` (a final.json) or ``single`` (a
+            ``suite.evaluate`` record, which keeps only the accuracy and the question count).
+        n: Questions answered.
+        accuracy: Mean score over them.
     """
 
     graph: CollabGraph
@@ -46,11 +49,8 @@ class Record:
     scores: tuple[float, ...]
     source: str
     split: str
-
-    @property
-    def accuracy(self) -> float:
-        """Mean score over the record's questions."""
-        return float(np.mean(self.scores))
+    n: int
+    accuracy: float
 
 
 @dataclass(frozen=True)
@@ -76,11 +76,16 @@ class FitResult:
 # --- loading ------------------------------------------------------------------------------------
 
 
-def load_records(path: Path, pool: str, task: str | None) -> tuple[str, list[Record]]:
+def load_records(
+    path: Path, pool: str, task: str | None, pool_models: Collection[str] = ()
+) -> tuple[str, list[Record]]:
     """Real graph evaluations of ``pool`` under ``path``: run folders or an export file.
 
-    In a folder, every ``trials.jsonl`` line and every completed ``final.json`` (its test
-    scores) is a record. Returns the task (``task``, or the one task the records hold).
+    In a folder, every ``trials.jsonl`` line, every completed ``final.json`` (its test scores)
+    and every ``suite.evaluate`` record under a ``single/`` folder (accuracy and question count
+    only) is a record. ``suite.evaluate`` records name no pool: they count as ``pool``'s when
+    every model of their graph is in ``pool_models``. Returns the task (``task``, or the one
+    task the records hold).
 
     Raises:
         DataError: nothing found; a record from a simulated backend; another pool's records;
@@ -98,7 +103,16 @@ def load_records(path: Path, pool: str, task: str | None) -> tuple[str, list[Rec
                 f"{source} is a sim run (backend={row.get('backend')}), not a real one; "
                 "fit only to runs of backend=vllm or backend=openai"
             )
-        if row.get("pool") != pool:
+        if "pool" not in row and row.get("split") == "single":
+            models = sorted(
+                {n["model"] for n in row["graph"]["nodes"]} | {row["graph"]["final_model"]}
+            )
+            if not set(models) <= set(pool_models):
+                raise DataError(
+                    f"{source} is a run of other models {models}, not of pool {pool!r}; "
+                    f"pass a folder of {pool} runs"
+                )
+        elif row.get("pool") != pool:
             raise DataError(
                 f"{source} is a run of pool {row.get('pool')!r}, not {pool!r}; "
                 f"pass --pool {row.get('pool')} or a folder of {pool} runs"
@@ -124,6 +138,9 @@ def _rows(path: Path) -> Iterator[tuple[dict[str, Any], str]]:
             if line.strip():
                 row = _json(line, f"{trials}:{n}")
                 yield {**row, "split": "search"}, f"{trials}:{n}"
+    for single in sorted(path.rglob("single/*.json")):  # suite.evaluate records
+        data = _json(single.read_text(encoding="utf-8"), str(single))
+        yield {**data, "split": "single"}, str(single)
     for final in sorted(path.rglob("final.json")):
         data = _json(final.read_text(encoding="utf-8"), str(final))
         if data.get("status") == "completed" and data.get("test_scores"):
@@ -157,15 +174,22 @@ def _json(text: str, where: str) -> dict[str, Any]:
 
 
 def _record(row: Mapping[str, Any], source: str) -> Record:
+    split = str(row.get("split", "search"))
     try:
         graph = CollabGraph.from_dict(row["graph"])
+        if split == "single":
+            n, acc = (
+                int(row.get("test_n", row.get("n"))),
+                float(row.get("test_accuracy", row.get("accuracy"))),
+            )
+            return Record(graph, (), (), source, split, n, acc)
         doc_ids = tuple(str(d) for d in row["doc_ids"])
         scores = tuple(float(s) for s in row["scores"])
     except (KeyError, TypeError, ValueError) as exc:
         raise DataError(f"{source} lacks a graph, doc_ids or scores ({exc})") from exc
     if not scores or len(scores) != len(doc_ids):
         raise DataError(f"{source}: {len(scores)} scores for {len(doc_ids)} questions")
-    return Record(graph, doc_ids, scores, source, str(row.get("split", "search")))
+    return Record(graph, doc_ids, scores, source, split, len(scores), float(np.mean(scores)))
 
 
 def export_rows(records: Sequence[Record], pool: str, task: str, backend: str) -> list[str]:
@@ -183,6 +207,8 @@ def export_rows(records: Sequence[Record], pool: str, task: str, backend: str) -
             "graph": r.graph.to_dict(),
             "doc_ids": list(r.doc_ids),
             "scores": list(r.scores),
+            "n": r.n,
+            "accuracy": r.accuracy,
         }
         out.append(json.dumps(row, sort_keys=True, separators=(",", ":")))
     return out
@@ -203,8 +229,10 @@ BEHAVIOUR = (
 )
 """The behaviour parameters the fit moves; ``drift`` is one value shared by the pool's models."""
 ABILITY = (-4.0, 4.0)
-READING = (32.0, 4096.0)
-"""Range of each model's fitted reading tolerance (``context_tokens``), up to the served window."""
+READING_LOG2 = (5.0, 12.0)
+"""Range of log2 of each model's fitted reading tolerance (``context_tokens``): 32 tokens to the
+served window (4,096); the fit starts at 256, just above what a node reading three answers reads."""
+READING_START = 256
 
 
 def params(models: Sequence[str]) -> tuple[Param, ...]:
@@ -215,7 +243,7 @@ def params(models: Sequence[str]) -> tuple[Param, ...]:
     rambles without stating a number), bounded by the served window (4,096 tokens).
     """
     abilities = tuple(Param(f"ability.{m}", *ABILITY) for m in models)
-    return abilities + tuple(Param(f"context.{m}", *READING) for m in models) + BEHAVIOUR
+    return abilities + tuple(Param(f"log2_context.{m}", *READING_LOG2) for m in models) + BEHAVIOUR
 
 
 def apply(base: TaskProfile, values: Mapping[str, float]) -> TaskProfile:
@@ -225,7 +253,9 @@ def apply(base: TaskProfile, values: Mapping[str, float]) -> TaskProfile:
         models[name] = replace(
             mp,
             ability=values.get(f"ability.{name}", mp.ability),
-            context_tokens=round(values.get(f"context.{name}", mp.context_tokens)),
+            context_tokens=round(
+                2 ** values.get(f"log2_context.{name}", np.log2(mp.context_tokens))
+            ),
             drift=values.get("drift", mp.drift),
         )
     task_fields: dict[str, Any] = {
@@ -274,7 +304,7 @@ def fit(
     plist = params(list(base.models))
     graphs = [r.graph for r in records]
     acc = np.array([r.accuracy for r in records])
-    weight = np.array([len(r.scores) for r in records], dtype=float)
+    weight = np.array([r.n for r in records], dtype=float)
     x = np.array([_scaled(p, _current(base, p)) for p in plist])
 
     def loss_at(z: np.ndarray) -> tuple[float, np.ndarray]:
@@ -311,8 +341,8 @@ def fit(
 def _current(base: TaskProfile, p: Param) -> float:
     if p.name.startswith("ability."):
         return base.models[p.name.removeprefix("ability.")].ability
-    if p.name.startswith("context."):
-        return float(base.models[p.name.removeprefix("context.")].context_tokens)
+    if p.name.startswith("log2_context."):
+        return float(np.log2(base.models[p.name.removeprefix("log2_context.")].context_tokens))
     if p.name == "drift":
         return float(np.mean([m.drift for m in base.models.values()]))
     return float(getattr(base, p.name))
@@ -383,7 +413,7 @@ def cross_validate(
         )
         pred[held] = predict(task, result.profile, [records[i].graph for i in held], n_questions)
         mean_pred[held] = acc[train].mean()
-    sizes = np.array([len(r.scores) for r in records], dtype=float)
+    sizes = np.array([r.n for r in records], dtype=float)
     noise = float(np.mean(np.sqrt(2 * acc * (1 - acc) / (np.pi * sizes))))
     return Validation(
         folds=folds,
@@ -438,7 +468,7 @@ def starting_profile(
         refine_gain=1.0,
         mislead=0.5,
         garble_rate=1.5,
-        models={m: ModelProfile(0.0, window, 0.05) for m, window in models.items()},
+        models={m: ModelProfile(0.0, min(READING_START, w), 0.05) for m, w in models.items()},
     )
 
 
@@ -481,7 +511,7 @@ def profile_document(
             "graph": r.graph.describe(),
             "digest": r.graph.digest,
             "split": r.split,
-            "n": len(r.scores),
+            "n": r.n,
             "measured": round(a, 4),
             "sim": round(p, 4),
             "residual": round(p - a, 4),
@@ -492,7 +522,7 @@ def profile_document(
         "command": command,
         "data": data,
         "graph_evaluations": len(records),
-        "question_evaluations": int(sum(len(r.scores) for r in records)),
+        "question_evaluations": int(sum(r.n for r in records)),
         "loss": "question-weighted mean squared error, sim expected accuracy vs measured",
         "loss_value": round(result.loss, 6),
         "loss_evaluations": result.evaluations,

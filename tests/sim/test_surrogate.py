@@ -167,3 +167,27 @@ def test_apply_sets_abilities_shared_drift_and_task_fields() -> None:
     assert prof.vote_weight == 3.0 and replace(prof, vote_weight=1.0) == replace(
         base, models=prof.models
     )
+
+
+def _evaluate_record(root: Path, model: str, accuracy: float) -> None:
+    """A ``suite.evaluate`` record as it writes them (no pool, no per-question scores)."""
+    folder = root / TASK / "single"
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {
+        "task": TASK, "backend": "vllm", "simulated": False,
+        "graph": CollabGraph.single(model).to_dict(), "test_accuracy": accuracy, "test_n": 100,
+    }  # fmt: skip
+    (folder / f"vllm-{model}-n100.json").write_text(json.dumps(record))
+
+
+def test_evaluate_records_count_with_their_accuracy_and_question_count(tmp_path: Path) -> None:
+    _run_folder(tmp_path)
+    _evaluate_record(tmp_path, S, 0.45)
+    task, records = surrogate.load_records(tmp_path, "tiny_cpu", None, [S, G])
+    single = [r for r in records if r.split == "single"]
+    assert task == TASK and len(records) == 2 and len(single) == 1
+    assert (single[0].n, single[0].accuracy, single[0].scores) == (100, 0.45, ())
+    alone = tmp_path / "alone"
+    _evaluate_record(alone, S, 0.45)
+    with pytest.raises(surrogate.DataError, match=r"run of other models \['smollm2-135m'\]"):
+        surrogate.load_records(alone, "llama3", None, ["llama-3.2-1b"])
