@@ -105,7 +105,7 @@ def run(args: Sequence[str]) -> dict[str, Any]:
         write_atomic(ns.export, gzip.compress(text.encode(), mtime=0))
         print(f"wrote {ns.export} ({len(records)} graph evaluations)")
     base = starting_profile(ns.pool, task)
-    n_q = sum(len(r.scores) for r in records)
+    n_q = sum(r.n for r in records)
     print(f"{len(records)} real graph evaluations of {ns.pool} on {task} ({n_q} question runs)")
     result = surrogate.fit(task, base, records, max_evaluations=ns.max_evaluations)
     validation = surrogate.cross_validate(
