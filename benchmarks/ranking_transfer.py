@@ -40,7 +40,9 @@ def run_sim(root: Path, seeds: str) -> None:
         extra = ["searcher.pilot_questions=40"] if searcher == "agent_reinforce" else []
         cmd = [sys.executable, "-m", "suite.run", "-m", f"searcher={searcher}", f"seed={seeds}",
                "backend=sim", *SETTINGS, *extra, f"results_dir={root}"]  # fmt: skip
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode:
+            raise SystemExit(f"sim cells of {searcher} failed: {done.stderr.strip()[-400:]}")
 
 
 def finals(root: Path) -> dict[tuple[str, int], dict[str, Any]]:
