@@ -45,7 +45,9 @@ def records_from(profile: Any, gs: list[CollabGraph], n: int = 1000) -> list[sur
         right = round(float(a) * n)
         scores = tuple([1.0] * right + [0.0] * (n - right))
         out.append(
-            surrogate.Record(g, tuple(f"q{i}" for i in range(n)), scores, f"syn{k}", "search")
+            surrogate.Record(
+                g, tuple(f"q{i}" for i in range(n)), scores, f"syn{k}", "search", n, right / n
+            )
         )
     return out
 
