@@ -215,6 +215,14 @@ BUILDERS: dict[str, Builder] = {
         build=lambda: sources.build_gsm8k_synthetic(),
         sha256="a315a1ee062606820025083dbd0f4991c14a154734751248ddca8308cb8fa4ed",
     ),
+    "arith_synthetic": Builder(
+        about="one-step sums and differences from reasoning-gym's basic_arithmetic (generated)",
+        schema=1,
+        note="with reasoning-gym's seeded generators",
+        n_rows=1000,
+        build=lambda: sources.build_arith_synthetic(),
+        sha256="22a5a57c7719155ed3b3178a42c9a4c7823ba98c719b62c4c5ea94fa0569b04a",
+    ),
     "math_synthetic": Builder(
         about="MATH-style problems from reasoning-gym generators, boxed answers (not MATH)",
         schema=1,

@@ -36,6 +36,21 @@ MATH_SYNTHETIC = (
     ("simple_geometry", "Geometry", 125),
     ("complex_arithmetic", "Precalculus", 125),
 )
+# One-step arithmetic small enough for the tiny_cpu pool (SmolLM2-135M, Gemma-3-270M) to score
+# clearly above chance with a few output tokens (tasks/arith_synthetic.yaml): reasoning-gym's
+# basic_arithmetic, two terms of 1 to 10 (what its one-digit setting gives), addition only
+# (SmolLM2-135M scored 45% on 40 sums; with + and - it scored 25%).
+ARITH_SYNTHETIC_ROWS = 1000
+ARITH_SYNTHETIC_OPTIONS: dict[str, Any] = {
+    "min_terms": 2,
+    "max_terms": 2,
+    "min_digits": 1,
+    "max_digits": 1,
+    "operators": ("+",),
+    "allow_parentheses": False,
+    "allow_negation": False,
+    "format_style": "simple",
+}
 _FINAL_LINE = re.compile(r"\n?#### [^\n]*\s*$")
 
 
@@ -186,6 +201,28 @@ def build_gsm8k_synthetic() -> Built:
         template = int(item["metadata"].get("source_index", -1))
         rows.append({"question": str(item["question"]), "answer": answer, "template": template})
     source = f"reasoning-gym {version}: gsm_symbolic, seed {GEN_SEED} (generated, not GSM8K)"
+    return Built(rows, source, f"reasoning-gym-{version}")
+
+
+def build_arith_synthetic() -> Built:
+    """One-step sums and differences from reasoning-gym's ``basic_arithmetic`` (seeded).
+
+    Each row is ``{"question": "What is 9 - 7?", "answer": "2"}`` (the generator's "Calculate
+    9 - 7." reworded); the generator's own answer is the target, compared by lm-eval's
+    ``exact_match`` with the number the reply states (tasks/arith_synthetic.yaml).
+    """
+    gym, version = _reasoning_gym()
+    items = gym.create_dataset(
+        "basic_arithmetic", size=ARITH_SYNTHETIC_ROWS, seed=GEN_SEED, **ARITH_SYNTHETIC_OPTIONS
+    )
+    rows = []
+    for item in items:  # "Calculate 9 - 7." as "What is 9 - 7?": the tiny models answer that form
+        expression = str(item["question"]).removeprefix("Calculate ").rstrip(".")
+        rows.append({"question": f"What is {expression}?", "answer": str(item["answer"])})
+    source = (
+        f"reasoning-gym {version}: basic_arithmetic (2 one-digit terms, +), seed {GEN_SEED},"
+        " asked as 'What is a + b?' (generated)"
+    )
     return Built(rows, source, f"reasoning-gym-{version}")
 
 

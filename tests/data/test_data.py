@@ -23,7 +23,7 @@ from suite.data import cache as data
 from suite.data.cache import DatasetInfo
 
 RETRY = "python -m suite.data prepare mmlu"
-KNOWN = "gsm8k, gsm8k_synthetic, humaneval, math, math_synthetic, mmlu"
+KNOWN = "arith_synthetic, gsm8k, gsm8k_synthetic, humaneval, math, math_synthetic, mmlu"
 MMLU_ROWS = 1331  # unique (question, choices) pairs in evals 3.0.1.post1's sandbagging files
 
 

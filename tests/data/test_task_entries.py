@@ -18,7 +18,8 @@ from suite.data import cache as data
 
 TASKS = Path(__file__).resolve().parents[2] / "tasks"
 ENTRIES = [
-    "gsm8k_graph", "gsm8k_synthetic_graph", "humaneval_graph", "humaneval_graph_paper",
+    "arith_synthetic_graph", "gsm8k_graph", "gsm8k_synthetic_graph", "humaneval_graph",
+    "humaneval_graph_paper",
     "math_graph", "math_graph_paper", "math_synthetic_graph", "mmlu_graph", "mmlu_graph_paper",
 ]  # fmt: skip
 GSM8K_ROWS = [
