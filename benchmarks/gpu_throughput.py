@@ -58,17 +58,10 @@ class Layered(Backend):
         return list(self.inner.generate(model, calls))
 
 
-class NodeByNode(Backend):
+class NodeByNode(Layered):
     """The same backend, one call at a time (what batching avoids)."""
 
     name = "node_by_node"
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-
-    @classmethod
-    def create(cls, options: Any, env: Any) -> Backend:
-        raise NotImplementedError
 
     def generate(self, model: str, calls: Sequence[NodeCall]) -> list[Completion]:
         return [c for call in calls for c in self.inner.generate(model, [call])]

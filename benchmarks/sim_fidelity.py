@@ -17,7 +17,7 @@ import sys
 from surrogate_fidelity import surrogate_section
 
 from suite.sim.invariants import BUDGETS, check_task
-from suite.sim.jointfit import FIT_TASKS, current_rows, print_rows
+from suite.sim.rows import FIT_TASKS, current_rows, print_rows
 
 
 def main() -> int:

@@ -216,7 +216,7 @@ BUILDERS: dict[str, Builder] = {
         sha256="a315a1ee062606820025083dbd0f4991c14a154734751248ddca8308cb8fa4ed",
     ),
     "arith_synthetic": Builder(
-        about="one-step sums and differences from reasoning-gym's basic_arithmetic (generated)",
+        about="one-step sums of two numbers 1-10 from reasoning-gym's basic_arithmetic (generated)",
         schema=1,
         note="with reasoning-gym's seeded generators",
         n_rows=1000,

@@ -205,10 +205,10 @@ def build_gsm8k_synthetic() -> Built:
 
 
 def build_arith_synthetic() -> Built:
-    """One-step sums and differences from reasoning-gym's ``basic_arithmetic`` (seeded).
+    """One-step sums from reasoning-gym's ``basic_arithmetic`` (seeded).
 
-    Each row is ``{"question": "What is 9 - 7?", "answer": "2"}`` (the generator's "Calculate
-    9 - 7." reworded); the generator's own answer is the target, compared by lm-eval's
+    Each row is ``{"question": "What is 9 + 8?", "answer": "17"}`` (the generator's "Calculate
+    9 + 8." reworded); the generator's own answer is the target, compared by lm-eval's
     ``exact_match`` with the number the reply states (tasks/arith_synthetic.yaml).
     """
     gym, version = _reasoning_gym()
@@ -216,7 +216,7 @@ def build_arith_synthetic() -> Built:
         "basic_arithmetic", size=ARITH_SYNTHETIC_ROWS, seed=GEN_SEED, **ARITH_SYNTHETIC_OPTIONS
     )
     rows = []
-    for item in items:  # "Calculate 9 - 7." as "What is 9 - 7?": the tiny models answer that form
+    for item in items:  # "Calculate 9 + 8." as "What is 9 + 8?": the tiny models answer that form
         expression = str(item["question"]).removeprefix("Calculate ").rstrip(".")
         rows.append({"question": f"What is {expression}?", "answer": str(item["answer"])})
     source = (

@@ -21,7 +21,7 @@ from suite.core.graph import CollabGraph
 from suite.core.io import write_atomic
 from suite.core.space import GraphSpace, Mix
 from suite.core.topologies import chain, layered, parallel
-from suite.sim import jointfit
+from suite.sim import jointfit, rows
 from suite.sim.world import PROFILE_DIR, SimWorld, TaskProfile, expected_accuracy, load_profiles
 
 FIT_QUESTIONS = 8000
@@ -54,7 +54,7 @@ def space(pool: str, task: str, profile: TaskProfile, units: int = 12) -> GraphS
 
 def best_per_mix(w: SimWorld, sp: GraphSpace, n_questions: int = 2000) -> dict[Mix, float]:
     """For each feasible mix, the best accuracy over the canonical layouts that fit the cap."""
-    return jointfit.best_per_mix(w, sp, n_questions)
+    return rows.best_per_mix(w, sp, n_questions)
 
 
 def width_curve(w: SimWorld, model: str, final: str, widths: Sequence[int]) -> list[float]:
