@@ -92,7 +92,9 @@ class CallCache:
     for a key, so every later replay of that key is the same.
     """
 
-    def __init__(self, path: Path, busy_timeout_s: float = 60.0) -> None:
+    def __init__(
+        self, path: Path, key: str = "backend.cache", busy_timeout_s: float = 60.0
+    ) -> None:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,8 +104,8 @@ class CallCache:
             self.db.execute(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(
-                f"call cache {path} cannot be opened ({exc}); pass backend.cache.path=<a "
-                "writable file> or backend.cache.mode=off"
+                f"call cache {path} cannot be opened ({exc}); pass {key}.path=<a "
+                f"writable file> or {key}.mode=off"
             ) from exc
 
     def get_many(self, keys: Sequence[str]) -> dict[str, Completion]:
@@ -155,10 +157,13 @@ class CachedBackend(Backend):
 
     name: ClassVar[str] = "cache"
 
-    def __init__(self, inner: Backend, cache: CallCache, mode: str) -> None:
+    def __init__(
+        self, inner: Backend, cache: CallCache, mode: str, key: str = "backend.cache"
+    ) -> None:
         self.inner = inner
         self.cache = cache
         self.mode = mode
+        self.key = key
         self.hits = 0
         self.misses = 0
         self.inner_calls = 0
@@ -258,8 +263,8 @@ class CachedBackend(Backend):
     def _read_miss(self, model: str, call: NodeCall) -> BackendError:
         return BackendError(
             f"call cache {self.cache.path} has no answer for model {model} (question "
-            f"{call.doc_id}, node {call.node_id}) and backend.cache.mode=read; rerun with "
-            "backend.cache.mode=readwrite to record it"
+            f"{call.doc_id}, node {call.node_id}) and {self.key}.mode=read; rerun with "
+            f"{self.key}.mode=readwrite to record it"
         )
 
     def describe(self) -> dict[str, object]:
@@ -285,8 +290,8 @@ class CachedBackend(Backend):
             self.cache.close()
 
 
-def parse_options(options: Any) -> tuple[str, Path | None]:
-    """Validate ``backend.cache``: ``{mode: readwrite|read|off, path: null|<file>}``.
+def parse_options(options: Any, key: str = "backend.cache") -> tuple[str, Path | None]:
+    """Validate ``backend.cache`` (or ``key``): ``{mode: readwrite|read|off, path: null|<file>}``.
 
     Raises:
         ConfigError: on an unknown key or mode, in one line.
@@ -295,26 +300,29 @@ def parse_options(options: Any) -> tuple[str, Path | None]:
         return "off", None
     if not isinstance(options, Mapping):
         raise ConfigError(
-            f"backend.cache must be a mapping like {{mode: readwrite, path: null}}, got {options!r}"
+            f"{key} must be a mapping like {{mode: readwrite, path: null}}, got {options!r}"
         )
-    for key in options:
-        if key not in ("mode", "path"):
-            hint = did_you_mean(str(key), ["mode", "path"])
-            raise ConfigError(f"unknown config key 'backend.cache.{key}'; {hint}")
+    for name in options:
+        if name not in ("mode", "path"):
+            hint = did_you_mean(str(name), ["mode", "path"])
+            raise ConfigError(f"unknown config key '{key}.{name}'; {hint}")
     raw = options.get("mode", "readwrite")
     mode = "off" if raw is False else str(raw)
     if mode not in MODES:
         raise ConfigError(
-            f"backend.cache.mode must be one of {', '.join(MODES)}, got {raw!r}; "
+            f"{key}.mode must be one of {', '.join(MODES)}, got {raw!r}; "
             f"{did_you_mean(mode, list(MODES))}"
         )
     path = options.get("path")
     return mode, (Path(str(path)).expanduser() if path else None)
 
 
-def wrap(backend: Backend, options: Any) -> Backend:
-    """Wrap ``backend`` in the call cache that ``backend.cache`` asks for (``off``: unchanged)."""
-    mode, path = parse_options(options)
+def wrap(backend: Backend, options: Any, key: str = "backend.cache") -> Backend:
+    """Wrap ``backend`` in the call cache that ``backend.cache`` (or ``key``) asks for.
+
+    ``off`` returns the backend unchanged.
+    """
+    mode, path = parse_options(options, key)
     if mode == "off":
         return backend
-    return CachedBackend(backend, CallCache(path or default_path()), mode)
+    return CachedBackend(backend, CallCache(path or default_path(), key), mode, key)

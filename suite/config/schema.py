@@ -242,6 +242,7 @@ class VllmBackendSchema:
     enforce_eager: bool | None
     cpu_dtype: str
     cpu_kv_cache_gib: int
+    prefix_caching: bool | None
     cache: CacheSchema
 
 
@@ -291,6 +292,7 @@ class VllmEngineAgentSchema:
     seed: int
     cpu_dtype: str
     cpu_kv_cache_gib: int
+    cache: CacheSchema
 
 
 # Options whose YAML names its schema in its defaults list (``/<group>_<option>_schema``); task,

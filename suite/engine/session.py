@@ -57,8 +57,11 @@ class Session:
         return f"{self.conf.searcher}[{self.agent.name}]" if uses_agent else self.conf.searcher
 
     def close(self) -> None:
-        """Release the backend."""
-        self.backend.close()
+        """Release the backend, then the agent's engine if it has one."""
+        try:
+            self.backend.close()
+        finally:
+            self.agent.close()
 
 
 def build(conf: RunConfig, adapters: dict[Any, Any] | None = None) -> Session:

@@ -66,6 +66,7 @@ def final_record(
         "backend": conf.backend,
         "simulated": sess.backend.simulated,
         "backend_info": sess.backend.describe(),
+        **({"agent_info": info} if (info := sess.agent.describe()) is not None else {}),
         "seed": conf.seed,
         "graph": graph.to_dict(),
         "graph_digest": graph.digest,

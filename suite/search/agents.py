@@ -130,6 +130,17 @@ class MeteredAgent:
         self.meter.charge_call("agent", self.inner.name, _Usage(reply), 0.0)
         return reply
 
+    def describe(self) -> dict[str, object] | None:
+        """What the agent reports of itself (an engine's start time, its cache), or None."""
+        describe = getattr(self.inner, "describe", None)
+        return dict(describe()) if callable(describe) else None
+
+    def close(self) -> None:
+        """Release what the agent holds (an engine, a cache file), if anything."""
+        close = getattr(self.inner, "close", None)
+        if callable(close):
+            close()
+
 
 class _Usage:
     def __init__(self, reply: AgentReply) -> None:

@@ -170,14 +170,40 @@ def _roles(graph: CollabGraph, models: Mapping[str, str], keep: bool) -> CollabG
 
 
 def _ok(ids: list[str], edges: list[tuple[str, str]], limits: bool = True) -> bool:
-    """Acyclic and, with ``limits``, in-degree <= MAX_IN_DEGREE and depth <= MAX_DEPTH."""
-    graph = CollabGraph.build([Node(i, "m") for i in ids], edges, "m")
-    try:
-        depths = graph.depths()
-    except Exception:  # a cycle
+    """Acyclic and, with ``limits``, in-degree <= MAX_IN_DEGREE and depth <= MAX_DEPTH.
+
+    Depth is :meth:`CollabGraph.depths`' longest path, ``final`` included. Computed on plain
+    dicts (Kahn's order): this runs for every candidate edge, and building a graph for each
+    was most of a sim sweep's time. Edges a graph refuses (unknown ids, self-loops, edges
+    out of ``final``) raise as :meth:`CollabGraph.build` does.
+    """
+    known = {*ids, FINAL}
+    edge_set = set(edges)
+    if any(s not in known or d not in known or s in (d, FINAL) for s, d in edge_set):
+        CollabGraph.build([Node(i, "m") for i in ids], edges, "m")  # raises, naming the edge
+    preds: dict[str, list[str]] = {i: [] for i in known}
+    succs: dict[str, list[str]] = {i: [] for i in ids}
+    for src, dst in edge_set:
+        preds[dst].append(src)
+        if dst != FINAL:
+            succs[src].append(dst)
+    waiting = {i: len(preds[i]) for i in ids}
+    ready = [i for i in ids if not waiting[i]]
+    depth: dict[str, int] = {}
+    while ready:
+        node = ready.pop()
+        depth[node] = max((depth[p] + 1 for p in preds[node]), default=0)
+        for nxt in succs[node]:
+            waiting[nxt] -= 1
+            if not waiting[nxt]:
+                ready.append(nxt)
+    if len(depth) != len(ids):  # a cycle
         return False
-    indeg_ok = all(len(graph.preds(i)) <= MAX_IN_DEGREE for i in [*ids, FINAL])
-    return not limits or (indeg_ok and max(depths.values()) <= MAX_DEPTH)
+    if not limits:
+        return True
+    depth[FINAL] = max((depth[p] + 1 for p in preds[FINAL]), default=0)
+    indeg_ok = all(len(preds[i]) <= MAX_IN_DEGREE for i in known)
+    return indeg_ok and max(depth.values()) <= MAX_DEPTH
 
 
 # ---- propose: OPRO-style -----------------------------------------------------------------------
@@ -200,11 +226,33 @@ def _propose(user: str) -> str:
 
 
 def _deeper(best: CollabGraph, budget: int, costs: Mapping[str, int]) -> CollabGraph:
-    """Add the first missing edge that keeps the limits (more depth)."""
+    """Add the first missing edge (src, then dst, in node order) that keeps the limits.
+
+    An added edge never lowers an in-degree or a depth, nor breaks a cycle, so nothing fits
+    when ``best`` breaks the limits. Otherwise ``src -> dst`` fits when ``dst`` does not reach
+    ``src`` (acyclic), ``dst`` has room for one more input, and the longest path through the
+    new edge (depth of ``src`` + 1 + longest path down from ``dst``) stays within MAX_DEPTH.
+    """
     ids, edges = list(best.node_ids), list(best.edges)
+    if not _ok(ids, edges):
+        return best
+    depth = best.depths()
+    below: dict[str, int] = {FINAL: 0}  # longest path from a node down to a sink
+    reach: dict[str, set[str]] = {FINAL: set()}  # nodes a node reaches
+    for layer in reversed(best.layers()[:-1]):
+        for i in layer:
+            below[i] = max((below[j] + 1 for j in best.succs(i)), default=0)
+            reach[i] = {j for k in best.succs(i) for j in (k, *reach[k])}
+    taken = set(edges)
     for src in ids:
         for dst in ids:
-            if src != dst and (src, dst) not in edges and _ok(ids, [*edges, (src, dst)]):
+            if (
+                src != dst
+                and (src, dst) not in taken
+                and src not in reach[dst]
+                and len(best.preds(dst)) < MAX_IN_DEGREE
+                and depth[src] + 1 + below[dst] <= MAX_DEPTH
+            ):
                 return CollabGraph.build(best.nodes, [*edges, (src, dst)], _PLACEHOLDER)
     return best
 

@@ -257,6 +257,43 @@ def test_the_agent_llm_on_an_engine_is_metered_as_search_cost(fake_vllm):
         cli.compose(["agent=vllm_engine", "agent.temprature=1"])
 
 
+def test_the_agent_replays_from_the_call_cache_without_starting_its_engine(fake_vllm, tmp_path):
+    from suite.config import registry
+    from suite.search.searcher import AgentRequest
+
+    composed = cli.compose(["agent=vllm_engine"])["agent"]
+    assert composed["cache"] == {"mode": "readwrite", "path": None}
+    cache = {"mode": "readwrite", "path": str(tmp_path / "agent.sqlite")}
+    options = {"model": "smollm2", "weights": "smollm2-135m-instruct", "device": "cpu"}
+    create = registry.resolve("agent", "vllm_engine").create
+    request = AgentRequest("update", (("system", "s"), ("user", "u")))
+    first = create({**options, "cache": cache}, None)
+    recorded = first.ask(request)
+    first.close()
+    assert len(FakeLLM.instances) == 1 and first.describe()["cache"]["misses"] == 1
+    second = create({**options, "cache": cache}, None)
+    assert second.ask(request) == recorded
+    info = second.describe()
+    assert len(FakeLLM.instances) == 1  # every call hit: no engine was constructed
+    assert info["cache"]["hits"] == 1 and info["engine_start_s"] == {}
+    replay = create({**options, "cache": {**cache, "mode": "read"}}, None)
+    with pytest.raises(BackendError) as err:  # a miss in read mode names the agent's key
+        replay.ask(AgentRequest("update", (("user", "something new"),)))
+    assert "agent.cache.mode=read" in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(ConfigError, match=r"agent\.cache\.mode must be one of"):
+        create({**options, "cache": {"mode": "sometimes"}}, None)
+
+
+def test_prefix_caching_is_a_backend_option(fake_vllm):
+    assert cli.compose(["backend=vllm"])["backend"]["prefix_caching"] is None
+    off = cli.compose(["backend=vllm", "backend.prefix_caching=false"])["backend"]
+    backend = tiny_backend(prefix_caching=off["prefix_caching"])
+    backend.engine("smollm2-135m")
+    assert FakeLLM.instances[0].kwargs["enable_prefix_caching"] is False
+    tiny_backend().engine("smollm2-135m")  # null: the engine's own default is left alone
+    assert "enable_prefix_caching" not in FakeLLM.instances[1].kwargs
+
+
 def test_cancel_aborts_the_requests_in_flight(fake_vllm):
     backend = tiny_backend()
     messages = (("user", "What is 1 + 1? A. 1 B. 2 C. 3 D. 4"),)

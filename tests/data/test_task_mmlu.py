@@ -183,3 +183,23 @@ def test_the_paper_letter_rule(
     ensemble.apply([inst])
     result = paper_task.process_results(gold_b, [inst.filtered_resps[ensemble.name]])
     assert float(result["exact_match"]) == expected
+
+
+def test_lm_evals_templates_compile_once_and_render_the_same(task: Any) -> None:
+    """The suite memoizes lm-eval's Jinja compile; the text of every question stays lm-eval's."""
+    from jinja2 import Environment, StrictUndefined
+    from lm_eval import utils
+
+    from suite.data.tasks import memoize_templates
+
+    docs = list(task.eval_docs)[:50]
+    before = [task.doc_to_text(d) for d in docs] + [task.doc_to_target(d) for d in docs]
+    memoize_templates()
+    memoize_templates()  # idempotent: one memo, not a memo of a memo
+    after = [task.doc_to_text(d) for d in docs] + [task.doc_to_target(d) for d in docs]
+    assert after == before
+    template = task.config.doc_to_text
+    assert utils.env.from_string(template) is utils.env.from_string(template)
+    fresh = Environment(undefined=StrictUndefined, keep_trailing_newline=True)
+    assert utils.apply_template(template, docs[0]) == fresh.from_string(template).render(**docs[0])
+    assert utils.env.from_string(template, globals={"x": 1}) is not utils.env.from_string(template)

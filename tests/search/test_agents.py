@@ -103,3 +103,55 @@ def test_metered_agent_charges_the_agent_tally(server):
     tally = meter.tally("agent")
     assert (tally.calls, tally.prompt_tokens, tally.output_tokens) == (1, 11, 7)
     assert meter.tally("search").question_evals == 0
+
+
+def _limits_by_graph(ids, edges, limits=True):
+    """The heuristic's edge rule computed on a built CollabGraph (the reference)."""
+    from suite.core.graph import FINAL, CollabGraph, Node
+    from suite.search import heuristics
+
+    graph = CollabGraph.build([Node(i, "m") for i in ids], edges, "m")
+    try:
+        depths = graph.depths()
+    except Exception:  # a cycle
+        return False
+    indeg_ok = all(len(graph.preds(i)) <= heuristics.MAX_IN_DEGREE for i in [*ids, FINAL])
+    return not limits or (indeg_ok and max(depths.values()) <= heuristics.MAX_DEPTH)
+
+
+def test_the_fast_edge_rules_agree_with_built_graphs():
+    """_ok and _deeper run on plain dicts for speed; they must decide as built graphs do."""
+    import random
+
+    from suite.core.graph import FINAL, CollabGraph, Node
+    from suite.search import heuristics
+
+    rng = random.Random(0)
+    checked = deepened = 0
+    for _ in range(3000):
+        ids = [f"n{i}" for i in range(rng.randint(0, 8))]
+        edges = []
+        for _ in range(rng.randint(0, 12) if ids else 0):
+            src, dst = rng.choice(ids), rng.choice([*ids, FINAL])
+            if src != dst:
+                edges.append((src, dst))
+        for limits in (True, False):
+            assert heuristics._ok(ids, edges, limits) == _limits_by_graph(ids, edges, limits)
+            checked += 1
+        if heuristics._ok(ids, edges, False):  # acyclic: compare _deeper with the slow search
+            graph = CollabGraph.build([Node(i, "m") for i in ids], edges, "FinalDecision")
+            slow = graph
+            for src in ids:
+                added = [
+                    (src, dst) for dst in ids
+                    if src != dst and (src, dst) not in graph.edges
+                    and _limits_by_graph(ids, [*graph.edges, (src, dst)])
+                ]  # fmt: skip
+                if added:
+                    slow = CollabGraph.build(graph.nodes, [*graph.edges, added[0]], "FinalDecision")
+                    break
+            assert heuristics._deeper(graph, 0, {}) == slow
+            deepened += slow != graph
+    assert checked == 6000 and deepened > 100
+    with pytest.raises(Exception, match="self-loop"):
+        heuristics._ok(["n0"], [("n0", "n0")])
