@@ -186,8 +186,11 @@ def ratios(args: argparse.Namespace) -> None:
     sess.close()
 
 
-def run_search(args: argparse.Namespace, folder: Path, extra: Sequence[str]) -> dict[str, Any]:
-    """One ``python -X importtime -m suite.run``; its wall time, final.json and heavy imports."""
+def run_search(
+    args: argparse.Namespace, folder: Path, extra: Sequence[str], importtime: bool = False
+) -> dict[str, Any]:
+    """One ``python -m suite.run``; its wall time, final.json and, with ``importtime`` (which
+    slows every import, so it is never on in a timed run), the heavy modules it imported."""
     overrides = [
         "backend=vllm",
         f"pool={args.pool}",
@@ -204,7 +207,8 @@ def run_search(args: argparse.Namespace, folder: Path, extra: Sequence[str]) -> 
         f"backend.cache.path={folder / 'calls.sqlite'}",
         *extra,
     ]
-    cmd = [sys.executable, "-X", "importtime", "-m", "suite.run", *overrides]
+    flags = ["-X", "importtime"] if importtime else []
+    cmd = [sys.executable, *flags, "-m", "suite.run", *overrides]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
     wall_s = time.perf_counter() - start
@@ -228,17 +232,22 @@ def run_search(args: argparse.Namespace, folder: Path, extra: Sequence[str]) -> 
 def replay(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="gpu_throughput-") as tmp:
         first = run_search(args, Path(tmp), [])
-        second = run_search(args, Path(tmp), ["resume=false"])
+        replays = [run_search(args, Path(tmp), ["resume=false"]) for _ in range(3)]
+        checked = run_search(args, Path(tmp), ["resume=false"], importtime=True)
+    second = sorted(replays, key=lambda r: r["wall_s"])[1]  # the median of three
+    second["heavy"] = checked["heavy"]
     info = second["final"]["backend_info"]
     starts = len(info.get("engine_start_s", {})) + len(info.get("server_start_s", {}))
     same = first["trials"] == second["trials"]
+    all_s = ", ".join(f"{r['wall_s']:.2f}" for r in replays)
     print(
         f"whole search (random, 2x2 questions, test_n=2, 40-token cap): {first['wall_s']:.1f} s; "
-        f"cache replay {second['wall_s']:.1f} s; original/replay = "
+        f"cache replay {second['wall_s']:.2f} s (median of 3: {all_s}); original/replay = "
         f"{first['wall_s'] / second['wall_s']:.0f}x; engine starts during replay: {starts}; "
         f"cache {info['cache']['hits']} hits, {info['cache']['misses']} misses; torch/vLLM "
-        f"imported during replay: {', '.join(second['heavy']) or 'neither'}; "
-        f"same trials.jsonl: {same}",
+        f"imported during a replay (-X importtime, untimed): "
+        f"{', '.join(second['heavy']) or 'neither'}; "
+        f"same trials.jsonl: {same and all(r['trials'] == first['trials'] for r in replays)}",
         flush=True,
     )
     print(

@@ -152,7 +152,7 @@ class OptunaTpeSearcher(Searcher):
     # ---- ask/tell ----------------------------------------------------------------------------
     def _questions_spent(self) -> int:
         """Questions the study's trials were (or, if running, will be) evaluated on."""
-        trials = self._study.trials
+        trials = self._study.get_trials(deepcopy=False)  # read only: no copies
         return sum(
             int(t.user_attrs.get("n_questions", 0)) for t in trials if t.state.name != "FAIL"
         )
@@ -207,7 +207,11 @@ class OptunaTpeSearcher(Searcher):
 
     def recommend(self) -> CollabGraph:
         """The best trial's graph (the first of equals), or the last finished one."""
-        done = [t for t in self._study.trials if t.value is not None and "graph" in t.user_attrs]
+        done = [
+            t
+            for t in self._study.get_trials(deepcopy=False)
+            if t.value is not None and "graph" in t.user_attrs
+        ]
         if not done:
             return self._all_into_final()
         if self.recommend_mode == "last":
@@ -235,7 +239,11 @@ class OptunaTpeSearcher(Searcher):
             "startup_rng": _random_state(sampler._random_sampler._rng.rng),
             "mix": None if self._mix is None else list(self._mix),
             "study_name": self.study_name,
-            "trials": [_trial_record(api, t) for t in self._study.trials if t.state.is_finished()],
+            "trials": [
+                _trial_record(api, t)
+                for t in self._study.get_trials(deepcopy=False)
+                if t.state.is_finished()
+            ],
         }
 
     def _load_state(self, state: Mapping[str, Any]) -> None:

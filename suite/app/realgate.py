@@ -78,8 +78,8 @@ def run_gate(progress: Callable[[str], None] | None = None) -> dict[str, Any]:
         docs = sess.task.test_docs
         device = sess.backend.describe().get("device")
         tell(
-            f"real gate: {graph.describe()} on {len(docs)} MMLU test questions, vLLM on "
-            f"{device}: starting the engines, then generating"
+            f"real gate: {graph.describe()} on {len(docs)} {conf.task.name} test questions, "
+            f"vLLM on {device}: starting the engines, then generating"
             + (" (2-3 minutes on 2 cores)" if device == "cpu" else "")
         )
         runs = sess.executor.run([(graph, d) for d in docs], "test")
