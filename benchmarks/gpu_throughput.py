@@ -42,6 +42,33 @@ def rss_mib(who: int = resource.RUSAGE_SELF) -> float:
     return resource.getrusage(who).ru_maxrss / 1024
 
 
+def tree_peak_mib() -> float:
+    """Peak RSS of this process plus each live descendant (engine cores in their own
+    processes), from /proc's VmHWM: an upper bound on the peak of the whole tree."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    tree, grew = {os.getpid()}, True
+    while grew:
+        kids = {pid for pid, ppid in parents.items() if ppid in tree} - tree
+        tree |= kids
+        grew = bool(kids)
+    total_kib = 0
+    for pid in tree:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        total_kib += next(
+            (int(x.split()[1]) for x in status.splitlines() if x.startswith("VmHWM")), 0
+        )
+    return total_kib / 1024
+
+
 class Layered(Backend):
     """The same backend through the default batch path: one ``generate`` per model per layer."""
 
@@ -121,21 +148,28 @@ def offline(backend: Any, recorded: dict[str, list[NodeCall]]) -> None:
         backend.generated_tokens += sum(len(o.outputs[0].token_ids) for o in outs)
 
 
-def build(pool: str, task: str, prefix_caching: bool | None = None) -> Any:
-    overrides = [f"pool={pool}", f"task={task}", "backend=vllm", "backend.cache.mode=off"]
-    sess = session.build(config.load(cli.compose(overrides)))
+def build(
+    pool: str, task: str, extra: Sequence[str] = (), prefix_caching: bool | None = None
+) -> Any:
+    overrides = [f"pool={pool}", f"task={task}", "backend=vllm", "backend.cache.mode=off", *extra]
     if prefix_caching is not None:
-        sess.backend.prefix_caching = prefix_caching
+        overrides.append(f"backend.prefix_caching={str(prefix_caching).lower()}")
+    sess = session.build(config.load(cli.compose(overrides)))
     for model in sess.space.model_names:  # start every engine before timing anything
         sess.backend.engine(model)
     return sess
 
 
 def ratios(args: argparse.Namespace) -> None:
-    sess = build(args.pool, args.task)
+    sess = build(args.pool, args.task, args.set)
     backend = sess.backend
     starts = {m: round(s, 1) for m, s in backend.start_s.items()}
-    print(f"engines started in {starts} s; peak RSS {rss_mib():.0f} MiB", flush=True)
+    apart = getattr(backend, "own_process", {})
+    print(
+        f"engines started in {starts} s ({'own processes' if any(apart.values()) else 'in-process'}"
+        f"; overrides {args.set or 'none'}); peak RSS {tree_peak_mib():.0f} MiB",
+        flush=True,
+    )
     rng = np.random.default_rng(0)
     dist = GraphDistribution(sess.space)
     graphs = [dist.sample(rng).graph for _ in range(args.graphs)]
@@ -170,13 +204,17 @@ def ratios(args: argparse.Namespace) -> None:
         f"executor/node-by-node = {rate / one:.1f}x",
         flush=True,
     )
-    print(f"peak RSS, in-process run with every pool engine: {rss_mib():.0f} MiB", flush=True)
+    print(
+        f"peak RSS with every pool engine (this process and its engine processes): "
+        f"{tree_peak_mib():.0f} MiB",
+        flush=True,
+    )
     has_option = hasattr(backend, "prefix_caching")
     sess.close()
     if not has_option:
         print("prefix caching off: this backend has no prefix_caching option", flush=True)
         return
-    sess = build(args.pool, args.task, prefix_caching=False)
+    sess = build(args.pool, args.task, args.set, prefix_caching=False)
     off, off_tokens, off_s = timed(sess.backend, lambda: sess.executor.run(pairs, "search"))
     print(
         f"prefix caching off: {off:.1f} tok/s ({off_tokens} tokens, {off_s:.1f} s); "
@@ -205,6 +243,7 @@ def run_search(
         "pool.models.1.serve.max_tokens=40",
         f"results_dir={folder / 'results'}",
         f"backend.cache.path={folder / 'calls.sqlite'}",
+        *args.set,
         *extra,
     ]
     flags = ["-X", "importtime"] if importtime else []
@@ -265,6 +304,13 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=3)
     parser.add_argument("--node-fraction", type=int, default=4, help="node by node on 1/N pairs")
     parser.add_argument("--part", choices=("all", "ratios", "replay"), default="all")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config override for every run, e.g. --set backend.engine_process=true",
+    )
     args = parser.parse_args()
     if args.part in ("all", "ratios"):
         ratios(args)

@@ -243,6 +243,7 @@ class VllmBackendSchema:
     cpu_dtype: str
     cpu_kv_cache_gib: int
     prefix_caching: bool | None
+    engine_process: bool | None
     cache: CacheSchema
 
 

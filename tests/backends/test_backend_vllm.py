@@ -7,7 +7,9 @@ import importlib.machinery
 import importlib.util
 import json
 import os
+import queue
 import sys
+import threading
 import types
 
 import pytest
@@ -72,7 +74,8 @@ class FakeLLM:
 
     def __init__(self, **kwargs):
         self.kwargs, self.batches = kwargs, []
-        self.llm_engine = FakeEngine(self)
+        in_process = os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") != "1"  # as vLLM reads it
+        self.llm_engine = FakeEngine(self) if in_process else FakeProcessEngine(self)
         FakeLLM.instances.append(self)
 
     def get_tokenizer(self):
@@ -292,6 +295,45 @@ def test_prefix_caching_is_a_backend_option(fake_vllm):
     assert FakeLLM.instances[0].kwargs["enable_prefix_caching"] is False
     tiny_backend().engine("smollm2-135m")  # null: the engine's own default is left alone
     assert "enable_prefix_caching" not in FakeLLM.instances[1].kwargs
+
+
+class FakeProcessEngine(FakeEngine):
+    """An engine core in its own process: it computes unasked and queues one output per step;
+    stepping with nothing queued would block, so here it fails."""
+
+    def __init__(self, llm):
+        super().__init__(llm)
+        self.engine_core = types.SimpleNamespace(outputs_queue=queue.Queue())
+        self.steps = 0
+
+    def compute(self):  # what the core process does on its own
+        batch, self.waiting = self.waiting, []
+        self.engine_core.outputs_queue.put(batch)
+
+    def step(self):
+        assert not self.engine_core.outputs_queue.empty(), "stepped an engine with no output"
+        self.steps += 1
+        batch = self.engine_core.outputs_queue.get()
+        self.llm.batches.append([(prompt, p) for _, prompt, p in batch])
+        return [fake_output(prompt, p, rid) for rid, prompt, p in batch]
+
+
+def test_engines_in_their_own_processes_are_stepped_only_when_an_output_waits(fake_vllm):
+    backend = tiny_backend(engine_process=True)
+    for model in ("smollm2-135m", "gemma-3-270m"):
+        backend.engine(model)
+    assert os.environ["OMP_NUM_THREADS"] == str(max(1, len(os.sched_getaffinity(0)) // 2))
+    messages = (("user", "What is 1 + 1? A. 1 B. 2 C. 3 D. 4"),)
+    call = NodeCall("mmlu", "q0", "n0", CallKind.DIRECT, "smollm2-135m", messages, (), 0, 0, 8, 0.1)
+    backend.submit("smollm2-135m", [(0, call)])
+    backend.submit("gemma-3-270m", [(1, dataclasses.replace(call, model="gemma-3-270m"))])
+    slow, fast = (backend.engines[m].llm_engine for m in ("smollm2-135m", "gemma-3-270m"))
+    fast.compute()  # gemma's core finished first; smollm2's is still decoding
+    assert [t for t, _ in backend.collect()] == [1] and slow.steps == 0
+    threading.Timer(0.05, slow.compute).start()  # collect waits for it without stepping it
+    assert [t for t, _ in backend.collect()] == [0] and slow.steps == 1
+    assert backend.describe()["engine_process"] == {"gemma-3-270m": True, "smollm2-135m": True}
+    backend.close()
 
 
 def test_cancel_aborts_the_requests_in_flight(fake_vllm):
