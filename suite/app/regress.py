@@ -27,7 +27,7 @@ import yaml
 
 from suite import __version__
 from suite.app import cli, realgate
-from suite.app.run import execute
+from suite.app.cell import execute
 from suite.config import CONF_DIR
 from suite.core.errors import DataError
 from suite.core.io import write_atomic

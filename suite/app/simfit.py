@@ -27,6 +27,7 @@ from suite.core.errors import ConfigError
 from suite.core.io import write_atomic
 from suite.sim import fit as simfit_llama
 from suite.sim import surrogate
+from suite.sim.records import export_rows, load_records
 from suite.sim.world import PROFILE_DIR
 
 USAGE = (
@@ -97,9 +98,9 @@ def starting_profile(pool: str, task: str) -> Any:
 def run(args: Sequence[str]) -> dict[str, Any]:
     """Load, fit, validate, print, write; returns the profile document."""
     ns = _parse(args)
-    task, records = surrogate.load_records(ns.source, ns.pool, ns.task, pool_models(ns.pool))
+    task, records = load_records(ns.source, ns.pool, ns.task, pool_models(ns.pool))
     if ns.export is not None:
-        lines = surrogate.export_rows(records, ns.pool, task, "vllm")
+        lines = export_rows(records, ns.pool, task, "vllm")
         text = "".join(line + "\n" for line in lines)
         ns.export.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(ns.export, gzip.compress(text.encode(), mtime=0))

@@ -5,7 +5,7 @@ parent. Workers start once (imports, Hydra's context), compose their cells' conf
 :class:`SweepComposer` (Hydra's own composition once per family of cells, then only the
 changed values) and run each cell through Hydra's ``run_job``, as the basic launcher does, so
 run folders and their contents are the same. Loaded tasks stay warm between cells
-(``suite.app.run.TASKS``). The parent prints nothing itself: cells report to the sweep ledger.
+(``suite.app.sweep.TASKS``). The parent prints nothing itself: cells report to the sweep ledger.
 """
 
 from __future__ import annotations

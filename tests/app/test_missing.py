@@ -7,8 +7,8 @@ import yaml
 from helpers import run_cli
 
 from suite.app import cli
+from suite.app.cell import execute
 from suite.app.missing import cells, sweep_params
-from suite.app.run import execute
 from suite.config import group_options
 
 SMALL = ["n_iterations=2", "batch_size=2", "test_n=8"]

@@ -131,8 +131,8 @@ def test_the_gate_says_what_it_runs_and_what_it_measured(monkeypatch):
     assert record["accuracy"] == 3 / 60 and record["answered"] == 6 / 60
     assert lines[0] == (
         "real gate: 2 nodes (1x gemma-3-270m, 1x smollm2-135m), 0 fusers, 2 edges, depth 1, "
-        "final=smollm2-135m on 60 arith_synthetic test questions, vLLM on cpu: starting the engines, then "
-        "generating (2-3 minutes on 2 cores)"
+        "final=smollm2-135m on 60 arith_synthetic test questions, vLLM on cpu: starting the "
+        "engines, then generating (2-3 minutes on 2 cores)"
     )
     assert re.fullmatch(
         r"real gate: 60 answers in \d+ s \(engine start-up 41 s\): accuracy 5\.0%, "

@@ -10,7 +10,7 @@ import yaml
 
 from suite import config
 from suite.app import cli
-from suite.app.run import execute
+from suite.app.cell import execute
 from suite.backends.base import Backend, Completion, Doc
 from suite.backends.sim import SimBackend
 from suite.core.graph import FINAL, CollabGraph, Node, Role

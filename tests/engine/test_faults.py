@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from suite.app import cli
-from suite.app.run import execute
+from suite.app.cell import execute
 from suite.core.errors import StorageError
 from suite.engine import results
 

@@ -8,8 +8,8 @@ import yaml
 from helpers import run_cli
 
 from suite.app import cli
+from suite.app.cell import execute
 from suite.app.leaderboard import build_all
-from suite.app.run import execute
 from suite.core.graph import CollabGraph, Node, Role
 from suite.leaderboard import drawgraph
 

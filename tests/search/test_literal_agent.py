@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from suite.app import cli
-from suite.app.run import execute
+from suite.app.cell import execute
 from suite.config import registry
 from suite.search.searcher import AgentReply
 

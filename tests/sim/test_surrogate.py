@@ -15,6 +15,7 @@ from suite.app import simfit
 from suite.core.graph import CollabGraph
 from suite.core.topologies import chain, parallel
 from suite.sim import surrogate
+from suite.sim.records import Record, export_rows, load_records
 from suite.sim.world import _read_profiles
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tiny_cpu_runs"
@@ -37,7 +38,7 @@ def graphs() -> list[CollabGraph]:
     ]
 
 
-def records_from(profile: Any, gs: list[CollabGraph], n: int = 1000) -> list[surrogate.Record]:
+def records_from(profile: Any, gs: list[CollabGraph], n: int = 1000) -> list[Record]:
     """Records whose accuracies are the profile's expected accuracies (no sampling noise)."""
     acc = surrogate.predict(TASK, profile, gs, 400)
     out = []
@@ -45,9 +46,7 @@ def records_from(profile: Any, gs: list[CollabGraph], n: int = 1000) -> list[sur
         right = round(float(a) * n)
         scores = tuple([1.0] * right + [0.0] * (n - right))
         out.append(
-            surrogate.Record(
-                g, tuple(f"q{i}" for i in range(n)), scores, f"syn{k}", "search", n, right / n
-            )
+            Record(g, tuple(f"q{i}" for i in range(n)), scores, f"syn{k}", "search", n, right / n)
         )
     return out
 
@@ -101,12 +100,10 @@ def test_from_a_recorded_fixture_writes_a_loadable_profile(tmp_path: Path, capsy
 
 
 def test_export_round_trips_to_the_same_records(tmp_path: Path) -> None:
-    task, records = surrogate.load_records(FIXTURE, "tiny_cpu", None)
+    task, records = load_records(FIXTURE, "tiny_cpu", None)
     path = tmp_path / "runs.jsonl"
-    path.write_text(
-        "".join(x + "\n" for x in surrogate.export_rows(records, "tiny_cpu", task, "vllm"))
-    )
-    task2, again = surrogate.load_records(path, "tiny_cpu", None)
+    path.write_text("".join(x + "\n" for x in export_rows(records, "tiny_cpu", task, "vllm")))
+    task2, again = load_records(path, "tiny_cpu", None)
     assert task2 == task == TASK
     assert [(r.graph, r.doc_ids, r.scores, r.split) for r in again] == [
         (r.graph, r.doc_ids, r.scores, r.split) for r in records
@@ -185,11 +182,11 @@ def _evaluate_record(root: Path, model: str, accuracy: float) -> None:
 def test_evaluate_records_count_with_their_accuracy_and_question_count(tmp_path: Path) -> None:
     _run_folder(tmp_path)
     _evaluate_record(tmp_path, S, 0.45)
-    task, records = surrogate.load_records(tmp_path, "tiny_cpu", None, [S, G])
+    task, records = load_records(tmp_path, "tiny_cpu", None, [S, G])
     single = [r for r in records if r.split == "single"]
     assert task == TASK and len(records) == 2 and len(single) == 1
     assert (single[0].n, single[0].accuracy, single[0].scores) == (100, 0.45, ())
     alone = tmp_path / "alone"
     _evaluate_record(alone, S, 0.45)
     with pytest.raises(surrogate.DataError, match=r"run of other models \['smollm2-135m'\]"):
-        surrogate.load_records(alone, "llama3", None, ["llama-3.2-1b"])
+        load_records(alone, "llama3", None, ["llama-3.2-1b"])
