@@ -4,7 +4,7 @@ Runs ``python -m suite.run -m +experiment=leaderboard_sim ...`` in fresh results
 per launcher, and reads each sweep's ledger (one JSON line per cell: worker pid, resident and
 peak memory after the cell) and its output ("composed N configs in X s"):
 
-    python benchmarks/sweep_throughput.py                 # the subset (task=mmlu budget=paper,
+    python benchmarks/sweep_throughput.py                 # the subset (task=mmlu budget=u12,
                                                           # 70 cells) on every launcher
     python benchmarks/sweep_throughput.py --full          # and the full matrix (1,120 cells)
                                                           # once on the warm launcher
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-SUBSET = ["task=mmlu", "budget=paper"]  # 7 searchers x 10 seeds = 70 cells
+SUBSET = ["task=mmlu", "budget=u12"]  # 7 searchers x 10 seeds = 70 cells
 LAUNCHERS = {
     "hydra-basic": ["hydra/sweeper=basic", "hydra/launcher=basic"],
     "basic": ["hydra/launcher=basic"],
@@ -136,7 +136,7 @@ def main() -> None:
           f"{time.strftime('%Y-%m-%d %H:%M %Z')}")  # fmt: skip
     if not args.full_only:
         rows = [sweep(name, SUBSET, args.workers) for name in args.launchers.split(",")]
-        show(rows, "subset: leaderboard_sim with task=mmlu budget=paper (7 searchers x 10 seeds)")
+        show(rows, "subset: leaderboard_sim with task=mmlu budget=u12 (7 searchers x 10 seeds)")
     if args.full or args.full_only:
         rows = [sweep(name, [], args.workers) for name in args.full_launchers.split(",")]
         show(rows, "full leaderboard_sim matrix (7 searchers x 4 tasks x 4 budgets x 10 seeds)")

@@ -35,6 +35,8 @@ def import_vllm(device: str, kv_cache_gib: int) -> Any:
         for key, value in cpu_environment(kv_cache_gib).items():
             os.environ.setdefault(key, value)
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # keep the run's progress bar readable
+    # vLLM logs to stdout by default; a run's stdout ends with its folder, so logs go to stderr
+    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
     try:
         import vllm  # type: ignore[import-not-found, unused-ignore]
     except ModuleNotFoundError as exc:

@@ -242,6 +242,7 @@ def test_agent_reinforce_with_a_real_tiny_agent_ends_with_a_valid_graph(tmp_path
         "agent.max_tokens=200",
         "agent.max_model_len=4096",
         "agent.cpu_kv_cache_gib=1",
+        f"agent.cache.path={tmp_path / 'agent.sqlite'}",
         f"results_dir={tmp_path / 'results'}",
         f"backend.cache.path={tmp_path / 'calls.sqlite'}",
     ]
@@ -271,3 +272,15 @@ def test_agent_reinforce_with_a_real_tiny_agent_ends_with_a_valid_graph(tmp_path
     )
     for i in rounds:
         print(f"  round {i['iteration']}: errors {i['parse_errors']}")
+    # the same search again: every node and agent call hits the caches, so no engine starts
+    t0 = time.perf_counter()
+    again = run_cli("suite.run", *args, "resume=false", timeout=600)
+    replay_s = time.perf_counter() - t0
+    assert again.returncode == 0, again.stderr[-3000:]
+    replay_dir = Path(again.stdout.strip().splitlines()[-1])
+    replay = json.loads((replay_dir / "final.json").read_text())
+    for info in (replay["agent_info"], replay["backend_info"]):
+        assert info["engine_start_s"] == {} and info["cache"]["misses"] == 0, info
+    assert replay["agent_info"]["cache"]["hits"] == final["agent_calls"]
+    assert (replay_dir / "trials.jsonl").read_bytes() == (run_dir / "trials.jsonl").read_bytes()
+    print(f"  replay from the call caches: {replay_s:.1f} s, no engine started")
