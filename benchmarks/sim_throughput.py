@@ -69,7 +69,7 @@ def default_run_wall(repeats: int = 3) -> None:
         for _ in range(repeats):
             start = time.perf_counter()
             subprocess.run(
-                [sys.executable, "-m", "suite.run", f"results_dir={tmp}"],
+                [sys.executable, "-m", "suite.run", f"results_dir={tmp}", "resume=false"],
                 check=True,
                 capture_output=True,
             )
