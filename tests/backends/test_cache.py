@@ -235,7 +235,7 @@ def test_rerunning_a_finished_search_replays_it_with_zero_requests(tmp_path):
 
 @pytest.mark.slow
 def test_the_sim_backend_can_be_cached_too_and_gives_the_same_trials(tmp_path):
-    from suite.app import cli, run
+    from suite.app import cell, cli
 
     overrides = ["searcher=random", "n_iterations=3", "test_n=10", f"results_dir={tmp_path}"]
     overrides.append("budget.pretest_question_evals=0")  # the search budget is 3 x 3 questions
@@ -244,7 +244,7 @@ def test_the_sim_backend_can_be_cached_too_and_gives_the_same_trials(tmp_path):
         cfg = cli.compose(overrides)
         if options:  # the CLI's key check rejects +backend.cache for sim; set it in the dict
             cfg["backend"]["cache"] = {**options, "path": str(tmp_path / options["path"])}
-        finals.append(run.execute(cfg, "{}", tmp_path / name))
+        finals.append(cell.execute(cfg, "{}", tmp_path / name))
         lines = (tmp_path / name / "trials.jsonl").read_text().splitlines()
         rows.append(
             [{k: v for k, v in json.loads(x).items() if k != "config_digest"} for x in lines]
