@@ -156,6 +156,39 @@ def test_tiny_search_on_vllm_then_cache_replay(tmp_path):
     assert finals[0]["test_scores"] == finals[1]["test_scores"]
 
 
+def test_engines_in_their_own_processes_run_a_search(tmp_path):
+    """backend.engine_process=true: each engine core in a process of its own, both decoding at
+    once; the run completes, says so in final.json, and its stdout still ends with its folder
+    (vLLM's engine processes log at shutdown, on stderr)."""
+    args = [
+        "backend=vllm",
+        "backend.engine_process=true",
+        "backend.cache.mode=off",
+        "pool=tiny_cpu",
+        "task=gsm8k_synthetic",
+        "searcher=random",
+        "n_iterations=1",
+        "batch_size=2",
+        "test_n=2",
+        "budget.units=3",
+        "budget.pretest_question_evals=0",
+        "pool.models.0.serve.max_tokens=24",
+        "pool.models.1.serve.max_tokens=24",
+        f"results_dir={tmp_path / 'results'}",
+    ]
+    t0 = time.perf_counter()
+    done = run_cli("suite.run", *args, timeout=1200)
+    wall_s = time.perf_counter() - t0
+    assert done.returncode == 0, done.stderr[-3000:]
+    run_dir = Path(done.stdout.strip().splitlines()[-1])
+    final = json.loads((run_dir / "final.json").read_text())
+    info = final["backend_info"]
+    print(f"\nengine processes: search+test {wall_s:.1f} s, engine starts {info['engine_start_s']}")
+    assert final["status"] == "completed" and final["test_n"] == 2
+    assert info["engine_process"] == {"gemma-3-270m": True, "smollm2-135m": True}
+    assert info["generated_tokens"] > 0
+
+
 def test_openai_backend_launches_a_real_vllm_server_and_stops_it():
     from suite.backends.openai import OpenAIBackend
 
