@@ -126,25 +126,11 @@ def timed(backend: Any, work: Callable[[], object]) -> tuple[float, int, float]:
 
 
 def offline(backend: Any, recorded: dict[str, list[NodeCall]]) -> None:
-    """vLLM's own offline generate, all recorded calls of a model in one call."""
-    from vllm import SamplingParams  # type: ignore[import-not-found, unused-ignore]
-
+    """vLLM's own offline generate, all recorded calls of a model in one call (the requests the
+    backend itself builds: same token ids, sampling parameters and generation limits)."""
     for model, calls in recorded.items():
-        llm = backend.engine(model)
-        tok = llm.get_tokenizer()
-        spec = backend.specs[model]
-        prompts, params = [], []
-        for call in calls:
-            text = tok.apply_chat_template(
-                [{"role": r, "content": c} for r, c in call.messages],
-                tokenize=False,
-                add_generation_prompt=True,
-            )
-            ids = tok(text, add_special_tokens=False)["input_ids"]
-            prompts.append({"prompt_token_ids": ids})
-            limit = spec.cap(call.max_tokens, len(ids))
-            params.append(SamplingParams(temperature=call.temperature, max_tokens=limit))
-        outs = llm.generate(prompts, params, use_tqdm=False)
+        prompts, params = backend.requests(model, calls)
+        outs = backend.engine(model).generate(prompts, params, use_tqdm=False)
         backend.generated_tokens += sum(len(o.outputs[0].token_ids) for o in outs)
 
 

@@ -209,8 +209,12 @@ class VllmBackend(Backend):
     def _call_seed(self, call: NodeCall) -> int:
         return (self.seed * 1_000_003 + call.sample_index) % (2**31 - 1)
 
-    def _requests(self, model: str, calls: Sequence[NodeCall]) -> tuple[list[Any], list[Any]]:
-        """Token-id prompts (the model's chat template applied) and per-call sampling params."""
+    def requests(self, model: str, calls: Sequence[NodeCall]) -> tuple[list[Any], list[Any]]:
+        """Token-id prompts (the model's chat template applied) and per-call sampling params.
+
+        What :meth:`generate` and :meth:`submit` send; benchmarks reuse it to give vLLM's offline
+        ``generate`` exactly the same requests.
+        """
         llm = self.engine(model)
         from vllm import SamplingParams  # type: ignore[import-not-found, unused-ignore]
 
@@ -246,7 +250,7 @@ class VllmBackend(Backend):
         if not calls:
             return []
         llm = self.engine(model)
-        prompts, params = self._requests(model, calls)
+        prompts, params = self.requests(model, calls)
         started = time.perf_counter()
         try:
             outs = llm.generate(prompts, params, use_tqdm=False)
@@ -268,7 +272,7 @@ class VllmBackend(Backend):
         from vllm.sampling_params import RequestOutputKind  # type: ignore[import-not-found, unused-ignore]
 
         engine = self.engine(model).llm_engine
-        prompts, params = self._requests(model, [c for _, c in calls])
+        prompts, params = self.requests(model, [c for _, c in calls])
         now = time.perf_counter()
         for (ticket, _), prompt, param in zip(calls, prompts, params, strict=True):
             param.output_kind = RequestOutputKind.FINAL_ONLY  # one output per request, at its end

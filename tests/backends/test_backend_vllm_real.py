@@ -71,6 +71,16 @@ def calls(model, n, max_tokens=48):
     ]
 
 
+def search(*args):
+    """One ``python -m suite.run``: its wall seconds, run folder and final.json."""
+    t0 = time.perf_counter()
+    done = run_cli("suite.run", *args, timeout=1200)
+    wall_s = time.perf_counter() - t0
+    assert done.returncode == 0, done.stderr[-3000:]
+    run_dir = Path(done.stdout.strip().splitlines()[-1])
+    return wall_s, run_dir, json.loads((run_dir / "final.json").read_text())
+
+
 def test_in_process_engine_batch_tokens_and_determinism():
     from suite.backends.vllm import VllmBackend
 
@@ -176,12 +186,7 @@ def test_engines_in_their_own_processes_run_a_search(tmp_path):
         "pool.models.1.serve.max_tokens=24",
         f"results_dir={tmp_path / 'results'}",
     ]
-    t0 = time.perf_counter()
-    done = run_cli("suite.run", *args, timeout=1200)
-    wall_s = time.perf_counter() - t0
-    assert done.returncode == 0, done.stderr[-3000:]
-    run_dir = Path(done.stdout.strip().splitlines()[-1])
-    final = json.loads((run_dir / "final.json").read_text())
+    wall_s, _, final = search(*args)
     info = final["backend_info"]
     print(f"\nengine processes: search+test {wall_s:.1f} s, engine starts {info['engine_start_s']}")
     assert final["status"] == "completed" and final["test_n"] == 2
@@ -279,12 +284,7 @@ def test_agent_reinforce_with_a_real_tiny_agent_ends_with_a_valid_graph(tmp_path
         f"results_dir={tmp_path / 'results'}",
         f"backend.cache.path={tmp_path / 'calls.sqlite'}",
     ]
-    t0 = time.perf_counter()
-    done = run_cli("suite.run", *args, timeout=1200)
-    wall_s = time.perf_counter() - t0
-    assert done.returncode == 0, done.stderr[-3000:]
-    run_dir = Path(done.stdout.strip().splitlines()[-1])
-    final = json.loads((run_dir / "final.json").read_text())
+    wall_s, run_dir, final = search(*args)
     infos = [json.loads(x)["info"] for x in (run_dir / "trials.jsonl").read_text().splitlines()]
     assert final["status"] == "completed" and final["searcher"] == "agent_reinforce"
     assert final["agent"] == "vllm_engine:smollm2"
@@ -306,12 +306,7 @@ def test_agent_reinforce_with_a_real_tiny_agent_ends_with_a_valid_graph(tmp_path
     for i in rounds:
         print(f"  round {i['iteration']}: errors {i['parse_errors']}")
     # the same search again: every node and agent call hits the caches, so no engine starts
-    t0 = time.perf_counter()
-    again = run_cli("suite.run", *args, "resume=false", timeout=600)
-    replay_s = time.perf_counter() - t0
-    assert again.returncode == 0, again.stderr[-3000:]
-    replay_dir = Path(again.stdout.strip().splitlines()[-1])
-    replay = json.loads((replay_dir / "final.json").read_text())
+    replay_s, replay_dir, replay = search(*args, "resume=false")
     for info in (replay["agent_info"], replay["backend_info"]):
         assert info["engine_start_s"] == {} and info["cache"]["misses"] == 0, info
     assert replay["agent_info"]["cache"]["hits"] == final["agent_calls"]
