@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from functools import cached_property, lru_cache
+from collections.abc import Callable, Iterator, Sequence
+from functools import lru_cache
 from pathlib import Path
 from string import Template
 from typing import Any
@@ -20,6 +20,7 @@ from suite.config import TaskConfig
 from suite.core.errors import ConfigError, DataError
 from suite.core.resources import shipped
 from suite.data import cache as data
+from suite.data import snapshot as snapshots
 from suite.data.layout import data_dir
 from suite.data.sandbox import Sandbox
 from suite.prompts import PromptSet
@@ -57,11 +58,13 @@ def memoize_templates() -> None:
 class TaskAdapter:
     """One lm-eval task, split into seeded, disjoint search and test questions.
 
-    Built once per run: prepares the data (on first use), loads the task through a
-    ``TaskManager`` that indexes only ``tasks/`` (never lm-eval's 10 s default index), splits
-    the documents with ``split_seed`` (PAPER.md §9: the first ``test_n`` of a seeded
-    permutation are the test split, the next ``search_n`` the search split), and scores texts
-    with the task's first filter and its metric.
+    Built once per run: prepares the data (on first use), reads the task's questions from its
+    snapshot (:mod:`suite.data.snapshot`; the first time, loads the task through a
+    ``TaskManager`` that indexes only ``tasks/``, never lm-eval's 10 s default index, and writes
+    the snapshot), splits the documents with ``split_seed`` (PAPER.md §9: the first ``test_n``
+    of a seeded permutation are the test split, the next ``search_n`` the search split), and
+    scores texts with the task's first filter and its metric, loading the task on the first
+    score if the snapshot was read.
 
     A task entry may cap the test split with ``metadata.max_test_n`` (HumanEval: 33, the
     paper's 80/20 split of 164 with ``search_n`` 131); a larger ``test_n`` is lowered to it,
@@ -84,11 +87,18 @@ class TaskAdapter:
         self.cfg = cfg
         self.prompts = prompts
         self.dataset = data.prepare(cfg.data, progress=progress)
-        self.task = self._load_task()
-        docs = [self._doc(i, raw) for i, raw in enumerate(self.task.eval_docs)]
+        self._task: Any = None
+        self.snapshot = self._snapshot()
+        docs = [
+            Doc(f"{cfg.name}-{i:05d}", question, row)
+            for i, (question, row) in enumerate(
+                zip(self.snapshot.questions, self.snapshot.rows, strict=True)
+            )
+        ]
         self.all_docs = tuple(docs)
-        cap = (self.task.config.metadata or {}).get("max_test_n")
-        if isinstance(cap, int) and test_n > cap:
+        self._targets = {d.doc_id: t for d, t in zip(docs, self.snapshot.targets, strict=True)}
+        cap = self.snapshot.max_test_n
+        if cap is not None and test_n > cap:
             if progress:
                 progress(
                     f"{cfg.name}: test split of {cap} questions (the task's cap; test_n={test_n})"
@@ -107,6 +117,49 @@ class TaskAdapter:
         self._scores: dict[tuple[str, str], float] = {}  # (doc id, extracted answer) -> metric
         self._keys: dict[tuple[str, int], AnswerKey] = {}
 
+    @property
+    def key(self) -> str:
+        """The task's snapshot key: changes with lm-eval, the entry's files or the data."""
+        return self.snapshot.key
+
+    @property
+    def task(self) -> Any:
+        """lm-eval's task, loaded on first use: building the snapshot, or scoring a text."""
+        if self._task is None:
+            self._task = self._load_task()
+        return self._task
+
+    def _include(self) -> Path:
+        return Path(self.cfg.include_path) if self.cfg.include_path else TASKS_DIR
+
+    def _snapshot(self) -> snapshots.TaskSnapshot:
+        """Read the task's snapshot, or load the task and write one (see suite.data.snapshot)."""
+        key = snapshots.key_of(
+            self.cfg.lm_eval_task, self._include(), self.dataset.sha256, data_dir()
+        )
+        path = snapshots.path_of(self.cfg.name, key)
+        found = snapshots.load(path, key)
+        if found is not None:
+            return found
+        task = self.task
+        docs = [dict(raw) for raw in task.eval_docs]
+        kwargs = task.config.generation_kwargs or {}
+        until = kwargs.get("until", [])
+        cap = (task.config.metadata or {}).get("max_test_n")
+        made = snapshots.TaskSnapshot(
+            key=key,
+            questions=tuple(str(task.doc_to_text(raw)) for raw in docs),
+            targets=tuple(str(task.doc_to_target(raw)) for raw in docs),
+            rows=tuple(docs),
+            metric=str(task.config.metric_list[0]["metric"]),
+            filter=str(task._filters[0].name),
+            until=tuple([until] if isinstance(until, str) else until),
+            unsafe_code=bool(task.config.unsafe_code),
+            max_test_n=cap if isinstance(cap, int) else None,
+        )
+        snapshots.save(made, path)
+        return made
+
     def _load_task(self) -> Any:
         logging.getLogger("lm_eval").setLevel(logging.ERROR)
         import datasets
@@ -115,7 +168,7 @@ class TaskAdapter:
         memoize_templates()
         datasets.disable_progress_bars()  # process_docs maps would print bars on every run
 
-        include = Path(self.cfg.include_path) if self.cfg.include_path else TASKS_DIR
+        include = self._include()
         manager = TaskManager(
             include_path=str(include),
             include_defaults=False,
@@ -131,20 +184,10 @@ class TaskAdapter:
             raise DataError(str(exc)) from exc
         return loaded[self.cfg.lm_eval_task]
 
-    def _doc(self, index: int, raw: Mapping[str, Any]) -> Doc:
-        doc_id = f"{self.cfg.name}-{index:05d}"
-        return Doc(doc_id, str(self.task.doc_to_text(raw)), dict(raw))
-
-    @cached_property
-    def _until(self) -> tuple[str, ...]:
-        kwargs = self.task.config.generation_kwargs or {}
-        until = kwargs.get("until", [])
-        return tuple([until] if isinstance(until, str) else until)
-
-    @cached_property
+    @property
     def metric(self) -> str:
         """The task's first metric name (e.g. ``exact_match``)."""
-        return str(self.task.config.metric_list[0]["metric"])
+        return self.snapshot.metric
 
     def doc(self, doc_id: str) -> Doc:
         """A question by id."""
@@ -162,7 +205,9 @@ class TaskAdapter:
         return self._by_id[doc_id]
 
     def target(self, doc: Doc) -> str:
-        """The gold answer as the task states it."""
+        """The gold answer as the task states it (``doc_to_target``)."""
+        if doc.doc_id in self._targets:
+            return self._targets[doc.doc_id]
         return str(self.task.doc_to_target(doc.raw))
 
     def answer_key(self, doc_id: str, n: int) -> AnswerKey:
@@ -250,7 +295,7 @@ class TaskAdapter:
         """
         instances = []
         for doc, text in items:
-            for stop in self._until:
+            for stop in self.snapshot.until:
                 text = text.split(stop, 1)[0]
             inst = self.task.construct_requests(
                 doc=doc.raw, ctx=doc.question, metadata=(self.task.config.task, 0, 1)
@@ -268,12 +313,12 @@ class TaskAdapter:
             "name": self.cfg.name,
             "lm_eval_task": self.cfg.lm_eval_task,
             "metric": self.metric,
-            "filter": self.task._filters[0].name,
+            "filter": self.snapshot.filter,
             "dataset": self.dataset.as_record(),
             "split_seed": self.cfg.split_seed,
             "search_n": len(self.search_docs),
             "test_n": len(self.test_docs),
         }
-        if self.task.config.unsafe_code:  # the task runs model code: say how it was confined
+        if self.snapshot.unsafe_code:  # the task runs model code: say how it was confined
             record["sandbox"] = Sandbox().guarantees()
         return record
