@@ -240,7 +240,7 @@ def _search_and_test(
                 searcher,
                 sess.space,
                 sess.executor,
-                sess.task.score_many,
+                sess.score_many,
                 stream,
                 sess.meter,
                 store,
@@ -250,9 +250,7 @@ def _search_and_test(
             )
         graph = searcher.recommend()
         sess.space.check(graph)
-        test = loop.evaluate(
-            sess.executor, sess.task.score_many, graph, sess.task.test_docs, "test"
-        )
+        test = loop.evaluate(sess.executor, sess.score_many, graph, sess.task.test_docs, "test")
         record = final_record(sess, conf, graph, test, totals, label)
         record.update(pilot_fields(conf, study))
         record.update(results.provenance())

@@ -53,9 +53,7 @@ def run(args: Sequence[str]) -> dict[str, Any]:
     sess = session.build(conf)
     try:
         sess.space.check(graph, allow_single=True)
-        result = loop.evaluate(
-            sess.executor, sess.task.score_many, graph, sess.task.test_docs, "test"
-        )
+        result = loop.evaluate(sess.executor, sess.score_many, graph, sess.task.test_docs, "test")
     finally:
         sess.close()
     lo, hi = result.ci95

@@ -1,5 +1,8 @@
 """A SQLite record/replay cache of backend calls, wrapped around any backend.
 
+The same file keeps the scores of the answers a run saw (table ``scores``, written by
+``suite.engine.scores``), so a replay needs neither the models nor lm-eval's task.
+
 A call's key is a digest of the backend kind, the model's identity (weights, revision, dtype,
 sampling seed), the messages, the sampling parameters and the call's ``sample_index``. Hits are
 returned with their recorded token counts and latency, so the meter charges what they cost.
@@ -31,6 +34,13 @@ CREATE TABLE IF NOT EXISTS calls (
     prompt_tokens INTEGER NOT NULL,
     output_tokens INTEGER NOT NULL,
     latency_s REAL NOT NULL,
+    created_s REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS scores (
+    key TEXT PRIMARY KEY,
+    task TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    score REAL NOT NULL,
     created_s REAL NOT NULL
 )
 """
@@ -101,12 +111,14 @@ class CallCache:
             self.db = sqlite3.connect(str(path), timeout=busy_timeout_s, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute(_SCHEMA)
+            self.db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(
                 f"call cache {path} cannot be opened ({exc}); pass {key}.path=<a "
                 f"writable file> or {key}.mode=off"
             ) from exc
+        self.score_hits = 0
+        self.score_misses = 0
 
     def get_many(self, keys: Sequence[str]) -> dict[str, Completion]:
         """The recorded completions of those keys that are present."""
@@ -134,6 +146,28 @@ class CallCache:
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.executemany("INSERT OR IGNORE INTO calls VALUES (?,?,?,?,?,?,?,?,?)", values)
+
+    def get_scores(self, keys: Sequence[str]) -> dict[str, float]:
+        """The recorded scores of those keys that are present (see ``suite.engine.scores``)."""
+        found: dict[str, float] = {}
+        unique = sorted(set(keys))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(f"SELECT key, score FROM scores WHERE key IN ({marks})", chunk)
+            found.update((str(k), float(v)) for k, v in rows)
+        self.score_hits += len(found)
+        self.score_misses += len(unique) - len(found)
+        return found
+
+    def put_scores(self, rows: Sequence[tuple[str, str, str, float]]) -> None:
+        """Record (key, task key, doc id, score) rows in one transaction; first writer wins."""
+        now = time.time()
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany(
+                "INSERT OR IGNORE INTO scores VALUES (?,?,?,?,?)", [(*r, now) for r in rows]
+            )
 
     def __len__(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM calls").fetchone()[0])
@@ -275,6 +309,7 @@ class CachedBackend(Backend):
             "hits": self.hits,
             "misses": self.misses,
             "backend_calls": self.inner_calls,
+            "scores": {"hits": self.cache.score_hits, "misses": self.cache.score_misses},
         }
         return {**self.inner.describe(), "cache": stats}
 

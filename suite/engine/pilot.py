@@ -219,7 +219,7 @@ def measure(sess: Session, key: Mapping[str, Any], digest: str) -> Pilot:
     singles: dict[str, float] = {}
     mixes = []
     for kind, label, graph in plan:
-        accuracy = loop.evaluate(executor, sess.task.score_many, graph, chosen, "pilot").accuracy
+        accuracy = loop.evaluate(executor, sess.score_many, graph, chosen, "pilot").accuracy
         if kind == "single":
             singles[str(label)] = accuracy
         else:

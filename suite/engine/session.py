@@ -17,6 +17,7 @@ from suite.core.meter import Meter
 from suite.core.space import GraphSpace
 from suite.data.tasks import TaskAdapter
 from suite.engine.executor import Executor
+from suite.engine.scores import RecordedScores, ScoreMany
 from suite.prompts import PromptSet
 from suite.search.agents import MeteredAgent
 
@@ -28,7 +29,11 @@ def progress(message: str) -> None:
 
 @dataclass
 class Session:
-    """The run's long-lived parts, built once in :func:`build` and closed once."""
+    """The run's long-lived parts, built once in :func:`build` and closed once.
+
+    ``score_many`` is the scorer searches and tests use: the task's own, read through the
+    scores recorded in the call cache when ``backend.cache`` is on (``suite.engine.scores``).
+    """
 
     conf: RunConfig
     space: GraphSpace
@@ -38,6 +43,7 @@ class Session:
     meter: Meter
     executor: Executor
     agent: MeteredAgent
+    score_many: ScoreMany
 
     def header(self) -> dict[str, Any]:
         """Fields stamped on every record of the run."""
@@ -93,9 +99,21 @@ def build(conf: RunConfig, adapters: dict[Any, Any] | None = None) -> Session:
     options = dict(conf.backend_options)
     cache_options = options.pop("cache", None)  # the call cache wraps any backend
     backend: Backend = cache.wrap(backend_cls.create(options, env), cache_options)
+    score_many: ScoreMany = task.score_many
+    if isinstance(backend, cache.CachedBackend):
+        record = backend.mode == "readwrite"
+        score_many = RecordedScores(backend.cache, task.key, task.score_many, record)
     meter = Meter(conf.eval_budget)
     executor = Executor(backend, task_prompts, space.specs, meter, conf.task.name)
     agent = registry.resolve("agent", conf.agent).create(conf.agent_options, space)
     return Session(
-        conf, space, task_prompts, task, backend, meter, executor, MeteredAgent(agent, meter)
+        conf,
+        space,
+        task_prompts,
+        task,
+        backend,
+        meter,
+        executor,
+        MeteredAgent(agent, meter),
+        score_many,
     )

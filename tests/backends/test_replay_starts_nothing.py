@@ -1,9 +1,12 @@
 """A run answered entirely from the call cache imports neither torch nor vLLM and starts no
 engine or server: ``suite.run``, ``suite.evaluate`` and ``lm_eval --model collab-graph``.
+``suite.run`` and ``suite.evaluate`` also read the task's snapshot and recorded scores, so they
+import neither lm-eval nor ``datasets``.
 
 The recording runs use a fake ``vllm`` package (an in-process engine that answers at once);
-the replays put packages named ``vllm`` and ``torch`` first on the path that raise when
-imported, so building an engine (or importing torch for any reason) fails the replay.
+the replays put packages named ``vllm`` and ``torch`` (and, for the suite's own commands,
+``lm_eval`` and ``datasets``) first on the path that raise when imported, so building an engine
+or loading lm-eval's task (or importing torch for any reason) fails the replay.
 """
 
 import json
@@ -76,15 +79,19 @@ WRAPPER = (
     "from suite.app.run import main\n"
     "rc = main(sys.argv[1:])\n"
     "print('HEAVY', json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
-    "('torch', 'vllm'))))\n"
+    "('torch', 'vllm', 'lm_eval', 'datasets'))))\n"
     "sys.exit(rc)\n"
 )
 
 
-def packages(folder: Path, trap: bool) -> Path:
-    """A folder with a fake ``vllm`` (and, for replays, trap ``vllm`` and ``torch``)."""
+ENGINES = ("vllm", "torch")
+ENGINES_AND_LM_EVAL = ("vllm", "torch", "lm_eval", "datasets")
+
+
+def packages(folder: Path, trap: bool, names: tuple[str, ...] = ENGINES) -> Path:
+    """A folder with a fake ``vllm`` (and, for replays, a trap package for each of ``names``)."""
     if trap:
-        for name in ("vllm", "torch"):
+        for name in names:
             (folder / name).mkdir(parents=True)
             (folder / name / "__init__.py").write_text(TRAP.format(name=name))
     else:
@@ -133,11 +140,13 @@ SEARCH = [
 @pytest.mark.slow
 def test_replays_of_run_evaluate_and_lm_eval_start_nothing(tmp_path, cache_home):
     fake, trap = packages(tmp_path / "fake", False), packages(tmp_path / "trap", True)
+    trap_all = packages(tmp_path / "trap_all", True, ENGINES_AND_LM_EVAL)
     python = [sys.executable, "-c", WRAPPER]
     args = [*SEARCH, f"results_dir={tmp_path / 'results'}"]
     first = run([*python, *args], cache_home, fake)
-    again = run([*python, *args, "resume=false"], cache_home, trap)
-    assert 'HEAVY ["vllm", "vllm.sampling_params"]' in first.stdout  # the fake was used
+    again = run([*python, *args, "resume=false"], cache_home, trap_all)
+    heavy = json.loads(first.stdout.split("HEAVY ", 1)[1].splitlines()[0])
+    assert {"vllm", "vllm.sampling_params", "lm_eval", "datasets"} <= set(heavy)  # recorded
     assert "HEAVY []" in again.stdout
     dirs = [Path(p.stdout.strip().splitlines()[-2]) for p in (first, again)]
     finals = [json.loads((d / "final.json").read_text()) for d in dirs]
@@ -147,12 +156,16 @@ def test_replays_of_run_evaluate_and_lm_eval_start_nothing(tmp_path, cache_home)
         "gemma-3-270m",
     }
     assert replayed["cache"]["backend_calls"] == 0 and replayed["cache"]["misses"] == 0
+    assert recorded["cache"]["scores"]["misses"] > 0 and replayed["cache"]["scores"] == {
+        "hits": recorded["cache"]["scores"]["misses"],
+        "misses": 0,
+    }
     assert replayed["engine_start_s"] == {}
     assert (dirs[0] / "trials.jsonl").read_bytes() == (dirs[1] / "trials.jsonl").read_bytes()
     # suite.evaluate of the final graph on the same test questions: all hits
     graph = f"graph={dirs[0] / 'final.json'}"
     evaluate = [sys.executable, "-m", "suite.evaluate", graph, *SEARCH, f"results_dir={tmp_path}"]
-    run(evaluate, cache_home, trap)
+    run(evaluate, cache_home, trap_all)
     # lm-eval's CLI: recorded once with the fake engine, then replayed
     lm_eval = [
         str(Path(sys.executable).parent / "lm_eval"),
