@@ -144,23 +144,42 @@ def compose(overrides: Sequence[str]) -> dict[str, Any]:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.errors import HydraException
-    from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
     schema.register()
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             cfg = hydra_compose(config_name="config", overrides=list(overrides))
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise config_error(exc, overrides) from exc
+    return resolved(cfg, overrides)
+
+
+def resolved(cfg: Any, overrides: Sequence[str]) -> dict[str, Any]:
+    """A composed config (Hydra's node aside) as a resolved plain dict.
+
+    Checked as :func:`compose` checks it: no keys beside a schema's, no missing values.
+
+    Raises:
+        ConfigError: in one line, for anything a schema refuses.
+    """
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
         _no_added_keys(cfg, "")
         data = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-    except (HydraException, OmegaConfBaseException) as exc:
-        raise (
-            _missing_option(exc) or _preset_conflict(exc, overrides) or _schema_error(exc)
-        ) from exc
+    except OmegaConfBaseException as exc:
+        raise config_error(exc, overrides) from exc
     if not isinstance(data, dict):
         raise ConfigError("the composed config is not a mapping")
     data.pop("hydra", None)
     return {str(k): v for k, v in data.items()}
+
+
+def config_error(exc: BaseException, overrides: Sequence[str]) -> ConfigError:
+    """One line for an error Hydra or OmegaConf raised while composing ``overrides``."""
+    return _missing_option(exc) or _preset_conflict(exc, overrides) or _schema_error(exc)
 
 
 def _missing_option(exc: BaseException) -> ConfigError | None:
@@ -359,15 +378,17 @@ def guarded(body: Callable[[], int]) -> int:
         return 130
 
 
-def preflight(overrides: Sequence[str]) -> None:
+def preflight(overrides: Sequence[str], compose_cases: bool = True) -> None:
     """Everything checkable before Hydra starts: overrides, the configs they compose, the folder.
 
-    Composing here turns a schema's refusal into one line; inside ``hydra.main`` it would be
-    Hydra's multi-line report. A sweep composes once per swept value, not per combination.
+    Composing here turns a schema's refusal into one line before a sweep starts; a sweep
+    composes once per swept value, not per combination. A single run (``compose_cases``
+    False) is not composed here: Hydra composes it anyway, and its errors become the same
+    one line (:func:`config_error`, :func:`resolved`), which saves one composition per run.
     """
     parsed = check_overrides(overrides)
     check_hydra_overrides(overrides)
-    for case in _sweep_cases(parsed):
+    for case in _sweep_cases(parsed) if compose_cases else ():
         compose(case)
     if not any(o in ("--help", "-h", "--cfg", "-c", "--info") for o in overrides):
         check_writable(results_dir_of(overrides))

@@ -19,7 +19,7 @@ from typing import Any
 from suite.app import cli, sweep, sweep_setup
 from suite.app.cell import CellOutcome, note_completed, run_cell
 from suite.config import CONF_DIR, schema
-from suite.core.errors import ConfigError, StorageError, SuiteError, one_line
+from suite.core.errors import StorageError, SuiteError, one_line
 from suite.core.io import cache_dir
 from suite.engine import results
 
@@ -94,12 +94,13 @@ class _Job:
         return self._cell(cfg, run_dir, list(hc.overrides.task))
 
     def _run(self, cfg: Any, run_dir: Path, multirun: bool) -> CellOutcome:
+        from hydra.core.hydra_config import HydraConfig
         from omegaconf import OmegaConf
 
-        data = OmegaConf.to_container(cfg, resolve=True)
+        data = cli.resolved(cfg, list(HydraConfig.get().overrides.task))
         try:
             return run_cell(
-                dict(data),  # type: ignore[arg-type]
+                data,
                 OmegaConf.to_yaml(cfg, resolve=True),
                 run_dir,
                 multirun,
@@ -165,7 +166,7 @@ def _hydra(job: _Job, args: Sequence[str]) -> None:
     try:
         wrapped()
     except (HydraException, OmegaConfBaseException) as exc:
-        raise ConfigError(" ".join(str(exc).split())) from exc
+        raise cli.config_error(exc, split_argv(args)) from exc
     except BrokenPipeError:
         raise  # stdout's reader stopped early (--help | head): cli.guarded ends it quietly
     except OSError as exc:
@@ -216,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         multirun = any(a in ("-m", "--multirun") or a.startswith("hydra.mode=MULTI") for a in args)
         if multirun:
             args = [*args, *sweep_setup.sweep_defaults(split_argv(args))]
-        cli.preflight(split_argv(args))
+        cli.preflight(split_argv(args), compose_cases=multirun)
         if not any(a in ("--help", "-h", "--cfg", "-c", "--info") for a in args):
             _check_cache_dir()
         if multirun:
