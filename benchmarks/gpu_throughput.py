@@ -9,7 +9,8 @@ sampled graphs and questions:
    where the backend streams, against its layer-by-layer batch path;
 3. with prefix caching off (engines restarted), where the backend has the option;
 4. a whole search recorded into a fresh call cache, then replayed: wall times, engine starts
-   and whether torch or vLLM was imported during the replay (``python -X importtime``);
+   and whether torch, vLLM, lm-eval or ``datasets`` was imported during the replay
+   (``python -X importtime``);
 5. peak RSS of this process (both engines) and of the search and replay processes.
 """
 
@@ -211,6 +212,10 @@ def ratios(args: argparse.Namespace) -> None:
     sess.close()
 
 
+HEAVY = ("torch", "vllm", "lm_eval", "datasets")
+"""What a replay must not import: the engines' stack, and lm-eval's task (scores are recorded)."""
+
+
 def run_search(
     args: argparse.Namespace, folder: Path, extra: Sequence[str], importtime: bool = False
 ) -> dict[str, Any]:
@@ -247,7 +252,7 @@ def run_search(
             name
             for line in proc.stderr.splitlines()
             if line.startswith("import time:")
-            for name in ("torch", "vllm")
+            for name in HEAVY
             if line.rsplit("|", 1)[-1].strip().split(".")[0] == name
         }
     )
@@ -270,9 +275,10 @@ def replay(args: argparse.Namespace) -> None:
         f"whole search (random, 2x2 questions, test_n=2, 40-token cap): {first['wall_s']:.1f} s; "
         f"cache replay {second['wall_s']:.2f} s (median of 3: {all_s}); original/replay = "
         f"{first['wall_s'] / second['wall_s']:.0f}x; engine starts during replay: {starts}; "
-        f"cache {info['cache']['hits']} hits, {info['cache']['misses']} misses; torch/vLLM "
-        f"imported during a replay (-X importtime, untimed): "
-        f"{', '.join(second['heavy']) or 'neither'}; "
+        f"cache {info['cache']['hits']} hits, {info['cache']['misses']} misses, scores "
+        f"{info['cache']['scores']['hits']} hits, {info['cache']['scores']['misses']} misses; "
+        f"{'/'.join(HEAVY)} imported during a replay (-X importtime, untimed): "
+        f"{', '.join(second['heavy']) or 'none'}; "
         f"same trials.jsonl: {same and all(r['trials'] == first['trials'] for r in replays)}",
         flush=True,
     )

@@ -7,7 +7,7 @@
 #   executor/layered        dataflow against one generate per model per layer (streaming code)
 #   prefix caching on/off   engines restarted without prefix caching
 #   original/replay         a whole search against its replay from the call cache, with the
-#                           engine starts and torch/vLLM imports of the replay
+#                           engine starts and torch/vLLM/lm-eval imports of the replay
 #   peak RSS                this process with every pool engine, and the search processes
 #
 #   GPU machine:  pip install -e ".[gpu]"; HF_HUB_OFFLINE=0 (weights from the Hub)
