@@ -11,7 +11,8 @@ record answers still loads the task, lazily.
 The key covers what decides those values: lm-eval's version, the task's name, the bytes of
 every file in the task folder (YAML, ``utils.py``), the prepared data set's SHA-256 and the data
 folder lm-eval is pointed at. Any change gives a new key, so a stale snapshot is never read.
-A snapshot is written atomically, and only if every row reads back from JSON unchanged.
+A snapshot is written atomically, and only if every row reads back from JSON unchanged and the
+folder is writable.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from suite.core.errors import StorageError
 from suite.core.io import cache_dir, sha256_file, write_atomic
 
 FORMAT = 1
@@ -158,14 +160,17 @@ def _types(value: Any) -> Any:
 
 
 def save(snapshot: TaskSnapshot, path: Path) -> bool:
-    """Write the snapshot atomically; False (nothing written) if a row would not survive JSON.
+    """Write the snapshot atomically; whether it was written.
 
-    Raises:
-        StorageError: when the cache folder cannot be written.
+    Nothing is written if a row would not survive JSON, or if the folder cannot be written
+    (a read-only shared cache): a snapshot only saves time, so the run goes on without one.
     """
     if not survives_json(snapshot.rows):
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(snapshot.to_json(), ensure_ascii=False, separators=(",", ":"))
-    write_atomic(path, text, fix=f"make {path.parent} writable or set TTSGB_CACHE_DIR")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, text)
+    except (OSError, StorageError):
+        return False
     return True

@@ -143,3 +143,10 @@ def test_a_copy_of_the_entries_with_the_same_bytes_shares_the_snapshot(home, tmp
     shipped = adapter(task_config("mmlu"))
     copied = adapter(task_config("mmlu", include_path=str(include)))
     assert copied.key == shipped.key and copied._task is None
+
+
+def test_a_cache_folder_that_cannot_hold_snapshots_runs_without_one(home):
+    (home / "tasks").write_text("not a folder")  # as a read-only shared cache refuses it
+    loaded = adapter(task_config("mmlu"))
+    assert loaded._task is not None and len(loaded.all_docs) == 1331
+    assert (home / "tasks").read_text() == "not a folder"
