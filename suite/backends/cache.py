@@ -14,7 +14,7 @@ import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -120,21 +120,23 @@ class CallCache:
         self.score_hits = 0
         self.score_misses = 0
 
-    def get_many(self, keys: Sequence[str]) -> dict[str, Completion]:
-        """The recorded completions of those keys that are present."""
-        found: dict[str, Completion] = {}
+    def _select(self, query: str, keys: Sequence[str]) -> Iterator[tuple[Any, ...]]:
+        """Rows of ``query`` (``... WHERE key IN ({marks})``) for the distinct keys, 500 a time."""
         unique = sorted(set(keys))
         for start in range(0, len(unique), 500):
             chunk = unique[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self.db.execute(
-                "SELECT key, text, prompt_tokens, output_tokens, latency_s FROM calls "
-                f"WHERE key IN ({marks})",
-                chunk,
-            )
-            for key, text, n_prompt, n_out, latency in rows:
-                found[key] = Completion(str(text), int(n_prompt), int(n_out), float(latency))
-        return found
+            yield from self.db.execute(query.format(marks=",".join("?" * len(chunk))), chunk)
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, Completion]:
+        """The recorded completions of those keys that are present."""
+        query = (
+            "SELECT key, text, prompt_tokens, output_tokens, latency_s FROM calls "
+            "WHERE key IN ({marks})"
+        )
+        return {
+            str(key): Completion(str(text), int(n_prompt), int(n_out), float(latency))
+            for key, text, n_prompt, n_out, latency in self._select(query, keys)
+        }
 
     def put_many(self, rows: Sequence[tuple[str, str, str, str, Completion]]) -> None:
         """Record (key, backend, model, request JSON, completion) rows in one transaction."""
@@ -149,15 +151,10 @@ class CallCache:
 
     def get_scores(self, keys: Sequence[str]) -> dict[str, float]:
         """The recorded scores of those keys that are present (see ``suite.engine.scores``)."""
-        found: dict[str, float] = {}
-        unique = sorted(set(keys))
-        for start in range(0, len(unique), 500):
-            chunk = unique[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self.db.execute(f"SELECT key, score FROM scores WHERE key IN ({marks})", chunk)
-            found.update((str(k), float(v)) for k, v in rows)
+        query = "SELECT key, score FROM scores WHERE key IN ({marks})"
+        found = {str(key): float(score) for key, score in self._select(query, keys)}
         self.score_hits += len(found)
-        self.score_misses += len(unique) - len(found)
+        self.score_misses += len(set(keys)) - len(found)
         return found
 
     def put_scores(self, rows: Sequence[tuple[str, str, str, float]]) -> None:
