@@ -80,9 +80,10 @@ class _Job:
         # the folder Hydra made is created again when the run writes its first file, so a run
         # killed (even by kill -9) or failing while it starts up leaves no empty folder behind
         results.drop_if_empty(run_dir)
+        overrides = list(hc.overrides.task)
         if not multirun:
             try:
-                outcome = self._run(cfg, run_dir, False)
+                outcome = self._run(cfg, run_dir, False, overrides)
                 if outcome.status == "skipped":  # a finished run is not repeated by accident
                     note_completed(outcome.where)
             except SuiteError as exc:
@@ -91,13 +92,12 @@ class _Job:
             finally:
                 results.drop_if_unused(run_dir)  # stopped before its first record: no folder
             return None
-        return self._cell(cfg, run_dir, list(hc.overrides.task))
+        return self._cell(cfg, run_dir, overrides)
 
-    def _run(self, cfg: Any, run_dir: Path, multirun: bool) -> CellOutcome:
-        from hydra.core.hydra_config import HydraConfig
+    def _run(self, cfg: Any, run_dir: Path, multirun: bool, overrides: list[str]) -> CellOutcome:
         from omegaconf import OmegaConf
 
-        data = cli.resolved(cfg, list(HydraConfig.get().overrides.task))
+        data = cli.resolved(cfg, overrides)  # Hydra composed it: check it as preflight would
         try:
             return run_cell(
                 data,
@@ -124,7 +124,7 @@ class _Job:
                          extra=extra)  # fmt: skip
 
         try:
-            outcome = self._run(cfg, run_dir, True)
+            outcome = self._run(cfg, run_dir, True, overrides)
         except Exception as exc:
             why = one_line(exc).removeprefix("error: ")
             if not isinstance(exc, SuiteError):  # a bug, not a user error: show where

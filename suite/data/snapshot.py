@@ -8,9 +8,10 @@ and the names the results record (metric, filter), so a run whose scores are all
 the snapshot from the loaded task the first time and reads it afterwards; scoring a text no
 record answers still loads the task, lazily.
 
-The key covers what decides those values: lm-eval's version, the task's name, the bytes of
-every file in the task folder (YAML, ``utils.py``), the prepared data set's SHA-256 and the data
-folder lm-eval is pointed at. Any change gives a new key, so a stale snapshot is never read.
+The key covers what decides those values: lm-eval's and ``datasets``' versions, the task's
+name, the bytes of every file in the task folder (YAML, ``utils.py``), the prepared data set's
+SHA-256 and the data folder lm-eval is pointed at. Any change gives a new key, so a stale
+snapshot is never read.
 A snapshot is written atomically, and only if every row reads back from JSON unchanged and the
 folder is writable.
 """
@@ -98,6 +99,7 @@ def key_of(lm_eval_task: str, include: Path, dataset_sha256: str, data_folder: P
     material = {
         "format": FORMAT,
         "lm_eval": metadata.version("lm_eval"),
+        "datasets": metadata.version("datasets"),  # it reads the rows and types their values
         "task": lm_eval_task,
         "files": _folder_digest(include),
         "dataset_sha256": dataset_sha256,

@@ -93,8 +93,14 @@ def test_the_key_changes_with_the_entry_files_lm_eval_and_the_data(home, tmp_pat
     assert edited != base
     assert snapshot.key_of("mmlu_graph", include, "1" * 64, home / "data") != edited
     assert snapshot.key_of("gsm8k_graph", include, data_sha, home / "data") != edited
-    monkeypatch.setattr(snapshot.metadata, "version", lambda name: "0.0.0")
-    assert snapshot.key_of("mmlu_graph", include, data_sha, home / "data") != edited
+    real = snapshot.metadata.version
+    for package in ("lm_eval", "datasets"):
+        monkeypatch.setattr(
+            snapshot.metadata,
+            "version",
+            lambda name, p=package: "0.0.0" if name == p else real(name),
+        )
+        assert snapshot.key_of("mmlu_graph", include, data_sha, home / "data") != edited
 
 
 def test_an_edited_entry_is_loaded_from_lm_eval_again(home, tmp_path, monkeypatch):
