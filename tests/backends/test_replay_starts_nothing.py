@@ -16,14 +16,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, backend_env, offline_env, pool
+from helpers import ROOT, backend_env, cache_with_data, offline_env, pool
 from helpers.openai_stub import StubServer
 
 from suite.backends import cache
 from suite.backends.base import NodeCall
 from suite.backends.openai import OpenAIBackend
 from suite.core.graph import CallKind
-from suite.core.io import cache_dir
 
 FAKE_VLLM = """
 import types
@@ -106,9 +105,7 @@ def packages(folder: Path, trap: bool, names: tuple[str, ...] = ENGINES) -> Path
 @pytest.fixture()
 def cache_home(tmp_path):
     """A cache folder with the real task data and empty stand-ins for the tiny weights."""
-    home = tmp_path / "cache"
-    home.mkdir()
-    (home / "data").symlink_to(cache_dir() / "data")
+    home = cache_with_data(tmp_path)
     for folder in ("smollm2-135m-instruct", "gemma-3-270m"):
         (home / "models" / folder).mkdir(parents=True)
         (home / "models" / folder / "config.json").write_text("{}")

@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from helpers import cache_with_data
 
 from suite import config, prompts
 from suite.app import cli
@@ -39,11 +40,7 @@ class NoLmEval:
 @pytest.fixture()
 def home(tmp_path, monkeypatch):
     """A fresh cache folder (snapshots are written there) that shares the prepared data."""
-    from suite.core.io import cache_dir
-
-    folder = tmp_path / "cache"
-    folder.mkdir()
-    (folder / "data").symlink_to(cache_dir() / "data")
+    folder = cache_with_data(tmp_path)
     monkeypatch.setenv("TTSGB_CACHE_DIR", str(folder))
     return folder
 

@@ -23,6 +23,16 @@ OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 MMLU_TOKENS = TokenProfile(213, 215)  # mmlu's token averages (suite/conf/task/mmlu.yaml)
 
 
+def cache_with_data(tmp_path: Path) -> Path:
+    """A fresh suite cache folder under ``tmp_path`` sharing the prepared data sets (a symlink)."""
+    from suite.core.io import cache_dir
+
+    home = tmp_path / "cache"
+    home.mkdir()
+    (home / "data").symlink_to(cache_dir() / "data")
+    return home
+
+
 def offline_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """This process's environment, read now (so monkeypatched variables count), kept offline."""
     return {**os.environ, **OFFLINE, **(extra or {})}
