@@ -546,6 +546,17 @@ def test_as_an_ordinary_user() -> None:
     assert Path("/proc/self/uid_map").read_text().split() == ["0", "0", "4294967295"]
 
 
+def test_folders_inside_another_needed_folder_take_no_bind_of_their_own() -> None:
+    """The base interpreter's prefix holds its stdlib and lib-dynload: one bind, not three."""
+    pyenv = "/root/.pyenv/versions/3.11.7"
+    venv = "/tmp/t/venv"
+    needed = [f"{pyenv}/lib/python3.11", pyenv, f"{pyenv}/lib/python3.11/lib-dynload",
+              f"{venv}/bin", f"{venv}/lib/python3.11/site-packages", f"{venv}-b"]  # fmt: skip
+    assert bwrap._outermost(needed) == [
+        pyenv, f"{venv}-b", f"{venv}/bin", f"{venv}/lib/python3.11/site-packages"
+    ]  # fmt: skip
+
+
 def test_the_hook_cannot_be_switched_off_from_python() -> None:
     """The second layer alone (weak mode): replacing the hook's code or defaults is refused."""
     hook_only = Sandbox(FAST, cache_size=0, force_weak=True)

